@@ -1,0 +1,96 @@
+"""Numbered schema migrations of the state store, applied in order, each in a transaction.
+
+Append new migrations; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Migration = tuple[int, str, Callable[[sqlite3.Connection], None]]
+
+
+def _run(db: sqlite3.Connection, script: str) -> None:
+    # Not executescript(): it commits first, and a migration must be one transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def m001_initial(db: sqlite3.Connection) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE items (
+            source        TEXT NOT NULL,
+            id            TEXT NOT NULL,
+            kind          TEXT NOT NULL,
+            source_kind   TEXT NOT NULL,
+            url           TEXT NOT NULL,
+            title         TEXT NOT NULL,
+            text          TEXT NOT NULL,
+            authors       TEXT NOT NULL,   -- JSON list
+            published     TEXT,            -- ISO 8601, UTC
+            updated       TEXT,
+            extra         TEXT NOT NULL,   -- JSON object
+            fingerprint   TEXT NOT NULL,
+            first_seen    TEXT NOT NULL,
+            last_changed  TEXT NOT NULL,
+            PRIMARY KEY (source, id)
+        );
+        CREATE INDEX items_url ON items (url);
+        CREATE INDEX items_last_changed ON items (last_changed);
+
+        CREATE TABLE source_state (
+            name                  TEXT PRIMARY KEY,
+            kind                  TEXT NOT NULL,
+            etag                  TEXT,
+            last_modified         TEXT,
+            last_attempt          TEXT,
+            last_success          TEXT,
+            last_status           TEXT,
+            consecutive_failures  INTEGER NOT NULL DEFAULT 0,
+            last_error            TEXT,
+            last_error_at         TEXT,
+            next_attempt_after    TEXT
+        );
+        """,
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    (1, "initial", m001_initial),
+]
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring the schema up to date; returns the version reached.
+
+    ``db`` must be in autocommit mode (``isolation_level=None``) so that each
+    migration is exactly one explicit transaction.
+    """
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    applied = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+    for version, name, step in MIGRATIONS:
+        if version in applied:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the lock.
+            done = db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,))
+            if done.fetchone() is None:
+                step(db)
+                db.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    (version, name, datetime.now(UTC).isoformat()),
+                )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return max(v for v, _, _ in MIGRATIONS)

@@ -1,0 +1,306 @@
+"""The state store: collected items and per-source fetch state, in SQLite.
+
+Writing is one transaction per source: the items of a source, its new cache
+validators and its success are committed together or not at all. A crash
+mid-run therefore loses only the source being written, and the next run
+fetches it again in full (its validators were not saved either).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from storage.migrations import migrate
+from tracker.models import Item, ItemKind, Validators
+
+
+@dataclass(frozen=True)
+class SaveCounts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What we remember about fetching one source."""
+
+    name: str
+    kind: str
+    validators: Validators = field(default_factory=Validators)
+    last_attempt: datetime | None = None
+    last_success: datetime | None = None
+    last_status: str | None = None
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    next_attempt_after: datetime | None = None
+
+    def backing_off(self, now: datetime) -> bool:
+        return self.next_attempt_after is not None and now < self.next_attempt_after
+
+
+@dataclass(frozen=True)
+class SourceStats:
+    name: str
+    kind: str
+    items: int
+    items_by_kind: dict[str, int]
+    state: SourceState | None
+
+
+class StateStore(Protocol):
+    """What the collector needs from a state store."""
+
+    def source_state(self, name: str) -> SourceState | None: ...
+
+    def fingerprints(self, source: str) -> dict[str, str]: ...
+
+    def save_success(
+        self,
+        source: str,
+        kind: str,
+        items: Iterable[Item],
+        validators: Validators,
+        status: str,
+        now: datetime,
+    ) -> SaveCounts: ...
+
+    def save_failure(
+        self, source: str, kind: str, error: str, now: datetime, backoff: BackoffPolicy
+    ) -> SourceState: ...
+
+
+@dataclass(frozen=True)
+class BackoffPolicy:
+    """Exponential, capped: 15 min, 30 min, 1 h, ... up to a day between tries."""
+
+    base: timedelta = timedelta(minutes=15)
+    cap: timedelta = timedelta(hours=24)
+
+    def delay(self, failures: int) -> timedelta:
+        if failures <= 0:
+            return timedelta(0)
+        return min(self.cap, self.base * (2 ** min(failures - 1, 20)))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class SQLiteStateStore:
+    """The default state store: one SQLite file under TRACKER_HOME."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA busy_timeout = 10000")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self.schema_version = migrate(self._db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> SQLiteStateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- sources ---------------------------------------------------------
+
+    def source_state(self, name: str) -> SourceState | None:
+        row = self._db.execute("SELECT * FROM source_state WHERE name = ?", (name,)).fetchone()
+        return _state(row) if row else None
+
+    def source_states(self) -> dict[str, SourceState]:
+        return {r["name"]: _state(r) for r in self._db.execute("SELECT * FROM source_state")}
+
+    def fingerprints(self, source: str) -> dict[str, str]:
+        """Item id -> fingerprint of what is stored, so collectors can skip unchanged work."""
+        rows = self._db.execute("SELECT id, fingerprint FROM items WHERE source = ?", (source,))
+        return {r["id"]: r["fingerprint"] for r in rows}
+
+    def save_success(
+        self,
+        source: str,
+        kind: str,
+        items: Iterable[Item],
+        validators: Validators,
+        status: str,
+        now: datetime,
+    ) -> SaveCounts:
+        """Store a source's items, validators and success in one transaction."""
+        new = updated = unchanged = 0
+        stamp = _iso(now)
+        with self._transaction() as db:
+            for item in items:
+                row = db.execute(
+                    "SELECT fingerprint FROM items WHERE source = ? AND id = ?", (source, item.id)
+                ).fetchone()
+                if row is None:
+                    db.execute(
+                        "INSERT INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (source, item.id, *_item_columns(item), stamp, stamp),
+                    )
+                    new += 1
+                elif row["fingerprint"] != item.version_key:
+                    db.execute(
+                        "UPDATE items SET kind=?, source_kind=?, url=?, title=?, text=?, authors=?,"
+                        " published=?, updated=?, extra=?, fingerprint=?, last_changed=?"
+                        " WHERE source = ? AND id = ?",
+                        (*_item_columns(item), stamp, source, item.id),
+                    )
+                    updated += 1
+                else:
+                    unchanged += 1
+            db.execute(
+                """
+                INSERT INTO source_state (name, kind, etag, last_modified, last_attempt,
+                    last_success, last_status, consecutive_failures, next_attempt_after)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 0, NULL)
+                ON CONFLICT (name) DO UPDATE SET
+                    kind = excluded.kind, etag = excluded.etag,
+                    last_modified = excluded.last_modified, last_attempt = excluded.last_attempt,
+                    last_success = excluded.last_success, last_status = excluded.last_status,
+                    consecutive_failures = 0, next_attempt_after = NULL
+                """,
+                (source, kind, validators.etag, validators.last_modified, stamp, stamp, status),
+            )
+        return SaveCounts(new, updated, unchanged)
+
+    def save_failure(
+        self, source: str, kind: str, error: str, now: datetime, backoff: BackoffPolicy
+    ) -> SourceState:
+        """Record a failed attempt and when the source may be tried again."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT consecutive_failures FROM source_state WHERE name = ?", (source,)
+            ).fetchone()
+            failures = (row["consecutive_failures"] if row else 0) + 1
+            retry_at = _iso(now + backoff.delay(failures))
+            db.execute(
+                """
+                INSERT INTO source_state (name, kind, last_attempt, last_status,
+                    consecutive_failures, last_error, last_error_at, next_attempt_after)
+                VALUES (?, ?, ?, 'error', ?, ?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET
+                    kind = excluded.kind, last_attempt = excluded.last_attempt,
+                    last_status = 'error', consecutive_failures = excluded.consecutive_failures,
+                    last_error = excluded.last_error, last_error_at = excluded.last_error_at,
+                    next_attempt_after = excluded.next_attempt_after
+                """,
+                (source, kind, _iso(now), failures, error, _iso(now), retry_at),
+            )
+        state = self.source_state(source)
+        if state is None:  # pragma: no cover - written just above
+            raise RuntimeError("source state vanished")
+        return state
+
+    # --- items -----------------------------------------------------------
+
+    def items(self, source: str | None = None) -> list[Item]:
+        query = "SELECT * FROM items"
+        args: tuple[Any, ...] = ()
+        if source is not None:
+            query += " WHERE source = ?"
+            args = (source,)
+        return [_item(r) for r in self._db.execute(query + " ORDER BY source, id", args)]
+
+    def count_items(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM items").fetchone()[0])
+
+    def stats(self) -> list[SourceStats]:
+        """Items per source and kind, with each source's fetch state."""
+        counts: dict[str, dict[str, int]] = {}
+        kinds: dict[str, str] = {}
+        for row in self._db.execute(
+            "SELECT source, source_kind, kind, count(*) AS n FROM items GROUP BY source, kind"
+        ):
+            counts.setdefault(row["source"], {})[row["kind"]] = row["n"]
+            kinds[row["source"]] = row["source_kind"]
+        states = self.source_states()
+        names = sorted(set(counts) | set(states))
+        return [
+            SourceStats(
+                name=name,
+                kind=states[name].kind if name in states else kinds[name],
+                items=sum(counts.get(name, {}).values()),
+                items_by_kind=counts.get(name, {}),
+                state=states.get(name),
+            )
+            for name in names
+        ]
+
+
+def _item_columns(item: Item) -> tuple[Any, ...]:
+    return (
+        item.kind.value,
+        item.source_kind,
+        item.url,
+        item.title,
+        item.text,
+        json.dumps(list(item.authors), ensure_ascii=False),
+        _iso(item.published),
+        _iso(item.updated),
+        json.dumps(item.extra, ensure_ascii=False, default=str),
+        item.version_key,
+    )
+
+
+def _item(row: sqlite3.Row) -> Item:
+    return Item(
+        id=row["id"],
+        source=row["source"],
+        source_kind=row["source_kind"],
+        kind=ItemKind(row["kind"]),
+        url=row["url"],
+        title=row["title"],
+        text=row["text"],
+        authors=tuple(json.loads(row["authors"])),
+        published=_dt(row["published"]),
+        updated=_dt(row["updated"]),
+        extra=json.loads(row["extra"]),
+        fingerprint=row["fingerprint"],
+    )
+
+
+def _state(row: sqlite3.Row) -> SourceState:
+    return SourceState(
+        name=row["name"],
+        kind=row["kind"],
+        validators=Validators(row["etag"], row["last_modified"]),
+        last_attempt=_dt(row["last_attempt"]),
+        last_success=_dt(row["last_success"]),
+        last_status=row["last_status"],
+        consecutive_failures=row["consecutive_failures"],
+        last_error=row["last_error"],
+        last_error_at=_dt(row["last_error_at"]),
+        next_attempt_after=_dt(row["next_attempt_after"]),
+    )

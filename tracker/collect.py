@@ -1,0 +1,212 @@
+"""Collecting many sources at once: concurrent, polite, and one failure never stops the rest.
+
+Fetching and parsing happen in worker threads; every write to the state store
+happens on the calling thread, one transaction per source, as each finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from storage.state import BackoffPolicy, SQLiteStateStore
+from tracker.config import Config, Source
+from tracker.errors import ConfigError, ConfigProblem, SourceError
+from tracker.http import HttpClient
+from tracker.models import Fetched, SourceResult, Status, Validators
+from tracker.settings import Settings
+from tracker.sources import COLLECTORS, CollectContext, Collector
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which sources a run collects, and which it skips and why."""
+
+    run: list[Source]
+    skipped: list[SourceResult]
+
+
+def plan(
+    config: Config,
+    store: SQLiteStateStore,
+    now: datetime,
+    names: Sequence[str] = (),
+    force: bool = False,
+    due_only: bool = False,
+) -> Plan:
+    """Choose the sources to collect.
+
+    Named sources are collected even when disabled or backing off: asking for
+    one by name is asking to try it now. Otherwise disabled sources are left
+    out and backing-off ones are skipped with the reason.
+    """
+    if names:
+        known = {s.name: s for s in config.sources}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        "sources.yaml",
+                        None,
+                        None,
+                        f"there is no source named {name!r}",
+                        f"use one of: {', '.join(sorted(known)) or '(none defined)'}",
+                    )
+                    for name in missing
+                ]
+            )
+        return Plan([known[n] for n in dict.fromkeys(names)], [])
+    run: list[Source] = []
+    skipped: list[SourceResult] = []
+    for source in config.sources:
+        if not source.enabled:
+            continue
+        state = store.source_state(source.name)
+        if state and not force and state.backing_off(now) and state.next_attempt_after:
+            skipped.append(
+                SourceResult(
+                    source.name,
+                    source.kind,
+                    Status.SKIPPED,
+                    error=None,
+                    warnings=(
+                        f"backing off after {state.consecutive_failures} failures until "
+                        f"{state.next_attempt_after:%Y-%m-%d %H:%M} UTC "
+                        f"(last error: {state.last_error}); use --force to try now",
+                    ),
+                )
+            )
+            continue
+        not_due = (
+            due_only
+            and state
+            and state.last_success
+            and source.interval
+            and now < state.last_success + source.interval
+        )
+        if not_due:
+            continue
+        run.append(source)
+    return Plan(run, skipped)
+
+
+def collect(
+    config: Config,
+    settings: Settings,
+    store: SQLiteStateStore,
+    names: Sequence[str] = (),
+    force: bool = False,
+    due_only: bool = False,
+    now: Callable[[], datetime] = utcnow,
+    http: HttpClient | None = None,
+    collectors: Mapping[str, Collector] = COLLECTORS,
+    on_start: Callable[[int], None] | None = None,
+    on_result: Callable[[SourceResult], None] | None = None,
+    backoff: BackoffPolicy | None = None,
+) -> list[SourceResult]:
+    """Collect the planned sources; one result per source, in sources.yaml order."""
+    chosen = plan(config, store, now(), names, force, due_only)
+    if on_start:
+        on_start(len(chosen.run) + len(chosen.skipped))
+    results: dict[str, SourceResult] = {}
+    for skipped in chosen.skipped:
+        results[skipped.source] = skipped
+        if on_result:
+            on_result(skipped)
+    owns_http = http is None
+    client = http or HttpClient(settings)
+    try:
+        for result in _run(
+            chosen.run, settings, store, client, collectors, now, backoff or BackoffPolicy()
+        ):
+            results[result.source] = result
+            if on_result:
+                on_result(result)
+    finally:
+        if owns_http:
+            client.close()
+    order = [s.name for s in config.sources]
+    return sorted(results.values(), key=lambda r: order.index(r.source) if r.source in order else 0)
+
+
+def _run(
+    sources: list[Source],
+    settings: Settings,
+    store: SQLiteStateStore,
+    http: HttpClient,
+    collectors: Mapping[str, Collector],
+    now: Callable[[], datetime],
+    backoff: BackoffPolicy,
+) -> Iterator[SourceResult]:
+    if not sources:
+        return
+    with ThreadPoolExecutor(
+        max_workers=max(1, settings.workers), thread_name_prefix="collect"
+    ) as pool:
+        futures: dict[Future[tuple[Fetched, float]], Source] = {}
+        for source in sources:
+            state = store.source_state(source.name)
+            ctx = CollectContext(
+                http=http,
+                validators=state.validators if state else Validators(),
+                known=store.fingerprints(source.name),
+                github_token=settings.github_token,
+            )
+            futures[pool.submit(_fetch, collectors[source.kind], source, ctx)] = source
+        for future in as_completed(futures):
+            source = futures[future]
+            yield _record(source, future, store, now(), backoff)
+
+
+def _fetch(collector: Collector, source: Source, ctx: CollectContext) -> tuple[Fetched, float]:
+    started = time.perf_counter()
+    fetched = collector.collect(source, ctx)
+    return fetched, time.perf_counter() - started
+
+
+def _record(
+    source: Source,
+    future: Future[tuple[Fetched, float]],
+    store: SQLiteStateStore,
+    now: datetime,
+    backoff: BackoffPolicy,
+) -> SourceResult:
+    try:
+        fetched, seconds = future.result()
+    except SourceError as exc:
+        message = str(exc)
+    except Exception as exc:  # a bug or a parser crash on hostile input: report, keep going
+        log.exception("collecting %s failed unexpectedly", source.name)
+        message = f"unexpected error ({type(exc).__name__}: {exc}); this is a bug, please report it"
+    else:
+        status = Status.NOT_MODIFIED if fetched.not_modified else Status.OK
+        counts = store.save_success(
+            source.name, source.kind, fetched.items, fetched.validators, status.value, now
+        )
+        return SourceResult(
+            source.name,
+            source.kind,
+            status,
+            new=counts.new,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+            warnings=fetched.warnings,
+            seconds=seconds,
+        )
+    state = store.save_failure(source.name, source.kind, message, now, backoff)
+    retry = state.next_attempt_after
+    note = f"will try again after {retry:%Y-%m-%d %H:%M} UTC" if retry else ""
+    return SourceResult(
+        source.name, source.kind, Status.ERROR, error=message, warnings=(note,) if note else ()
+    )

@@ -1,0 +1,440 @@
+"""``sources.yaml``: parsed once into validated models, or one clear message per mistake.
+
+Users edit this file by hand, so every problem is reported with the file, the
+line, the key and what to write instead, and all problems are reported at
+once rather than one per run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from tracker.errors import ConfigError, ConfigProblem
+
+SOURCE_KINDS = ("arxiv", "feed", "github_releases")
+
+_INTERVAL_PART = re.compile(r"(\d+)\s*([smhd])")
+_INTERVAL = re.compile(r"^\s*(\d+\s*[smhd]\s*)+$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_interval(value: Any) -> dt.timedelta:
+    """``30m``, ``6h``, ``1d`` or ``1h30m`` as a timedelta."""
+    if isinstance(value, dt.timedelta):
+        return value
+    text = str(value)
+    if not _INTERVAL.match(text):
+        raise PydanticCustomError(
+            "interval",
+            "'{value}' is not an interval",
+            {
+                "value": text,
+                "fix": "write a number and a unit (s, m, h or d), such as 30m, 6h or 1d",
+            },
+        )
+    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _INTERVAL_PART.findall(text))
+    if seconds < 60:
+        raise PydanticCustomError(
+            "interval",
+            "'{value}' is shorter than a minute",
+            {"value": text, "fix": "use 1m or more; sources rarely change faster than that"},
+        )
+    return dt.timedelta(seconds=seconds)
+
+
+def check_url(value: Any) -> str:
+    """An absolute http(s) URL, kept exactly as written."""
+    text = str(value).strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in text:
+        raise PydanticCustomError(
+            "url",
+            "'{value}' is not an http(s) URL",
+            {"value": text, "fix": "write a full address such as https://example.com/feed.xml"},
+        )
+    return text
+
+
+Interval = Annotated[dt.timedelta, BeforeValidator(parse_interval)]
+Url = Annotated[str, BeforeValidator(check_url)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _SourceBase(_Strict):
+    name: str = Field(min_length=1, max_length=80, description="Unique name of the source.")
+    url: Url | None = Field(default=None, description="Endpoint override (mirror, test server).")
+    interval: Interval | None = Field(default=None, description="How often to collect.")
+    weight: float = Field(default=1.0, ge=0, le=100, description="Ranking weight.")
+    tags: list[str] = Field(default_factory=list, description="Free-form labels.")
+    enabled: bool = Field(default=True, description="Set false to pause the source.")
+
+    @field_validator("name")
+    @classmethod
+    def _strip_name(cls, value: str) -> str:
+        if not value.strip():
+            raise PydanticCustomError(
+                "name", "the name is blank", {"fix": "give the source a short unique name"}
+            )
+        return value.strip()
+
+
+class ArxivSource(_SourceBase):
+    """Papers from the arXiv API: a search query, a list of ids, or both."""
+
+    kind: Literal["arxiv"]
+    query: str = Field(default="", description="arXiv search query, e.g. cat:cs.CL AND abs:LLM")
+    ids: list[str] = Field(default_factory=list, description="arXiv ids to follow.")
+    max_results: int = Field(default=50, ge=1, le=2000, description="Results per run.")
+    page_size: int = Field(default=100, ge=1, le=2000, description="Results per request.")
+    sort_by: Literal["submitted", "updated", "relevance"] = Field(
+        default="submitted", description="Order of results; newest submissions by default."
+    )
+
+    @model_validator(mode="after")
+    def _needs_query_or_ids(self) -> ArxivSource:
+        if not self.query.strip() and not self.ids:
+            raise PydanticCustomError(
+                "arxiv_query",
+                "an arxiv source needs a query or ids",
+                {"fix": "add for example  query: cat:cs.CL  or  ids: [2104.12255]"},
+            )
+        return self
+
+
+class FeedSource(_SourceBase):
+    """A blog, newsletter or news feed: RSS, Atom or JSON Feed."""
+
+    kind: Literal["feed"]
+    url: Url = Field(description="Address of the feed.")
+    full_text: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Fetch the linked page for entries that carry only a teaser (auto).",
+    )
+
+
+class GitHubReleasesSource(_SourceBase):
+    """Releases of one GitHub repository."""
+
+    kind: Literal["github_releases"]
+    repo: str = Field(description="owner/name, e.g. vllm-project/vllm")
+    include_prereleases: bool = Field(default=True, description="Keep rc/beta releases.")
+
+    @field_validator("repo")
+    @classmethod
+    def _owner_name(cls, value: str) -> str:
+        value = value.strip()
+        match = re.match(r"^(?:https?://)?github\.com/([^/\s]+/[^/\s#?]+?)(?:\.git)?/?$", value)
+        if match:
+            raise PydanticCustomError(
+                "repo",
+                "'{value}' is a URL, not owner/name",
+                {"value": value, "fix": f"write  repo: {match.group(1)}"},
+            )
+        if not _REPO.match(value):
+            raise PydanticCustomError(
+                "repo",
+                "'{value}' is not owner/name",
+                {"value": value, "fix": "write the repository as owner/name, e.g. ollama/ollama"},
+            )
+        return value
+
+
+Source = Annotated[ArxivSource | FeedSource | GitHubReleasesSource, Field(discriminator="kind")]
+
+
+class DigestSettings(_Strict):
+    """When and how big the daily digest is (used by the digest and the bot)."""
+
+    time: str = Field(default="08:00", description="Local time of day, HH:MM.")
+    timezone: str = Field(default="UTC", description="IANA zone, e.g. Europe/Berlin.")
+    size: int = Field(default=10, ge=1, le=100, description="Stories in one digest.")
+    channel_id: int | None = Field(default=None, description="Discord channel for the digest.")
+
+    @field_validator("time")
+    @classmethod
+    def _hh_mm(cls, value: Any) -> str:
+        text = str(value).strip()
+        if not _TIME.match(text):
+            raise PydanticCustomError(
+                "time",
+                "'{value}' is not a time of day",
+                {"value": text, "fix": 'write 24-hour HH:MM in quotes, such as "08:00"'},
+            )
+        return text
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise PydanticCustomError(
+                "timezone",
+                "'{value}' is not a known time zone",
+                {
+                    "value": value,
+                    "fix": "use an IANA name such as UTC, Europe/Berlin or America/New_York",
+                },
+            ) from None
+        return value
+
+    @property
+    def at(self) -> dt.time:
+        hour, minute = self.time.split(":")
+        return dt.time(int(hour), int(minute))
+
+
+class Config(_Strict):
+    """The whole of ``sources.yaml``."""
+
+    sources: list[Source] = Field(default_factory=list, description="What to follow.")
+    interests: list[str] = Field(default_factory=list, description="Topics you care about.")
+    digest: DigestSettings = Field(default_factory=DigestSettings)
+
+    def source(self, name: str) -> Source:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise KeyError(name)
+
+
+# --- loading ---------------------------------------------------------------
+
+_MODEL_FOR_KIND: dict[str, type[BaseModel]] = {
+    "arxiv": ArxivSource,
+    "feed": FeedSource,
+    "github_releases": GitHubReleasesSource,
+}
+
+_EXAMPLE = {
+    "name": "name: my-source",
+    "kind": "kind: feed   (one of arxiv, feed, github_releases)",
+    "url": "url: https://example.com/feed.xml",
+    "repo": "repo: owner/name",
+    "sources": "sources:\n  - name: ...\n    kind: feed\n    url: https://...",
+}
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate ``path``; raise ConfigError listing every problem found."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    file,
+                    None,
+                    None,
+                    "the file does not exist",
+                    "run tracker from the folder that holds sources.yaml, "
+                    "or set TRACKER_SOURCES to its path",
+                )
+            ]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigProblem(file, None, None, f"cannot be read ({exc})")]) from None
+    return parse_config(text, file)
+
+
+def parse_config(text: str, file: str = "sources.yaml") -> Config:
+    """Validate YAML text; ``file`` is only used to name the file in messages."""
+    yaml = YAML(typ="rt")
+    try:
+        data = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = " ".join(p for p in (exc.problem, exc.context) if p)
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    file,
+                    line,
+                    None,
+                    f"YAML syntax error: {problem}",
+                    "check the indentation and quoting on this line and the one above",
+                )
+            ]
+        ) from None
+    if data is None:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    file, None, None, "the file is empty", f"start it with\n{_EXAMPLE['sources']}"
+                )
+            ]
+        )
+    if not isinstance(data, CommentedMap):
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    file,
+                    1,
+                    None,
+                    "the file must be a mapping with a sources: list",
+                    f"start it with\n{_EXAMPLE['sources']}",
+                )
+            ]
+        )
+
+    problems: list[ConfigProblem] = []
+    try:
+        config = Config.model_validate(_plain(data))
+    except ValidationError as exc:
+        problems.extend(_problems(exc, data, file))
+        config = None
+    problems.extend(_duplicate_names(data, file))
+    if problems or config is None:
+        problems.sort(key=lambda p: p.line or 0)
+        raise ConfigError(problems)
+    return config
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip containers as plain dicts and lists for pydantic."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _locate(data: Any, loc: tuple[int | str, ...]) -> tuple[int | None, str | None, Any]:
+    """Follow a pydantic error location through the YAML tree to a line and key.
+
+    Returns the 1-based line, the innermost key name and the innermost node
+    reached. Location parts that are not in the document (a discriminated
+    union's tag) are skipped.
+    """
+    node: Any = data
+    line: int | None = None
+    key: str | None = None
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+            key = str(part)
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            key = None
+            node = node[part]
+        elif (
+            isinstance(node, CommentedMap) and isinstance(part, str) and part not in _MODEL_FOR_KIND
+        ):
+            key = part
+    if line is None and isinstance(node, CommentedMap | CommentedSeq):
+        line = node.lc.line + 1
+    return line, key, node
+
+
+def _problems(exc: ValidationError, data: CommentedMap, file: str) -> list[ConfigProblem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        kind_tag = next((p for p in loc if p in _MODEL_FOR_KIND), None)
+        if error["type"] == "missing":
+            line, _, _ = _locate(data, loc[:-1])
+            key = str(loc[-1])
+            problems.append(
+                ConfigProblem(
+                    file,
+                    line,
+                    key,
+                    "is required but missing",
+                    f"add  {_EXAMPLE.get(key, key + ': ...')}",
+                )
+            )
+            continue
+        line, at_key, _ = _locate(data, loc)
+        ctx = error.get("ctx") or {}
+        if error["type"] == "extra_forbidden":
+            bad = str(loc[-1])
+            model = _MODEL_FOR_KIND.get(str(kind_tag)) if kind_tag else _model_at(loc)
+            valid = sorted(model.model_fields) if model else []
+            close = difflib.get_close_matches(bad, valid, n=1)
+            hint = f"did you mean {close[0]}:? " if close else "remove it. "
+            if valid:
+                hint += f"Valid keys here: {', '.join(valid)}"
+            problems.append(ConfigProblem(file, line, bad, "is not a known key", hint.strip()))
+        elif error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            _, _, entry = _locate(data, loc)
+            if isinstance(entry, CommentedMap) and "kind" in entry:
+                line = entry.lc.key("kind")[0] + 1
+            given = ctx.get("tag")
+            what = f"kind {given!r} is not known" if given else "has no kind:"
+            problems.append(
+                ConfigProblem(
+                    file, line, "kind", what, f"write kind: one of {', '.join(SOURCE_KINDS)}"
+                )
+            )
+        else:
+            message = error["msg"]
+            if message.startswith("Value error, "):
+                message = message[len("Value error, ") :]
+            fix = ctx.get("fix")
+            if fix is None and "input" in error and error["type"].endswith("_type"):
+                fix = f"this should be {error['type'].removesuffix('_type').replace('_', ' ')}"
+            problems.append(ConfigProblem(file, line, at_key, message, fix))
+    return problems
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    if len(loc) == 1:
+        return Config
+    if loc[0] == "digest" and len(loc) == 2:
+        return DigestSettings
+    return None
+
+
+def _duplicate_names(data: CommentedMap, file: str) -> list[ConfigProblem]:
+    sources = data.get("sources")
+    if not isinstance(sources, CommentedSeq):
+        return []
+    seen: dict[str, int] = {}
+    problems = []
+    for entry in sources:
+        if not isinstance(entry, CommentedMap) or not isinstance(entry.get("name"), str):
+            continue
+        name = entry["name"].strip()
+        line = entry.lc.key("name")[0] + 1
+        folded = name.casefold()
+        if folded in seen:
+            problems.append(
+                ConfigProblem(
+                    file,
+                    line,
+                    "name",
+                    f"{name!r} is already used on line {seen[folded]}",
+                    "give every source its own name",
+                )
+            )
+        else:
+            seen[folded] = line
+    return problems

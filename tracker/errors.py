@@ -1,0 +1,71 @@
+"""The one exception tree of tracker.
+
+Domain code raises these; only the CLI and the bot turn them into sentences
+for people. Every message is already written for a person: it says what went
+wrong and, where we can tell, what to do about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class TrackerError(Exception):
+    """Base of every error tracker raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem in a configuration file, located as precisely as we can."""
+
+    file: str
+    line: int | None
+    key: str | None
+    message: str
+    fix: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        key = f" {self.key}:" if self.key else ""
+        fix = f" Fix: {self.fix}" if self.fix else ""
+        return f"{where}:{key} {self.message}.{fix}"
+
+
+class ConfigError(TrackerError):
+    """The configuration cannot be used; carries one problem per mistake."""
+
+    def __init__(self, problems: list[ConfigProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class SourceError(TrackerError):
+    """Collecting one source failed; the run goes on with the others."""
+
+    #: Whether trying again later might help (a 404 will not fix itself; a 503 may).
+    transient: bool = True
+
+
+class FetchError(SourceError):
+    """The request did not produce a usable response (DNS, refused, timeout, TLS)."""
+
+
+class HTTPStatusError(SourceError):
+    """The server answered with a 4xx or 5xx status."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+        self.transient = status >= 500 or status in (408, 425, 429)
+
+
+class TooLargeError(SourceError):
+    """The response was bigger than the size cap."""
+
+    transient = False
+
+
+class ParseError(SourceError):
+    """The response arrived but is not something we can read as the expected format."""
+
+    transient = False

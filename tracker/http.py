@@ -1,0 +1,244 @@
+"""Polite HTTP: timeouts, a size cap, redirects, conditional GET and per-host limits.
+
+Every collector fetches through ``HttpClient`` so that these rules hold for
+all of them, and so that network failures become ``SourceError``s with
+sentences a person can act on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+import httpx
+
+from tracker.errors import FetchError, HTTPStatusError, TooLargeError
+from tracker.models import Validators
+from tracker.settings import Settings
+
+
+@dataclass(frozen=True)
+class HostRule:
+    """How gently to treat one host."""
+
+    concurrency: int
+    min_interval: float = 0.0
+
+
+#: arXiv asks API users for one connection at a time and three seconds between requests.
+DEFAULT_RULES: Mapping[str, HostRule] = {"export.arxiv.org": HostRule(1, 3.0)}
+
+
+class HostLimiter:
+    """At most N requests in flight per host, and a minimum gap where a host asks for one."""
+
+    def __init__(
+        self,
+        per_host: int = 2,
+        rules: Mapping[str, HostRule] = DEFAULT_RULES,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self._per_host = per_host
+        self._rules = dict(rules)
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._slots: dict[str, threading.Semaphore] = {}
+        self._not_before: dict[str, float] = {}
+
+    def rule(self, host: str) -> HostRule:
+        return self._rules.get(host, HostRule(self._per_host))
+
+    @contextmanager
+    def slot(self, host: str) -> Iterator[None]:
+        rule = self.rule(host)
+        with self._lock:
+            semaphore = self._slots.setdefault(host, threading.Semaphore(rule.concurrency))
+        with semaphore:
+            if rule.min_interval:
+                wait = self._not_before.get(host, 0.0) - self._clock()
+                if wait > 0:
+                    self._sleep(wait)
+            try:
+                yield
+            finally:
+                if rule.min_interval:
+                    self._not_before[host] = self._clock() + rule.min_interval
+
+
+@dataclass(frozen=True)
+class Response:
+    """A fully read response (or a 304) with the validators to send next time."""
+
+    url: str
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    validators: Validators = field(default_factory=Validators)
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+class HttpClient:
+    """A shared, thread-safe client; one per collection run."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        limiter: HostLimiter | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.settings = settings
+        self.limiter = limiter or HostLimiter(settings.per_host)
+        self._client = httpx.Client(
+            headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
+            timeout=httpx.Timeout(settings.timeout),
+            follow_redirects=True,
+            max_redirects=5,
+            transport=transport,
+        )
+        self._count_lock = threading.Lock()
+        self.requests = 0
+        self.bytes = 0
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(
+        self,
+        url: str,
+        validators: Validators | None = None,
+        accept: str = "*/*",
+        headers: Mapping[str, str] | None = None,
+        error_body: bool = False,
+    ) -> Response:
+        """GET ``url``; raise a SourceError for anything but a usable 2xx or a 304.
+
+        With ``error_body``, a 4xx response is returned with its body instead,
+        for APIs (arXiv) that explain the error in it.
+        """
+        request_headers = {"Accept": accept, **(headers or {})}
+        if validators and validators.etag:
+            request_headers["If-None-Match"] = validators.etag
+        if validators and validators.last_modified:
+            request_headers["If-Modified-Since"] = validators.last_modified
+        host = urlsplit(url).hostname or url
+        with self.limiter.slot(host):
+            try:
+                return self._get(url, request_headers, error_body)
+            except httpx.TimeoutException:
+                raise FetchError(
+                    f"timed out after {self.settings.timeout:g}s waiting for {host}"
+                ) from None
+            except httpx.TooManyRedirects:
+                raise FetchError(f"{url} redirects too many times (more than 5)") from None
+            except httpx.ConnectError as exc:
+                raise FetchError(_connect_message(host, exc)) from None
+            except httpx.HTTPError as exc:
+                raise FetchError(f"request to {host} failed: {exc or type(exc).__name__}") from None
+
+    def _get(self, url: str, headers: dict[str, str], error_body: bool) -> Response:
+        cap = self.settings.max_bytes
+        deadline = time.monotonic() + 3 * self.settings.timeout
+        with self._client.stream("GET", url, headers=headers) as response:
+            self._count(1, 0)
+            if response.status_code == 304:
+                return Response(
+                    str(response.url), 304, response.headers, b"", _validators(response)
+                )
+            if response.status_code >= 500 or (response.status_code >= 400 and not error_body):
+                raise HTTPStatusError(
+                    _status_message(str(response.url), response.status_code), response.status_code
+                )
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > cap:
+                raise TooLargeError(_too_large(url, cap))
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > cap:
+                    raise TooLargeError(_too_large(url, cap))
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("overall deadline exceeded")
+                chunks.append(chunk)
+            self._count(0, size)
+            return Response(
+                str(response.url),
+                response.status_code,
+                response.headers,
+                b"".join(chunks),
+                _validators(response),
+            )
+
+    def _count(self, requests: int, size: int) -> None:
+        with self._count_lock:
+            self.requests += requests
+            self.bytes += size
+
+
+def _validators(response: httpx.Response) -> Validators:
+    return Validators(
+        etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified")
+    )
+
+
+def _too_large(url: str, cap: int) -> str:
+    return (
+        f"{url} is larger than the {cap / 1_048_576:g} MB cap; "
+        "if it really is a feed, raise TRACKER_MAX_BYTES"
+    )
+
+
+def _status_message(url: str, status: int) -> str:
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "error"
+    hint = {
+        401: "the server wants credentials",
+        403: "the server refuses access",
+        404: "check the url in sources.yaml",
+        410: "the feed is gone; remove or replace the source",
+        429: "rate limited; will try again later",
+    }.get(status, "server error; will try again later" if status >= 500 else "")
+    return f"{url} answered {status} {reason}" + (f" ({hint})" if hint else "")
+
+
+def _connect_message(host: str, exc: Exception) -> str:
+    text = str(exc).lower()
+    if any(
+        s in text
+        for s in (
+            "name or service",
+            "nodename",
+            "temporary failure",
+            "name resolution",
+            "no address",
+            "getaddrinfo",
+        )
+    ):
+        return f"could not look up {host} (no network, or a typo in the address)"
+    if "refused" in text:
+        return f"{host} refused the connection (is the server up?)"
+    if "certificate" in text or "ssl" in text:
+        return f"secure connection to {host} failed ({exc})"
+    return f"could not connect to {host} ({exc or type(exc).__name__})"

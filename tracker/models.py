@@ -1,0 +1,124 @@
+"""The data tracker passes around: items as collected, and results of collecting.
+
+Frozen dataclasses rather than dicts so that a typo is a type error, not a
+silently missing key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class ItemKind(StrEnum):
+    """What an item is, independent of where it came from."""
+
+    PAPER = "paper"
+    POST = "post"
+    RELEASE = "release"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing a source published: a paper, a post or a release.
+
+    ``id`` is stable across runs and unique within its source: the same entry
+    fetched again maps to the same id, which is what makes re-runs idempotent.
+    """
+
+    id: str
+    source: str
+    source_kind: str
+    kind: ItemKind
+    url: str
+    title: str
+    text: str = ""
+    authors: tuple[str, ...] = ()
+    published: datetime | None = None
+    updated: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: Hash of the entry as the source published it. Collectors set it before
+    #: enriching an item (e.g. fetching the full article), so that an unchanged
+    #: entry is recognised without fetching its page again.
+    fingerprint: str = ""
+
+    @property
+    def version_key(self) -> str:
+        """What changes when the item changed upstream."""
+        return self.fingerprint or content_hash(
+            self.url, self.title, self.text, list(self.authors), _iso(self.updated), self.extra
+        )
+
+
+def content_hash(*parts: Any) -> str:
+    """A stable hash of JSON-able parts."""
+    payload = json.dumps(
+        list(parts),
+        sort_keys=True,
+        default=str,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+class Status(StrEnum):
+    """How collecting one source ended."""
+
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Validators:
+    """HTTP cache validators remembered between runs for conditional GET."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What a collector produced for one source: items, or a 304, plus new validators."""
+
+    items: list[Item]
+    not_modified: bool = False
+    validators: Validators = Validators()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    """The outcome of collecting one source, as reported to people and scripts."""
+
+    source: str
+    kind: str
+    status: Status
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "status": self.status.value,
+            "new": self.new,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "error": self.error,
+            "warnings": list(self.warnings),
+            "seconds": round(self.seconds, 3),
+        }

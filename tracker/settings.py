@@ -1,0 +1,87 @@
+"""Paths, secrets and knobs that come from the environment, read in one place.
+
+Nothing else in tracker reads ``os.environ``: code takes a ``Settings`` and
+tests build one pointing at ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tracker import __version__
+from tracker.errors import ConfigError, ConfigProblem
+
+USER_AGENT = (
+    f"tracker/{__version__} (AI-engineering digest bot; +https://github.com/tracker-digest/tracker)"
+)
+
+
+def default_home(env: Mapping[str, str]) -> Path:
+    """Where state lives when TRACKER_HOME is unset: the XDG data directory."""
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tracker"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything tracker takes from the environment."""
+
+    home: Path
+    sources_path: Path
+    github_token: str | None = field(default=None, repr=False)
+    user_agent: str = USER_AGENT
+    #: Seconds to wait for a connection, and between bytes of a response.
+    timeout: float = 20.0
+    #: A response larger than this is refused rather than read into memory.
+    max_bytes: int = 10 * 1024 * 1024
+    #: Sources collected at the same time.
+    workers: int = 8
+    #: Requests in flight to one host at once (arXiv is held to 1 regardless).
+    per_host: int = 2
+
+    @property
+    def state_db(self) -> Path:
+        return self.home / "state.sqlite3"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        problems: list[ConfigProblem] = []
+
+        def number(name: str, default: float, kind: type = float) -> float:
+            raw = env.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                value = kind(raw)
+                if value <= 0:
+                    raise ValueError
+                return value
+            except ValueError:
+                problems.append(
+                    ConfigProblem(
+                        "environment",
+                        None,
+                        name,
+                        f"{raw!r} is not a positive number",
+                        f"set {name} to a number such as {default}, or unset it",
+                    )
+                )
+                return default
+
+        home = Path(env["TRACKER_HOME"]).expanduser() if env.get("TRACKER_HOME") else None
+        settings = cls(
+            home=home or default_home(env),
+            sources_path=Path(env.get("TRACKER_SOURCES") or "sources.yaml").expanduser(),
+            github_token=env.get("GITHUB_TOKEN") or None,
+            timeout=number("TRACKER_TIMEOUT", 20.0),
+            max_bytes=int(number("TRACKER_MAX_BYTES", 10 * 1024 * 1024, int)),
+            workers=int(number("TRACKER_WORKERS", 8, int)),
+            per_host=int(number("TRACKER_PER_HOST", 2, int)),
+        )
+        if problems:
+            raise ConfigError(problems)
+        return settings

@@ -1,0 +1,20 @@
+"""Collectors: one module per source kind, behind one small interface.
+
+``COLLECTORS`` maps the ``kind:`` written in ``sources.yaml`` to the collector
+for it; a test or a plugin can swap one in.
+"""
+
+from __future__ import annotations
+
+from tracker.sources.arxiv import ArxivCollector
+from tracker.sources.base import CollectContext, Collector
+from tracker.sources.feed import FeedCollector
+from tracker.sources.github import GitHubReleasesCollector
+
+COLLECTORS: dict[str, Collector] = {
+    "arxiv": ArxivCollector(),
+    "feed": FeedCollector(),
+    "github_releases": GitHubReleasesCollector(),
+}
+
+__all__ = ["COLLECTORS", "CollectContext", "Collector"]

@@ -1,0 +1,69 @@
+"""Turning the HTML that feeds carry into plain text. Pure functions."""
+
+from __future__ import annotations
+
+import re
+
+import lxml.etree
+import lxml.html
+
+_BLOCK = {
+    "p",
+    "div",
+    "br",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "pre",
+    "blockquote",
+    "table",
+    "tr",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "hr",
+    "figure",
+}
+_DROP = ("script", "style", "noscript", "iframe", "template")
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+_LOOKS_LIKE_HTML = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|&[a-zA-Z#0-9]+;")
+
+
+def html_to_text(markup: str) -> str:
+    """Readable text from an HTML fragment: paragraphs kept, markup and scripts dropped."""
+    if not markup:
+        return ""
+    if not _LOOKS_LIKE_HTML.search(markup):
+        return normalise_space(markup)
+    try:
+        root = lxml.html.fragment_fromstring(markup, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return normalise_space(re.sub(r"<[^>]+>", " ", markup))
+    for bad in root.iter(*_DROP):
+        bad.drop_tree()
+    for element in root.iter():
+        if isinstance(element.tag, str) and element.tag.lower() in _BLOCK:
+            element.tail = "\n" + (element.tail or "")
+            if element.tag.lower() != "br":
+                element.text = "\n" + (element.text or "")
+    return normalise_space(root.text_content())
+
+
+def normalise_space(text: str) -> str:
+    """Collapse runs of spaces; keep paragraph breaks as one blank line."""
+    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").split("\n")]
+    joined = "\n".join(lines)
+    return _BLANK_LINES.sub("\n\n", joined).strip()
+
+
+def one_line(text: str) -> str:
+    """Titles and names: markup removed, all whitespace collapsed to single spaces."""
+    return " ".join(html_to_text(text).split())

@@ -1,0 +1,108 @@
+"""Canonical URLs: one spelling per page, so the same link is recognised as the same.
+
+Pure functions; no network.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+#: Query parameters that track the reader rather than select the content.
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "twclid",
+        "mc_cid",
+        "mc_eid",
+        "_hsenc",
+        "_hsmi",
+        "hsctatracking",
+        "mkt_tok",
+        "igshid",
+        "ref_src",
+        "ref_url",
+        "spm",
+        "vero_id",
+        "vero_conv",
+        "oly_anon_id",
+        "oly_enc_id",
+        "rb_clickid",
+        "s_cid",
+        "ncid",
+        "cmpid",
+        "sr_share",
+        "trk",
+        "trkcampaign",
+        "__s",
+        "ck_subscriber_id",
+        "wt.mc_id",
+        "_ga",
+        "_gl",
+    }
+)
+TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "at_medium", "at_campaign")
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_url(url: str) -> str:
+    """The URL with tracking parameters, fragments and default ports removed.
+
+    Lower-cases scheme and host (they are case-insensitive), keeps the path and
+    the order of the remaining query parameters (they may be significant).
+    """
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return url
+    scheme = parts.scheme.lower()
+    host = parts.hostname.lower().rstrip(".")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    if ":" in host and not host.startswith("["):
+        netloc = f"[{host}]" if port in (None, _DEFAULT_PORTS[scheme]) else f"[{host}]:{port}"
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
+    ]
+    path = parts.path or "/"
+    return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
+
+
+def _is_tracking(key: str) -> bool:
+    lowered = key.lower()
+    return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
+
+
+_ARXIV_NEW = r"\d{4}\.\d{4,5}"
+_ARXIV_OLD = r"[a-z][a-z.-]+(?:\.[A-Z]{2})?/\d{7}"
+ARXIV_ID = re.compile(rf"(?P<id>{_ARXIV_NEW}|{_ARXIV_OLD})(?:v(?P<version>\d+))?")
+_ARXIV_URL = re.compile(
+    rf"arxiv\.org/(?:abs|pdf|html|format)/(?P<id>{_ARXIV_NEW}|{_ARXIV_OLD})(?:v(?P<version>\d+))?",
+    re.IGNORECASE,
+)
+
+
+def split_arxiv_id(text: str) -> tuple[str, int | None]:
+    """``2104.12255v2`` -> (``2104.12255``, 2); also accepts abs/pdf URLs.
+
+    The version-less id names the paper; the version says which revision.
+    """
+    text = text.strip()
+    match = _ARXIV_URL.search(text) or ARXIV_ID.fullmatch(text.removeprefix("arXiv:"))
+    if not match:
+        raise ValueError(f"{text!r} is not an arXiv id")
+    version = match.group("version")
+    return match.group("id"), int(version) if version else None
