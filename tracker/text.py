@@ -64,6 +64,12 @@ def normalise_space(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", joined).strip()
 
 
+def unwrap(text: str) -> str:
+    """Hard-wrapped plain text (arXiv abstracts) as paragraphs of single lines."""
+    paragraphs = re.split(r"\n\s*\n", text.strip())
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
+
+
 def one_line(text: str) -> str:
     """Titles and names: markup removed, all whitespace collapsed to single spaces."""
     return " ".join(html_to_text(text).split())

@@ -12,6 +12,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import arxiv
+import lxml.etree
 from arxiv import _feed as arxiv_feed  # the package's parser; pinned to arxiv>=4,<5
 
 from tracker.config import ArxivSource
@@ -19,10 +20,11 @@ from tracker.errors import HTTPStatusError, ParseError
 from tracker.http import Response
 from tracker.models import Fetched, Item, ItemKind, content_hash
 from tracker.sources.base import CollectContext
-from tracker.text import normalise_space, one_line
+from tracker.text import one_line, unwrap
 from tracker.urls import split_arxiv_id
 
 API_URL = "https://export.arxiv.org/api/query"
+_ATOM = "http://www.w3.org/2005/Atom"
 
 _SORT = {
     "submitted": arxiv.SortCriterion.SubmittedDate,
@@ -50,13 +52,29 @@ def parse_page(content: bytes, url: str) -> tuple[list[arxiv.Result], int]:
     arXiv reports a bad query as a feed with a single entry titled "Error";
     that becomes a ParseError carrying arXiv's own explanation.
     """
+    explanation = _error_entry(content)
+    if explanation is not None:
+        raise ParseError(f"arXiv rejected the query: {explanation}")
     feed = arxiv_feed.parse(content)
     if feed.malformed:
         raise ParseError(f"arXiv sent a response that is not valid Atom ({feed.error})")
-    errors = [r for r in feed.results if "/api/errors" in r.entry_id]
-    if errors:
-        raise ParseError(f"arXiv rejected the query: {one_line(errors[0].summary)}")
     return feed.results, feed.header.total_results
+
+
+def _error_entry(content: bytes) -> str | None:
+    """The summary of arXiv's error entry, which the package's parser skips as incomplete."""
+    if b"/api/errors" not in content:
+        return None
+    try:
+        root = lxml.etree.fromstring(
+            content, lxml.etree.XMLParser(resolve_entities=False, no_network=True)
+        )
+    except lxml.etree.XMLSyntaxError:
+        return None
+    for entry in root.iterfind(f"{{{_ATOM}}}entry"):
+        if "/api/errors" in (entry.findtext(f"{{{_ATOM}}}id") or ""):
+            return one_line(entry.findtext(f"{{{_ATOM}}}summary") or "unknown error")
+    return None
 
 
 def _api_error(response: Response) -> ParseError | None:
@@ -70,7 +88,7 @@ def _api_error(response: Response) -> ParseError | None:
 
 def paper_item(source: ArxivSource, result: arxiv.Result) -> Item:
     paper_id, version = split_arxiv_id(result.entry_id)
-    abstract = normalise_space(result.summary)
+    abstract = unwrap(result.summary)
     return Item(
         id=f"arxiv:{paper_id}",
         source=source.name,

@@ -81,7 +81,8 @@ def _entry(raw: feedparser.FeedParserDict) -> Entry:
     link = raw.get("link")
     if not link:
         link = next((x.get("href") for x in raw.get("links", []) if x.get("href")), None)
-    updated = utc_from_struct(raw.get("updated_parsed"))
+    # dict.get: feedparser's .get maps a missing updated_parsed to published_parsed, and warns.
+    updated = utc_from_struct(dict.get(raw, "updated_parsed"))
     return Entry(
         id=raw.get("id") or None,
         link=link or None,

@@ -25,7 +25,10 @@ from tracker.urls import canonical_url
 
 API_ACCEPT = "application/vnd.github+json"
 _PRERELEASE = re.compile(
-    r"(?:^|[\d.\-_+])(?:rc|alpha|beta|a|b|dev|pre|preview|nightly)\.?\d*\b", re.I
+    r"\d[.\-_+]?(?:rc|alpha|beta|a|b|dev|pre|preview)\.?\d*$"  # 0.5b2, 1.0.0a1, 1.2rc1
+    r"|[.\-_+](?:rc|alpha|beta|dev|pre|preview|nightly)\b"  # v1.2.0-rc1, v0.3.0.dev4
+    r"|^nightly",
+    re.IGNORECASE,
 )
 
 

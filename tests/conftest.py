@@ -1,0 +1,225 @@
+"""Shared test fixtures: a private state directory per test and a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tracker.settings import Settings
+
+HERE = Path(__file__).parent
+DATA = HERE / "data"
+SHARED_FIXTURES = HERE.parent.parent / "shared" / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def tracker_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own state directory; nothing touches the user's."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("TRACKER_HOME", str(home))
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    return home
+
+
+@pytest.fixture
+def settings(tracker_home: Path, tmp_path: Path) -> Settings:
+    return Settings(home=tracker_home, sources_path=tmp_path / "sources.yaml", timeout=2.0)
+
+
+@dataclass
+class Route:
+    """What the test server answers on one path."""
+
+    body: bytes = b""
+    status: int = 200
+    content_type: str = "application/xml"
+    headers: dict[str, str] = field(default_factory=dict)
+    #: Serve ETag/Last-Modified and answer 304 to matching conditional requests.
+    conditional: bool = True
+    #: Block before answering until this event is set (for timeouts and kills).
+    hold: threading.Event | None = None
+    #: Redirect to this path (or URL) with this status instead of answering.
+    redirect: str | None = None
+    redirect_status: int = 301
+    #: Stream this many bytes of filler with no Content-Length (size cap tests).
+    stream_bytes: int = 0
+    omit_length: bool = False
+
+
+@dataclass
+class Hit:
+    path: str
+    headers: dict[str, str]
+    status: int
+
+
+class FeedServer:
+    """A real HTTP server on 127.0.0.1 serving routes that tests register."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.hits: list[Hit] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server._handle(self)
+
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass  # clients hanging up mid-body is what some tests do on purpose
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def add(self, path: str, body: bytes | str = b"", **kwargs: object) -> str:
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        self.routes[path] = Route(body=data, **kwargs)  # type: ignore[arg-type]
+        return self.url(path)
+
+    def hits_for(self, path: str) -> list[Hit]:
+        with self._lock:
+            return [h for h in self.hits if h.path == path]
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        path = request.path
+        route = self.routes.get(path) or self.routes.get(urlsplit(path).path)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if route is None:
+            self._send(request, path, headers, 404, b"not found", "text/plain", {})
+            return
+        if route.hold is not None:
+            route.hold.wait(30)
+        if route.redirect:
+            target = route.redirect if "://" in route.redirect else self.url(route.redirect)
+            self._send(
+                request,
+                path,
+                headers,
+                route.redirect_status,
+                b"",
+                "text/plain",
+                {"Location": target},
+            )
+            return
+        extra = dict(route.headers)
+        if route.conditional and route.status == 200:
+            etag = '"' + hashlib.sha1(route.body).hexdigest()[:16] + '"'
+            modified = email.utils.formatdate(1_700_000_000, usegmt=True)
+            extra.update({"ETag": etag, "Last-Modified": modified})
+            if headers.get("if-none-match") == etag or (
+                "if-none-match" not in headers and headers.get("if-modified-since") == modified
+            ):
+                self._send(request, path, headers, 304, b"", None, extra)
+                return
+        if route.stream_bytes:
+            self._stream(request, path, headers, route)
+            return
+        self._send(
+            request,
+            path,
+            headers,
+            route.status,
+            route.body,
+            route.content_type,
+            extra,
+            omit_length=route.omit_length,
+        )
+
+    def _send(
+        self,
+        request: BaseHTTPRequestHandler,
+        path: str,
+        headers: dict[str, str],
+        status: int,
+        body: bytes,
+        content_type: str | None,
+        extra: dict[str, str],
+        omit_length: bool = False,
+    ) -> None:
+        with self._lock:
+            self.hits.append(Hit(path, headers, status))
+        request.send_response(status)
+        if content_type:
+            request.send_header("Content-Type", content_type)
+        for key, value in extra.items():
+            request.send_header(key, value)
+        if omit_length:
+            request.send_header("Connection", "close")
+        else:
+            request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        if status != 304:
+            request.wfile.write(body)
+        if omit_length:
+            request.close_connection = True
+
+    def _stream(
+        self, request: BaseHTTPRequestHandler, path: str, headers: dict[str, str], route: Route
+    ) -> None:
+        with self._lock:
+            self.hits.append(Hit(path, headers, 200))
+        request.send_response(200)
+        request.send_header("Content-Type", route.content_type)
+        request.send_header("Connection", "close")
+        request.end_headers()
+        chunk = b"<!-- filler -->" * 4096
+        sent = 0
+        try:
+            while sent < route.stream_bytes:
+                request.wfile.write(chunk)
+                sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        request.close_connection = True
+
+    def close(self) -> None:
+        for route in self.routes.values():
+            if route.hold is not None:
+                route.hold.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    srv = FeedServer()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def write_sources(tmp_path: Path) -> Callable[[str], Path]:
+    """Write a sources.yaml for the test and return its path."""
+
+    def write(text: str) -> Path:
+        path = tmp_path / "sources.yaml"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write

@@ -1,0 +1,193 @@
+"""sources.yaml: valid files load; every mistake is reported with file, line, key and fix."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tracker.cli import main
+from tracker.config import ArxivSource, FeedSource, GitHubReleasesSource, load_config, parse_config
+from tracker.errors import ConfigError, ConfigProblem
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+VALID = """\
+interests: [agents, retrieval]
+digest:
+  time: "07:30"
+  timezone: Europe/Berlin
+  size: 5
+sources:
+  - name: papers
+    kind: arxiv
+    query: cat:cs.CL
+    max_results: 20
+    interval: 1h30m
+  - name: blog
+    kind: feed
+    url: https://blog.example/feed.xml
+    weight: 1.5
+    tags: [blog]
+  - name: vllm
+    kind: github_releases
+    repo: vllm-project/vllm
+    enabled: false
+"""
+
+
+def problems_of(text: str) -> list[ConfigProblem]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "sources.yaml")
+    return caught.value.problems
+
+
+def only(problems: list[ConfigProblem]) -> ConfigProblem:
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+def test_a_valid_file_loads_into_typed_sources() -> None:
+    config = parse_config(VALID)
+    papers, blog, vllm = config.sources
+    assert isinstance(papers, ArxivSource) and papers.interval == timedelta(minutes=90)
+    assert isinstance(blog, FeedSource) and blog.weight == 1.5 and blog.full_text == "auto"
+    assert isinstance(vllm, GitHubReleasesSource) and not vllm.enabled
+    assert config.interests == ["agents", "retrieval"]
+    assert config.digest.size == 5 and config.digest.at.hour == 7
+
+
+def test_the_shipped_sources_yaml_is_valid_and_follows_enough_sources() -> None:
+    config = load_config(REPO_ROOT / "sources.yaml")
+    kinds = [s.kind for s in config.sources]
+    assert kinds.count("feed") >= 10
+    assert kinds.count("github_releases") >= 10
+    queries = " ".join(s.query for s in config.sources if isinstance(s, ArxivSource))
+    for category in ("cs.CL", "cs.LG", "cs.AI"):
+        assert category in queries
+
+
+def test_unknown_key_names_its_line_and_suggests_the_right_key() -> None:
+    problem = only(
+        problems_of(
+            "sources:\n  - name: a\n    kind: feed\n    url: https://a.example/f\n    wieght: 2\n"
+        )
+    )
+    assert problem.line == 5 and problem.key == "wieght"
+    assert "did you mean weight:" in str(problem.fix)
+
+
+def test_duplicate_names_point_at_both_lines() -> None:
+    text = (
+        "sources:\n"
+        "  - {name: blog, kind: feed, url: 'https://a.example/f'}\n"
+        "  - {name: blog, kind: feed, url: 'https://b.example/f'}\n"
+    )
+    problem = only(problems_of(text))
+    assert problem.line == 3 and problem.key == "name"
+    assert "already used on line 2" in problem.message
+
+
+def test_bad_url_and_bad_interval_each_get_their_own_message() -> None:
+    text = (
+        "sources:\n"
+        "  - name: blog\n"
+        "    kind: feed\n"
+        "    url: htp:/blog.example\n"
+        "    interval: every hour\n"
+    )
+    url, interval = problems_of(text)
+    assert (url.line, url.key) == (4, "url") and "https://" in str(url.fix)
+    assert (interval.line, interval.key) == (5, "interval") and "30m" in str(interval.fix)
+
+
+def test_yaml_syntax_error_names_the_line() -> None:
+    problem = only(problems_of("sources:\n  - name: blog\n    kind: [feed\n    url: x\n"))
+    assert problem.line is not None and problem.line >= 3
+    assert "YAML syntax error" in problem.message and problem.fix
+
+
+def test_unknown_kind_lists_the_known_ones() -> None:
+    problem = only(
+        problems_of("sources:\n  - name: blog\n    kind: rss\n    url: https://a.example\n")
+    )
+    assert problem.line == 3 and "rss" in problem.message
+    assert "arxiv, feed, github_releases" in str(problem.fix)
+
+
+def test_missing_required_field_says_what_to_add() -> None:
+    problem = only(problems_of("sources:\n  - name: gh\n    kind: github_releases\n"))
+    assert problem.key == "repo" and problem.line == 2 and "owner/name" in str(problem.fix)
+
+
+def test_repo_written_as_url_is_corrected_in_the_message() -> None:
+    problem = only(
+        problems_of(
+            "sources:\n  - name: gh\n    kind: github_releases\n"
+            "    repo: https://github.com/ollama/ollama\n"
+        )
+    )
+    assert problem.line == 4 and problem.fix == "write  repo: ollama/ollama"
+
+
+def test_arxiv_needs_a_query_or_ids() -> None:
+    problem = only(problems_of("sources:\n  - name: p\n    kind: arxiv\n"))
+    assert problem.line == 2 and "query" in str(problem.fix)
+
+
+def test_digest_time_and_timezone_are_checked() -> None:
+    time, zone = problems_of('digest:\n  time: "25:00"\n  timezone: Mars/Olympus\nsources: []\n')
+    assert (time.line, time.key) == (2, "time")
+    assert (zone.line, zone.key) == (3, "timezone") and "Europe/Berlin" in str(zone.fix)
+
+
+def test_all_problems_are_reported_at_once_in_line_order() -> None:
+    text = (
+        "sources:\n"
+        "  - {name: a, kind: feed, url: 'nope'}\n"
+        "  - {name: b, kind: feed, url: 'https://ok.example', colour: red}\n"
+        "  - {name: a, kind: arxiv, query: x}\n"
+    )
+    lines = [p.line for p in problems_of(text)]
+    assert lines == sorted(lines) and len(lines) == 3
+
+
+def test_empty_and_missing_files_explain_what_to_do(tmp_path: Path) -> None:
+    assert "empty" in only(problems_of("")).message
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "nope.yaml")
+    assert "TRACKER_SOURCES" in str(caught.value)
+
+
+def test_sources_check_exits_0_when_valid(
+    write_sources, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRACKER_SOURCES", str(write_sources(VALID)))
+    assert main(["sources", "check"]) == 0
+    assert "3 sources" in capsys.readouterr().out
+
+
+def test_sources_check_exits_2_and_prints_file_line_and_fix(
+    write_sources, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_sources(
+        "sources:\n  - name: a\n    kind: feed\n    url: https://a.example\n    intervall: 1h\n"
+    )
+    monkeypatch.setenv("TRACKER_SOURCES", str(path))
+    assert main(["sources", "check"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:5: intervall:" in err and "did you mean interval:" in err
+
+
+def test_sources_check_json_lists_problems(
+    write_sources, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(
+        "TRACKER_SOURCES", str(write_sources("sources:\n  - name: a\n    kind: feed\n"))
+    )
+    assert main(["sources", "check", "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert report["valid"] is False
+    assert report["problems"][0]["key"] == "url" and report["problems"][0]["line"] == 2

@@ -1,0 +1,170 @@
+"""Feeds: every format parses to the same entries; teasers get their article; HTML is refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.conftest import DATA, FeedServer
+from tracker.config import FeedSource
+from tracker.errors import ParseError
+from tracker.http import HttpClient
+from tracker.models import ItemKind, Validators
+from tracker.settings import Settings
+from tracker.sources.base import CollectContext
+from tracker.sources.entries import Entry
+from tracker.sources.feed import FeedCollector, is_teaser, item_id, parse_feed
+
+
+def parse(name: str, url: str = "https://feeds.example/feed") -> list[Entry]:
+    return parse_feed((DATA / name).read_bytes(), url).entries
+
+
+def test_rss2_entries_carry_content_authors_and_utc_dates() -> None:
+    first, second = parse("rss2.xml")
+    assert first.id == "inference-notes-42"
+    assert first.title == "Speculative decoding in production"
+    assert first.authors == ("Ada Lovelace",)
+    assert first.published == datetime(2026, 11, 23, 8, 30, tzinfo=UTC)
+    assert "draft model" in first.content
+    assert second.id is None and second.published == datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+
+
+def test_atom_resolves_relative_links_and_keeps_every_author() -> None:
+    (entry,) = parse("atom.xml", "https://retrieval.example/feed.atom")
+    assert entry.link == "https://retrieval.example/2026/11/hybrid-search"
+    assert entry.authors == ("Grace Hopper", "Alan Turing")
+    assert entry.published == datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def test_rss1_and_rss091_are_read() -> None:
+    assert [e.title for e in parse("rss1.rdf")] == ["New lab opens"]
+    (old,) = parse("rss091.xml")
+    assert old.link == "https://old.example/still-here" and old.id is None
+
+
+def test_json_feed_is_read_like_the_others() -> None:
+    first, second = parse_feed(
+        (DATA / "feed.json").read_bytes(), "https://agents.example/feed.json"
+    ).entries
+    assert first.title == "Tool use without tears" and first.authors == ("Linus Torvalds",)
+    assert first.tags == ("agents", "tools")
+    assert second.id == "7" and second.link == "https://agents.example/second"
+    assert second.published == datetime(2026, 11, 17, 6, 0, tzinfo=UTC)
+
+
+def test_a_malformed_feed_keeps_the_entries_it_can_salvage() -> None:
+    parsed = parse_feed((DATA / "malformed.xml").read_bytes(), "https://broken.example/feed")
+    assert [e.title for e in parsed.entries] == [
+        "First salvageable entry",
+        "Second salvageable entry",
+    ]
+    assert parsed.warnings and "kept the 2 entries" in parsed.warnings[0]
+
+
+def test_an_html_page_is_refused_and_its_feed_is_pointed_out() -> None:
+    with pytest.raises(ParseError) as caught:
+        parse_feed(
+            (DATA / "page.html").read_bytes(),
+            "https://blog.example/",
+            {"Content-Type": "text/html"},
+        )
+    assert "HTML page, not a feed" in str(caught.value)
+    assert "https://blog.example/feed.xml" in str(caught.value)
+
+
+def test_garbage_is_a_parse_error_not_a_crash() -> None:
+    with pytest.raises(ParseError, match="not a readable feed"):
+        parse_feed(b"\x00\x01 definitely not xml", "https://x.example/feed")
+    with pytest.raises(ParseError, match="not a JSON Feed"):
+        parse_feed(b'{"hello": "world"}', "https://x.example/feed.json")
+
+
+def test_teasers_are_told_apart_from_full_posts() -> None:
+    first, second = parse("rss2.xml")
+    assert not is_teaser(first)  # has content:encoded
+    assert not is_teaser(second)  # a long description is the post
+    assert is_teaser(Entry(id="t", link="https://x", title="t", summary="Short. Read more…"))
+    assert is_teaser(Entry(id="t", link="https://x", title="t", summary="Only a sentence."))
+
+
+def test_item_ids_are_stable_and_prefer_the_guid() -> None:
+    entry = Entry(id="guid-1", link="https://x.example/a", title="A")
+    assert item_id(entry) == item_id(Entry(id="guid-1", link="https://x.example/moved", title="B"))
+    no_guid = Entry(id=None, link="https://x.example/a?utm_source=feed", title="A")
+    assert item_id(no_guid) == item_id(Entry(id=None, link="https://x.example/a", title="A"))
+
+
+def collect_feed(settings: Settings, url: str, known=None, validators=None, **fields):
+    source = FeedSource(name="blog", kind="feed", url=url, **fields)
+    with HttpClient(settings) as http:
+        ctx = CollectContext(http=http, validators=validators or Validators(), known=known or {})
+        return FeedCollector().collect(source, ctx)
+
+
+def test_collected_items_are_clean_text_with_canonical_urls(
+    settings: Settings, server: FeedServer
+) -> None:
+    fetched = collect_feed(settings, server.add("/rss", (DATA / "rss2.xml").read_bytes()))
+    first, second = fetched.items
+    assert first.kind is ItemKind.POST and first.source == "blog"
+    assert first.url == "https://inference.example/posts/speculative"
+    assert "<p>" not in first.text and "alert(1)" not in first.text
+    assert "\n\n" in first.text  # paragraphs survive
+    assert second.title == "Quantization & you"
+    assert fetched.validators.etag
+
+
+def test_a_teaser_gets_the_linked_articles_main_text(
+    settings: Settings, server: FeedServer
+) -> None:
+    server.add(
+        "/articles/long.html", (DATA / "article.html").read_bytes(), content_type="text/html"
+    )
+    feed = (DATA / "teaser.xml").read_text().replace("http://SERVER", server.base)
+    (item,) = collect_feed(settings, server.add("/teaser", feed)).items
+    assert "ninety-one percent" in item.text
+    assert "Cookie settings" not in item.text and "Subscribe" not in item.text
+    assert item.extra["full_text"] is True
+    assert item.authors == ("Barbara Liskov",)
+    assert "Read more" in item.extra["teaser"]
+
+
+def test_an_unchanged_teaser_does_not_fetch_its_page_again(
+    settings: Settings, server: FeedServer
+) -> None:
+    server.add(
+        "/articles/long.html", (DATA / "article.html").read_bytes(), content_type="text/html"
+    )
+    feed = (DATA / "teaser.xml").read_text().replace("http://SERVER", server.base)
+    url = server.add("/teaser", feed)
+    (item,) = collect_feed(settings, url).items
+    collect_feed(settings, url, known={item.id: item.fingerprint})
+    assert len(server.hits_for("/articles/long.html")) == 1
+
+
+def test_a_missing_article_page_keeps_the_teaser_and_says_so(
+    settings: Settings, server: FeedServer
+) -> None:
+    feed = (DATA / "teaser.xml").read_text().replace("http://SERVER", server.base)
+    fetched = collect_feed(settings, server.add("/teaser", feed))
+    (item,) = fetched.items
+    assert item.text.startswith("Evaluating LLM agents") and item.extra["full_text"] is False
+    assert any("404" in w for w in fetched.warnings)
+
+
+def test_full_text_never_fetches_no_page(settings: Settings, server: FeedServer) -> None:
+    feed = (DATA / "teaser.xml").read_text().replace("http://SERVER", server.base)
+    collect_feed(settings, server.add("/teaser", feed), full_text="never")
+    assert server.hits_for("/articles/long.html") == []
+
+
+def test_a_304_returns_no_items_and_keeps_the_validators(
+    settings: Settings, server: FeedServer
+) -> None:
+    url = server.add("/rss", (DATA / "rss2.xml").read_bytes())
+    first = collect_feed(settings, url)
+    second = collect_feed(settings, url, validators=first.validators)
+    assert second.not_modified and second.items == []
+    assert second.validators == first.validators
