@@ -25,6 +25,8 @@ def tracker_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own state directory; nothing touches the user's."""
     home = tmp_path / "home"
     monkeypatch.setenv("TRACKER_HOME", str(home))
+    # Never the repository's sources.yaml: it follows real sites, and tests stay offline.
+    monkeypatch.setenv("TRACKER_SOURCES", str(tmp_path / "sources.yaml"))
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     return home
 

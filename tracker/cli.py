@@ -203,7 +203,8 @@ _MARK = {
 def describe(result: SourceResult) -> str:
     """One line a person can read: what happened to a source."""
     if result.status is Status.ERROR:
-        return f"error: {result.error}"
+        retry = f" (next try after {result.retry_after:%H:%M} UTC)" if result.retry_after else ""
+        return f"error: {result.error}{retry}"
     if result.status is Status.SKIPPED:
         return "skipped: " + "; ".join(result.warnings)
     if result.status is Status.NOT_MODIFIED:
@@ -225,7 +226,9 @@ def _print_results(results: list[SourceResult], out: TextIO) -> None:
     failed = sum(r.status is Status.ERROR for r in results)
     new = sum(r.new for r in results)
     updated = sum(r.updated for r in results)
-    summary = f"{len(results)} sources: {new} new items, {updated} updated"
+    summary = (
+        f"{len(results)} sources: {new} new {'item' if new == 1 else 'items'}, {updated} updated"
+    )
     summary += f", {failed} failed" if failed else ", none failed"
     print(summary + ".", file=out)
 

@@ -205,8 +205,6 @@ def _record(
             seconds=seconds,
         )
     state = store.save_failure(source.name, source.kind, message, now, backoff)
-    retry = state.next_attempt_after
-    note = f"will try again after {retry:%Y-%m-%d %H:%M} UTC" if retry else ""
     return SourceResult(
-        source.name, source.kind, Status.ERROR, error=message, warnings=(note,) if note else ()
+        source.name, source.kind, Status.ERROR, error=message, retry_after=state.next_attempt_after
     )

@@ -109,6 +109,8 @@ class SourceResult:
     error: str | None = None
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
+    #: After a failure: when the source will be tried again (backoff).
+    retry_after: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -121,4 +123,5 @@ class SourceResult:
             "error": self.error,
             "warnings": list(self.warnings),
             "seconds": round(self.seconds, 3),
+            "retry_after": self.retry_after.isoformat() if self.retry_after else None,
         }

@@ -58,7 +58,7 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
         reason = parsed.get("bozo_exception") or "no RSS, Atom or JSON Feed found"
         raise ParseError(f"{url} is not a readable feed ({reason})")
     warnings: tuple[str, ...] = ()
-    if parsed.get("bozo") and parsed.entries:
+    if parsed.get("bozo") and parsed.entries and not _harmless(parsed.get("bozo_exception")):
         warnings = (
             f"the feed is not well-formed ({parsed.get('bozo_exception')}); "
             f"kept the {len(parsed.entries)} entries that could be read",
@@ -70,6 +70,12 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
         format=parsed.get("version") or "unknown",
         warnings=warnings,
     )
+
+
+def _harmless(exc: object) -> bool:
+    """Bozo reasons about HTTP headers, not the document: a missing or odd Content-Type,
+    or a charset that the XML declaration overrides. The feed itself is fine."""
+    return isinstance(exc, feedparser.NonXMLContentType | feedparser.CharacterEncodingOverride)
 
 
 def _entry(raw: feedparser.FeedParserDict) -> Entry:
