@@ -187,7 +187,7 @@ def _record(
     except SourceError as exc:
         message = str(exc)
     except Exception as exc:  # a bug or a parser crash on hostile input: report, keep going
-        log.exception("collecting %s failed unexpectedly", source.name)
+        log.info("collecting %s failed unexpectedly", source.name, exc_info=True)
         message = f"unexpected error ({type(exc).__name__}: {exc}); this is a bug, please report it"
     else:
         status = Status.NOT_MODIFIED if fetched.not_modified else Status.OK
