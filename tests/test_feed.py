@@ -168,3 +168,18 @@ def test_a_304_returns_no_items_and_keeps_the_validators(
     second = collect_feed(settings, url, validators=first.validators)
     assert second.not_modified and second.items == []
     assert second.validators == first.validators
+
+
+def test_a_guid_reused_for_another_post_keeps_both_posts(
+    settings: Settings, server: FeedServer
+) -> None:
+    feed = """<rss version="2.0"><channel><title>t</title>
+      <item><title>One</title><link>https://x.example/1</link><guid isPermaLink="false">same</guid></item>
+      <item><title>Two</title><link>https://x.example/2</link><guid isPermaLink="false">same</guid></item>
+      <item><title>One</title><link>https://x.example/1</link><guid isPermaLink="false">same</guid></item>
+      <item><title>Three</title><link>https://x.example/1</link><guid isPermaLink="false">same</guid></item>
+    </channel></rss>"""
+    items = collect_feed(settings, server.add("/dup", feed), full_text="never").items
+    assert [i.title for i in items] == ["One", "Two", "Three"]
+    again = collect_feed(settings, server.add("/dup2", feed), full_text="never").items
+    assert [i.id for i in again] == [i.id for i in items]

@@ -13,6 +13,11 @@ from tracker.urls import canonical_url, split_arxiv_id
         ("https://a.example/p?utm_source=rss&utm_medium=feed", "https://a.example/p"),
         ("https://a.example/p?id=3&fbclid=xyz&gclid=1", "https://a.example/p?id=3"),
         ("HTTPS://A.Example:443/Path#comments", "https://a.example/Path"),
+        (
+            "http://scripting.com/2017/06/25.html#a080631",
+            "http://scripting.com/2017/06/25.html#a080631",
+        ),
+        ("https://a.example/p#:~:text=hello", "https://a.example/p"),
         ("http://a.example:8080/x?b=2&a=1", "http://a.example:8080/x?b=2&a=1"),
         ("https://a.example", "https://a.example/"),
         ("https://a.example/p?ref_src=twsrc%5Etfw&page=2", "https://a.example/p?page=2"),

@@ -53,7 +53,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def canonical_url(url: str) -> str:
-    """The URL with tracking parameters, fragments and default ports removed.
+    """The URL with tracking parameters, navigation fragments and default ports removed.
 
     Lower-cases scheme and host (they are case-insensitive), keeps the path and
     the order of the remaining query parameters (they may be significant).
@@ -78,7 +78,39 @@ def canonical_url(url: str) -> str:
         (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
     ]
     path = parts.path or "/"
-    return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
+    fragment = "" if _is_navigation(parts.fragment) else parts.fragment
+    return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), fragment))
+
+
+#: Fragments that move the reader around a page rather than name a thing on it.
+_NAV_FRAGMENTS = frozenset(
+    {
+        "",
+        "comments",
+        "comment",
+        "respond",
+        "more",
+        "disqus_thread",
+        "top",
+        "main",
+        "content",
+        "main-content",
+        "article",
+        "post",
+        "reply",
+        "replies",
+        "footnotes",
+        "share",
+    }
+)
+
+
+def _is_navigation(fragment: str) -> bool:
+    """Drop ``#comments`` or ``#more``; keep ``#a080631`` on blogs whose posts are anchors."""
+    lowered = fragment.lower()
+    return lowered in _NAV_FRAGMENTS or lowered.startswith(
+        (":~:", "more-", "comment-", "fn", "utm_")
+    )
 
 
 def _is_tracking(key: str) -> bool:

@@ -55,7 +55,9 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
     if not parsed.get("version") and not parsed.entries:
         if _is_html(content, content_type):
             raise ParseError(_html_message(content, url))
-        reason = parsed.get("bozo_exception") or "no RSS, Atom or JSON Feed found"
+        reason = parsed.get("bozo_exception")
+        if not reason or _harmless(reason):
+            reason = "no RSS, Atom or JSON Feed found"
         raise ParseError(f"{url} is not a readable feed ({reason})")
     warnings: tuple[str, ...] = ()
     if parsed.get("bozo") and parsed.entries and not _harmless(parsed.get("bozo_exception")):
@@ -154,8 +156,23 @@ def entry_key(entry: Entry) -> str:
     return f"{one_line(entry.title)}|{entry.published.isoformat() if entry.published else ''}"
 
 
-def item_id(entry: Entry) -> str:
-    return "post:" + hashlib.sha256(entry_key(entry).encode("utf-8")).hexdigest()[:20]
+def item_id(entry: Entry, taken: Mapping[str, str] | None = None) -> str:
+    """A stable id for the entry; ``taken`` maps ids already used in this feed to fingerprints.
+
+    Some publishers reuse one guid (and link) for different posts. A later entry
+    whose id is taken by a different post gets an id made of its key and its
+    title and text, so both posts are kept; the same entry listed twice still
+    maps to one id.
+    """
+    key = entry_key(entry)
+    ident = _hashed(key)
+    if taken is not None and ident in taken and taken[ident] != entry.fingerprint:
+        ident = _hashed(f"{key}|{entry.link}|{entry.title}|{entry.content}|{entry.summary}")
+    return ident
+
+
+def _hashed(key: str) -> str:
+    return "post:" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
 
 
 class FeedCollector:
@@ -172,14 +189,14 @@ class FeedCollector:
         parsed = parse_feed(response.content, response.url, response.headers)
         warnings = list(parsed.warnings)
         items: list[Item] = []
-        seen: set[str] = set()
+        seen: dict[str, str] = {}
         pages = 0
         skipped_pages = 0
         for entry in parsed.entries:
-            ident = item_id(entry)
+            ident = item_id(entry, seen)
             if ident in seen:
                 continue
-            seen.add(ident)
+            seen[ident] = entry.fingerprint
             article = None
             changed = ctx.known.get(ident) != entry.fingerprint
             wants_page = source.full_text == "always" or (
