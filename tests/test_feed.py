@@ -15,6 +15,7 @@ from tracker.settings import Settings
 from tracker.sources.base import CollectContext
 from tracker.sources.entries import Entry
 from tracker.sources.feed import FeedCollector, is_teaser, item_id, parse_feed
+from tracker.text import html_to_text, one_line
 
 
 def parse(name: str, url: str = "https://feeds.example/feed") -> list[Entry]:
@@ -183,3 +184,67 @@ def test_a_guid_reused_for_another_post_keeps_both_posts(
     assert [i.title for i in items] == ["One", "Two", "Three"]
     again = collect_feed(settings, server.add("/dup2", feed), full_text="never").items
     assert [i.id for i in again] == [i.id for i in items]
+
+
+def test_plain_text_titles_and_json_text_keep_their_angle_brackets() -> None:
+    rss = b"""<rss version="2.0"><channel><title>t</title><item><title>Hiding &lt;think&gt; tokens in R1</title>
+      <link>https://x.example/1</link><description>Vec&lt;T&gt; and Box&lt;dyn Error&gt;</description></item>
+      </channel></rss>"""
+    (entry,) = parse_feed(rss, "https://x.example/feed").entries
+    assert one_line(entry.title) == "Hiding <think> tokens in R1"
+    jf = b'{"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": [{"id": "1", "title": "a<b", "content_text": "Use a<b and c>d"}]}'
+    (item,) = parse_feed(jf, "https://x.example/feed.json").entries
+    assert one_line(item.title) == "a<b" and html_to_text(item.content) == "Use a<b and c>d"
+
+
+def test_a_long_post_ending_in_an_ellipsis_is_not_a_teaser() -> None:
+    body = "<p>" + "Real content sentence. " * 120 + "More soon...</p>"
+    assert not is_teaser(Entry(id="x", link="https://x", title="t", content=body))
+
+
+def test_postponed_teasers_are_fetched_on_the_next_run(
+    settings: Settings, server: FeedServer
+) -> None:
+    server.add("/page.html", (DATA / "article.html").read_bytes(), content_type="text/html")
+    items = "".join(
+        f"<item><title>T{i}</title><link>{server.url('/page.html')}?n={i}</link>"
+        f"<guid>g{i}</guid><description>Teaser {i}. Read more…</description></item>"
+        for i in range(3)
+    )
+    url = server.add(
+        "/teasers", f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+    )
+    source = FeedSource(name="blog", kind="feed", url=url)
+    with HttpClient(settings) as http:
+        first = FeedCollector().collect(source, CollectContext(http=http, max_pages=2))
+        assert sum(i.extra["full_text"] for i in first.items) == 2
+        assert first.validators == Validators()  # so the next run is not a 304
+        known = {i.id: i.fingerprint for i in first.items}
+        second = FeedCollector().collect(
+            source, CollectContext(http=http, validators=first.validators, known=known, max_pages=2)
+        )
+    fetched_now = [i for i in second.items if i.extra["full_text"]]
+    assert [i.title for i in fetched_now] == ["T2"]
+    assert sorted(h.path for h in server.hits if h.path.startswith("/page.html")) == [
+        "/page.html?n=0",
+        "/page.html?n=1",
+        "/page.html?n=2",
+    ]
+
+
+def test_a_reused_guid_keeps_its_id_when_a_new_post_is_put_in_front(
+    settings: Settings, server: FeedServer
+) -> None:
+    def feed(*titles: str) -> str:
+        items = "".join(
+            f'<item><title>{t}</title><link>https://x.example/p</link><guid isPermaLink="false">same</guid></item>'
+            for t in titles
+        )
+        return f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+
+    (a,) = collect_feed(settings, server.add("/one", feed("A")), full_text="never").items
+    later = collect_feed(
+        settings, server.add("/two", feed("B", "A")), known={a.id: a.fingerprint}, full_text="never"
+    ).items
+    ids = {i.title: i.id for i in later}
+    assert ids["A"] == a.id and ids["B"] != a.id

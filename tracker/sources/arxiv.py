@@ -95,7 +95,7 @@ def paper_item(source: ArxivSource, result: arxiv.Result) -> Item:
         source_kind=source.kind,
         kind=ItemKind.PAPER,
         url=f"https://arxiv.org/abs/{paper_id}",
-        title=one_line(result.title),
+        title=" ".join(result.title.split()),  # plain text: "<think>" stays
         text=abstract,
         authors=tuple(a.name for a in result.authors),
         published=result.published,

@@ -8,6 +8,7 @@ carries only a teaser.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from collections.abc import Mapping
 from urllib.parse import urljoin
@@ -38,6 +39,8 @@ _TEASER_END = re.compile(
 )
 #: Below this many characters, a summary without full content is taken as a teaser.
 TEASER_CHARS = 500
+#: Content at least this long is the post itself, whatever its last words.
+FULL_POST_CHARS = 2000
 
 
 def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
@@ -88,9 +91,19 @@ def _harmless(exc: object) -> bool:
     return isinstance(exc, feedparser.NonXMLContentType | feedparser.CharacterEncodingOverride)
 
 
+def _markup(value: str, detail: object) -> str:
+    """Entry fields are HTML from here on; feedparser tells which ones were plain text.
+
+    A plain-text title such as "Hiding <think> tokens" must survive html_to_text.
+    """
+    kind = detail.get("type", "") if isinstance(detail, dict) else ""
+    return html.escape(value, quote=False) if kind == "text/plain" else value
+
+
 def _entry(raw: feedparser.FeedParserDict) -> Entry:
     contents = raw.get("content") or []
-    content = max((c.get("value", "") for c in contents), key=len, default="")
+    content = max((_markup(c.get("value", ""), c) for c in contents), key=len, default="")
+    summary = _markup(raw.get("summary", ""), raw.get("summary_detail"))
     authors = tuple(a["name"] for a in raw.get("authors", []) if a.get("name"))
     if not authors and raw.get("author"):
         authors = (raw["author"],)
@@ -102,9 +115,9 @@ def _entry(raw: feedparser.FeedParserDict) -> Entry:
     return Entry(
         id=raw.get("id") or None,
         link=link or None,
-        title=raw.get("title", ""),
+        title=_markup(raw.get("title", ""), raw.get("title_detail")),
         content=content,
-        summary=raw.get("summary", "") if raw.get("summary", "") != content else "",
+        summary=summary if summary != content else "",
         authors=authors,
         published=utc_from_struct(raw.get("published_parsed")) or updated,
         updated=updated,
@@ -150,7 +163,9 @@ def is_teaser(entry: Entry) -> bool:
     text = html_to_text(entry.content or entry.summary)
     if not text:
         return True
-    if _TEASER_END.search(text):
+    if entry.content and len(text) >= FULL_POST_CHARS:
+        return False  # a long post that happens to end in "..." or "read the full paper"
+    if _TEASER_END.search(text[-200:]):  # the tail only: the pattern backtracks on long runs
         return True
     return not entry.content and len(text) < TEASER_CHARS
 
@@ -164,23 +179,52 @@ def entry_key(entry: Entry) -> str:
     return f"{one_line(entry.title)}|{entry.published.isoformat() if entry.published else ''}"
 
 
-def item_id(entry: Entry, taken: Mapping[str, str] | None = None) -> str:
-    """A stable id for the entry; ``taken`` maps ids already used in this feed to fingerprints.
+def item_id(entry: Entry) -> str:
+    """The entry's id when its key is its own (the usual case)."""
+    return _hashed(entry_key(entry))
 
-    Some publishers reuse one guid (and link) for different posts. A later entry
-    whose id is taken by a different post gets an id made of its key and its
-    title and text, so both posts are kept; the same entry listed twice still
-    maps to one id.
-    """
-    key = entry_key(entry)
-    ident = _hashed(key)
-    if taken is not None and ident in taken and taken[ident] != entry.fingerprint:
-        ident = _hashed(f"{key}|{entry.link}|{entry.title}|{entry.content}|{entry.summary}")
-    return ident
+
+def _disambiguated_id(entry: Entry) -> str:
+    return _hashed(f"{entry_key(entry)}|{entry.link}|{entry.title}|{entry.content}|{entry.summary}")
 
 
 def _hashed(key: str) -> str:
     return "post:" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
+
+
+def assign_ids(entries: list[Entry], known: Mapping[str, str]) -> list[tuple[str, Entry]]:
+    """Stable ids for a feed's entries, each distinct entry kept once.
+
+    Some publishers reuse one guid (and link) for different posts. Among
+    entries that share a key, the one already stored under the plain id (same
+    fingerprint) keeps it, whatever the order this time; failing that, the
+    first does. The others get an id made of key, title and text, so every
+    post is kept and a post listed twice is still one item.
+    """
+    groups: dict[str, list[Entry]] = {}
+    for entry in entries:
+        group = groups.setdefault(item_id(entry), [])
+        if all(e.fingerprint != entry.fingerprint for e in group):
+            group.append(entry)
+    owners: dict[str, str] = {}
+    for ident, group in groups.items():
+        stored = known.get(ident)
+        owner = next((e for e in group if _stored_as(stored, e)), group[0])
+        owners[ident] = owner.fingerprint
+    assigned = []
+    for ident, group in groups.items():
+        for entry in group:
+            mine = entry.fingerprint == owners[ident]
+            assigned.append((ident if mine else _disambiguated_id(entry), entry))
+    return assigned
+
+
+def _stored_as(stored: str | None, entry: Entry) -> bool:
+    return stored in (entry.fingerprint, entry.fingerprint + WITH_PAGE)
+
+
+#: Suffix of the fingerprint of an item whose text came from its linked page.
+WITH_PAGE = "+page"
 
 
 class FeedCollector:
@@ -197,38 +241,40 @@ class FeedCollector:
         parsed = parse_feed(response.content, response.url, response.headers)
         warnings = list(parsed.warnings)
         items: list[Item] = []
-        seen: dict[str, str] = {}
         pages = 0
-        skipped_pages = 0
-        for entry in parsed.entries:
-            ident = item_id(entry, seen)
-            if ident in seen:
+        postponed = 0
+        for ident, entry in assign_ids(parsed.entries, ctx.known):
+            stored = ctx.known.get(ident)
+            if stored == entry.fingerprint + WITH_PAGE:
+                # Unchanged, and its article was fetched before: the store keeps that
+                # text because the fingerprint matches. No page request.
+                items.append(_item(source, entry, ident, None, parsed.title, stored))
                 continue
-            seen[ident] = entry.fingerprint
-            article = None
-            changed = ctx.known.get(ident) != entry.fingerprint
-            wants_page = source.full_text == "always" or (
-                source.full_text == "auto" and is_teaser(entry)
+            # New, changed, or stored with only its teaser (a page that failed or
+            # was postponed last time): fetch the article if the entry wants one.
+            wants_page = entry.link is not None and (
+                source.full_text == "always" or (source.full_text == "auto" and is_teaser(entry))
             )
-            if changed and wants_page and entry.link:
-                if pages < ctx.max_pages:
-                    pages += 1
-                    article, problem = _fetch_article(ctx, entry.link)
-                    if problem:
-                        warnings.append(problem)
-                else:
-                    skipped_pages += 1
-            items.append(_item(source, entry, ident, article, parsed.title))
-        if skipped_pages:
+            article = None
+            if wants_page and entry.link and pages < ctx.max_pages:
+                pages += 1
+                article, problem = _fetch_article(ctx, entry.link)
+                if problem:
+                    warnings.append(problem)
+            elif wants_page:
+                postponed += 1
+            fingerprint = entry.fingerprint + (WITH_PAGE if article else "")
+            items.append(_item(source, entry, ident, article, parsed.title, fingerprint))
+        validators = response.validators
+        if postponed:
             warnings.append(
-                f"{skipped_pages} teaser entries kept without full text this run "
+                f"{postponed} teaser entries kept without full text this run "
                 f"(at most {ctx.max_pages} pages per run; the rest come next run)"
             )
-        return Fetched(
-            items=items,
-            validators=response.validators,
-            warnings=tuple(warnings),
-        )
+            # Without validators the next run gets the whole feed, not a 304, and so
+            # sees the postponed entries again.
+            validators = Validators()
+        return Fetched(items=items, validators=validators, warnings=tuple(warnings))
 
 
 def refreshed(old: Validators, fresh: Validators) -> Validators:
@@ -250,7 +296,12 @@ def _fetch_article(ctx: CollectContext, link: str) -> tuple[Article | None, str 
 
 
 def _item(
-    source: FeedSource, entry: Entry, ident: str, article: Article | None, feed_title: str
+    source: FeedSource,
+    entry: Entry,
+    ident: str,
+    article: Article | None,
+    feed_title: str,
+    fingerprint: str,
 ) -> Item:
     teaser = html_to_text(entry.content or entry.summary)
     text = article.text if article else teaser
@@ -277,5 +328,5 @@ def _item(
             "full_text": article is not None,
             "teaser": teaser[:1000] if article else "",
         },
-        fingerprint=entry.fingerprint,
+        fingerprint=fingerprint,
     )

@@ -90,7 +90,7 @@ def parse_releases_api(content: bytes, url: str, repo: str) -> list[Release]:
         releases.append(
             Release(
                 tag=tag,
-                name=one_line(str(raw.get("name") or "")) or tag,
+                name=" ".join(str(raw.get("name") or "").split()) or tag,
                 url=str(raw.get("html_url") or f"https://github.com/{repo}/releases/tag/{tag}"),
                 notes=normalise_space(str(raw.get("body") or "")),
                 prerelease=bool(raw.get("prerelease")),

@@ -5,6 +5,7 @@ A pure parse step producing the same ``Entry`` shape as the XML feeds.
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 from urllib.parse import urljoin
@@ -46,9 +47,10 @@ def _entry(raw: dict[str, Any], base: str) -> Entry:
     return Entry(
         id=str(raw["id"]) if raw.get("id") is not None else None,
         link=urljoin(base, str(link)) if link else None,
-        title=str(raw.get("title") or ""),
-        content=str(raw.get("content_html") or raw.get("content_text") or ""),
-        summary=str(raw.get("summary") or ""),
+        title=html.escape(str(raw.get("title") or "")),
+        # Entry fields are HTML; JSON Feed's text fields are plain text.
+        content=str(raw.get("content_html") or html.escape(str(raw.get("content_text") or ""))),
+        summary=html.escape(str(raw.get("summary") or "")),
         authors=names,
         published=published or updated,
         updated=updated,
