@@ -60,8 +60,15 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
+def m002_validators_belong_to_an_endpoint(db: sqlite3.Connection) -> None:
+    # Cache validators are only valid for the endpoint that sent them: after the
+    # user edits a source's url, the old ETag must not be sent to the new one.
+    db.execute("ALTER TABLE source_state ADD COLUMN endpoint TEXT")
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
+    (2, "validators_belong_to_an_endpoint", m002_validators_belong_to_an_endpoint),
 ]
 
 

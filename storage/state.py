@@ -42,6 +42,12 @@ class SourceState:
     last_error: str | None = None
     last_error_at: datetime | None = None
     next_attempt_after: datetime | None = None
+    #: What the source fetched when the validators were saved (see ``validators_for``).
+    endpoint: str | None = None
+
+    def validators_for(self, endpoint: str) -> Validators:
+        """The saved validators, if they were saved for this endpoint."""
+        return self.validators if self.endpoint == endpoint else Validators()
 
     def backing_off(self, now: datetime) -> bool:
         return self.next_attempt_after is not None and now < self.next_attempt_after
@@ -71,6 +77,7 @@ class StateStore(Protocol):
         validators: Validators,
         status: str,
         now: datetime,
+        endpoint: str | None = None,
     ) -> SaveCounts: ...
 
     def save_failure(
@@ -155,6 +162,7 @@ class SQLiteStateStore:
         validators: Validators,
         status: str,
         now: datetime,
+        endpoint: str | None = None,
     ) -> SaveCounts:
         """Store a source's items, validators and success in one transaction."""
         new = updated = unchanged = 0
@@ -183,15 +191,24 @@ class SQLiteStateStore:
             db.execute(
                 """
                 INSERT INTO source_state (name, kind, etag, last_modified, last_attempt,
-                    last_success, last_status, consecutive_failures, next_attempt_after)
-                VALUES (?, ?, ?, ?, ?, ?, ?, 0, NULL)
+                    last_success, last_status, consecutive_failures, next_attempt_after, endpoint)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 0, NULL, ?)
                 ON CONFLICT (name) DO UPDATE SET
-                    kind = excluded.kind, etag = excluded.etag,
+                    kind = excluded.kind, etag = excluded.etag, endpoint = excluded.endpoint,
                     last_modified = excluded.last_modified, last_attempt = excluded.last_attempt,
                     last_success = excluded.last_success, last_status = excluded.last_status,
                     consecutive_failures = 0, next_attempt_after = NULL
                 """,
-                (source, kind, validators.etag, validators.last_modified, stamp, stamp, status),
+                (
+                    source,
+                    kind,
+                    validators.etag,
+                    validators.last_modified,
+                    stamp,
+                    stamp,
+                    status,
+                    endpoint,
+                ),
             )
         return SaveCounts(new, updated, unchanged)
 
@@ -303,4 +320,5 @@ def _state(row: sqlite3.Row) -> SourceState:
         last_error=row["last_error"],
         last_error_at=_dt(row["last_error_at"]),
         next_attempt_after=_dt(row["next_attempt_after"]),
+        endpoint=row["endpoint"],
     )

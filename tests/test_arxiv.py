@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import FeedServer
 from tracker.config import ArxivSource
-from tracker.errors import ParseError
+from tracker.errors import FetchError, ParseError
 from tracker.http import HttpClient
 from tracker.models import ItemKind
 from tracker.settings import Settings
@@ -155,3 +155,41 @@ def test_an_empty_result_is_not_an_error(settings: Settings, server: FeedServer)
     src = source(server, ids=["0000.0000"])
     serve(server, src, 0, 50, page([]))
     assert run(settings, src).items == []
+
+
+def test_an_html_page_instead_of_the_api_is_an_error(
+    settings: Settings, server: FeedServer
+) -> None:
+    src = source(server, ids=["2104.12255"])
+    serve(server, src, 0, 50, "<html><body><h1>Service Unavailable</h1></body></html>")
+    with pytest.raises(ParseError, match="did not return an arXiv Atom feed"):
+        run(settings, src)
+
+
+def test_an_empty_page_mid_way_is_a_transient_error(settings: Settings, server: FeedServer) -> None:
+    src = source(server, query="x", max_results=4, page_size=2)
+    serve(
+        server,
+        src,
+        0,
+        2,
+        page([{"id": "2401.00001", "title": "P1"}, {"id": "2401.00002", "title": "P2"}], total=4),
+    )
+    serve(server, src, 2, 2, page([], total=4, start=2))
+    with pytest.raises(FetchError, match="empty page at result 2 of 4"):
+        run(settings, src)
+
+
+def test_paging_stops_at_the_first_page_that_is_all_stored(
+    settings: Settings, server: FeedServer
+) -> None:
+    src = source(server, query="x", max_results=6, page_size=2)
+    papers = [{"id": f"2401.0000{i}", "title": f"P{i}"} for i in range(6)]
+    for start in (0, 2, 4):
+        serve(server, src, start, 2, page(papers[start : start + 2], total=6, start=start))
+    first = run(settings, src)
+    assert len(first.items) == 6
+    known = {i.id: i.version_key for i in first.items}
+    with HttpClient(settings) as http:
+        again = ArxivCollector().collect(src, CollectContext(http=http, known=known))
+    assert [i.id for i in again.items] == ["arxiv:2401.00000", "arxiv:2401.00001"]

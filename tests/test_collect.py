@@ -307,3 +307,18 @@ def test_without_network_every_source_fails_clearly_and_there_is_no_traceback(
     assert "Traceback" not in done.stdout + done.stderr
     assert "could not look up no-such-host.invalid" in done.stdout
     assert "127.0.0.1 refused the connection" in done.stdout
+
+
+def test_editing_a_sources_url_does_not_send_the_old_validators(settings, server, store) -> None:
+    server.add("/a.xml", (DATA / "rss2.xml").read_bytes())
+    server.add("/b.xml", (DATA / "atom.xml").read_bytes())
+    config_a = parse_config(
+        f'sources:\n  - {{name: blog, kind: feed, url: "{server.url("/a.xml")}"}}\n'
+    )
+    config_b = parse_config(
+        f'sources:\n  - {{name: blog, kind: feed, url: "{server.url("/b.xml")}"}}\n'
+    )
+    collect(config_a, settings, store, now=lambda: NOW)
+    (moved,) = collect(config_b, settings, store, now=lambda: NOW)
+    assert moved.status is Status.OK and moved.new == 1
+    assert "if-none-match" not in server.hits_for("/b.xml")[0].headers

@@ -248,3 +248,15 @@ def test_a_reused_guid_keeps_its_id_when_a_new_post_is_put_in_front(
     ).items
     ids = {i.title: i.id for i in later}
     assert ids["A"] == a.id and ids["B"] != a.id
+
+
+def test_a_malformed_link_in_one_entry_does_not_fail_the_feed(
+    settings: Settings, server: FeedServer
+) -> None:
+    feed = f"""<rss version="2.0"><channel><title>t</title>
+      <item><title>Bad</title><link>http://127.0.0.1:abc/post</link><guid>1</guid><description>Short.</description></item>
+      <item><title>Good</title><link>{server.url("/missing")}</link><guid>2</guid><description>Short too.</description></item>
+    </channel></rss>"""
+    fetched = collect_feed(settings, server.add("/badlink", feed))
+    assert [i.title for i in fetched.items] == ["Bad", "Good"]
+    assert any("not a usable address" in w for w in fetched.warnings)

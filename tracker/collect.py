@@ -6,6 +6,7 @@ happens on the calling thread, one transaction per source, as each finishes.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -159,7 +160,7 @@ def _run(
             state = store.source_state(source.name)
             ctx = CollectContext(
                 http=http,
-                validators=state.validators if state else Validators(),
+                validators=state.validators_for(endpoint(source)) if state else Validators(),
                 known=store.fingerprints(source.name),
                 github_token=settings.github_token,
             )
@@ -167,6 +168,13 @@ def _run(
         for future in as_completed(futures):
             source = futures[future]
             yield _record(source, future, store, now(), backoff)
+
+
+def endpoint(source: Source) -> str:
+    """What a source fetches, as far as its configuration says: validators saved for one
+    endpoint are not sent to another after the user edits the source."""
+    fields = {"kind", "url", "repo", "query", "ids", "sort_by"}
+    return json.dumps(source.model_dump(mode="json", include=fields), sort_keys=True)
 
 
 def _fetch(collector: Collector, source: Source, ctx: CollectContext) -> tuple[Fetched, float]:
@@ -192,7 +200,13 @@ def _record(
     else:
         status = Status.NOT_MODIFIED if fetched.not_modified else Status.OK
         counts = store.save_success(
-            source.name, source.kind, fetched.items, fetched.validators, status.value, now
+            source.name,
+            source.kind,
+            fetched.items,
+            fetched.validators,
+            status.value,
+            now,
+            endpoint(source),
         )
         return SourceResult(
             source.name,

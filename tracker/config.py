@@ -67,8 +67,13 @@ def parse_interval(value: Any) -> dt.timedelta:
 def check_url(value: Any) -> str:
     """An absolute http(s) URL, kept exactly as written."""
     text = str(value).strip()
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc or " " in text:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in text
+    except ValueError:
+        usable = False
+    if not usable:
         raise PydanticCustomError(
             "url",
             "'{value}' is not an http(s) URL",

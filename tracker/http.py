@@ -140,7 +140,10 @@ class HttpClient:
             request_headers["If-None-Match"] = validators.etag
         if validators and validators.last_modified:
             request_headers["If-Modified-Since"] = validators.last_modified
-        host = urlsplit(url).hostname or url
+        try:
+            host = urlsplit(url).hostname or url
+        except ValueError:
+            host = url
         with self.limiter.slot(host):
             try:
                 return self._get(url, request_headers, error_body)
@@ -154,6 +157,9 @@ class HttpClient:
                 raise FetchError(_connect_message(host, exc)) from None
             except httpx.HTTPError as exc:
                 raise FetchError(f"request to {host} failed: {exc or type(exc).__name__}") from None
+            except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+                # A malformed link in a feed (bad port, undecodable host name).
+                raise FetchError(f"{url!r} is not a usable address ({exc})") from None
 
     def _get(self, url: str, headers: dict[str, str], error_body: bool) -> Response:
         cap = self.settings.max_bytes

@@ -16,7 +16,7 @@ import lxml.etree
 from arxiv import _feed as arxiv_feed  # the package's parser; pinned to arxiv>=4,<5
 
 from tracker.config import ArxivSource
-from tracker.errors import HTTPStatusError, ParseError
+from tracker.errors import FetchError, HTTPStatusError, ParseError
 from tracker.http import Response
 from tracker.models import Fetched, Item, ItemKind, content_hash
 from tracker.sources.base import CollectContext
@@ -55,10 +55,19 @@ def parse_page(content: bytes, url: str) -> tuple[list[arxiv.Result], int]:
     explanation = _error_entry(content)
     if explanation is not None:
         raise ParseError(f"arXiv rejected the query: {explanation}")
+    if not _is_atom_feed(content):
+        # The package's parser recovers from anything, so an HTML maintenance page
+        # or a proxy's error page would otherwise read as "no results".
+        raise ParseError(f"{url} did not return an arXiv Atom feed (is the url right?)")
     feed = arxiv_feed.parse(content)
     if feed.malformed:
         raise ParseError(f"arXiv sent a response that is not valid Atom ({feed.error})")
     return feed.results, feed.header.total_results
+
+
+def _is_atom_feed(content: bytes) -> bool:
+    head = content[:4096]
+    return b"<feed" in head and b"http://www.w3.org/2005/Atom" in head
 
 
 def _error_entry(content: bytes) -> str | None:
@@ -132,12 +141,22 @@ class ArxivCollector:
                     f"arXiv answered {response.status} for {url}", response.status
                 )
             results, total = parse_page(response.content, response.url)
-            for result in results:
-                item = paper_item(source, result)
+            if not results and start < total:
+                # arXiv sometimes sends an empty page mid-way; the arxiv package retries
+                # these. Fail the run (nothing is stored) so backoff tries again later.
+                raise FetchError(
+                    f"arXiv returned an empty page at result {start} of {total}; "
+                    "will try again later"
+                )
+            page = [paper_item(source, r) for r in results]
+            fresh = [i for i in page if ctx.known.get(i.id) != i.version_key]
+            for item in page:
                 if item.id not in seen:
                     seen.add(item.id)
                     items.append(item)
             start += len(results)
             if not results or start >= total:
                 break
+            if source.sort_by != "relevance" and not fresh:
+                break  # newest first, and this whole page is already stored: the rest is too
         return Fetched(items=items)
