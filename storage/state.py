@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from storage.migrations import migrate
+from tracker.errors import StorageError
 from tracker.models import Item, ItemKind, Validators
 
 
@@ -81,21 +82,33 @@ class StateStore(Protocol):
     ) -> SaveCounts: ...
 
     def save_failure(
-        self, source: str, kind: str, error: str, now: datetime, backoff: BackoffPolicy
+        self,
+        source: str,
+        kind: str,
+        error: str,
+        now: datetime,
+        backoff: BackoffPolicy,
+        transient: bool = True,
     ) -> SourceState: ...
 
 
 @dataclass(frozen=True)
 class BackoffPolicy:
-    """Exponential, capped: 15 min, 30 min, 1 h, ... up to a day between tries."""
+    """Exponential, capped: 15 min, 30 min, 1 h, ... up to a day between tries.
+
+    Errors that will not fix themselves soon (a 404, a page that is not a feed)
+    start four steps further along: 4 h, then 8 h, then a day.
+    """
 
     base: timedelta = timedelta(minutes=15)
     cap: timedelta = timedelta(hours=24)
+    permanent_head_start: int = 4
 
-    def delay(self, failures: int) -> timedelta:
+    def delay(self, failures: int, transient: bool = True) -> timedelta:
         if failures <= 0:
             return timedelta(0)
-        return min(self.cap, self.base * (2 ** min(failures - 1, 20)))
+        steps = failures - 1 + (0 if transient else self.permanent_head_start)
+        return min(self.cap, self.base * (2 ** min(steps, 20)))
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -111,15 +124,21 @@ class SQLiteStateStore:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA busy_timeout = 10000")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self.schema_version = migrate(self._db)
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self.schema_version = migrate(self._db)
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(
+                f"cannot open the state store at {self.path} ({exc}); "
+                "set TRACKER_HOME to a folder you can write to"
+            ) from None
 
     def close(self) -> None:
         self._db.close()
@@ -132,13 +151,19 @@ class SQLiteStateStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"cannot write the state store at {self.path} ({exc}); "
+                "is another tracker holding it, or the disk full?"
+            ) from None
 
     # --- sources ---------------------------------------------------------
 
@@ -213,7 +238,13 @@ class SQLiteStateStore:
         return SaveCounts(new, updated, unchanged)
 
     def save_failure(
-        self, source: str, kind: str, error: str, now: datetime, backoff: BackoffPolicy
+        self,
+        source: str,
+        kind: str,
+        error: str,
+        now: datetime,
+        backoff: BackoffPolicy,
+        transient: bool = True,
     ) -> SourceState:
         """Record a failed attempt and when the source may be tried again."""
         with self._transaction() as db:
@@ -221,7 +252,7 @@ class SQLiteStateStore:
                 "SELECT consecutive_failures FROM source_state WHERE name = ?", (source,)
             ).fetchone()
             failures = (row["consecutive_failures"] if row else 0) + 1
-            retry_at = _iso(now + backoff.delay(failures))
+            retry_at = _iso(now + backoff.delay(failures, transient))
             db.execute(
                 """
                 INSERT INTO source_state (name, kind, last_attempt, last_status,

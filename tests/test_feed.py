@@ -260,3 +260,21 @@ def test_a_malformed_link_in_one_entry_does_not_fail_the_feed(
     fetched = collect_feed(settings, server.add("/badlink", feed))
     assert [i.title for i in fetched.items] == ["Bad", "Good"]
     assert any("not a usable address" in w for w in fetched.warnings)
+
+
+def test_a_public_feed_cannot_send_us_to_a_local_address(
+    settings: Settings, server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tracker.sources.feed as feed_module
+
+    monkeypatch.setattr(
+        feed_module, "is_public_host", lambda host: True
+    )  # as if the feed were public
+    server.add(
+        "/articles/long.html", (DATA / "article.html").read_bytes(), content_type="text/html"
+    )
+    feed = (DATA / "teaser.xml").read_text().replace("http://SERVER", server.base)
+    fetched = collect_feed(settings, server.add("/teaser", feed))
+    assert fetched.items[0].extra["full_text"] is False
+    assert any("private or local address" in w for w in fetched.warnings)
+    assert server.hits_for("/articles/long.html") == []

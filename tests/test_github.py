@@ -38,7 +38,7 @@ def test_releases_atom_gives_tag_notes_and_prerelease_flag(
     assert stable.published == datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
 
 
-def test_api_releases_use_the_token_and_skip_drafts(settings: Settings, server: FeedServer) -> None:
+def test_api_releases_are_parsed_and_drafts_skipped(settings: Settings, server: FeedServer) -> None:
     url = server.add(
         "/api/releases", (DATA / "releases_api.json").read_bytes(), content_type="application/json"
     )
@@ -63,3 +63,58 @@ def test_prerelease_tags_are_recognised() -> None:
         assert looks_prerelease(tag), tag
     for tag in ("v1.2.0", "b4123", "0.6.0", "v2024.11.1", "release-7"):
         assert not looks_prerelease(tag), tag
+
+
+def _api_transport(seen: list):
+    import httpx
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        wants_token = request.url.host == "api.github.com"
+        if wants_token and request.headers.get("authorization") != "Bearer ghp_secret":
+            return httpx.Response(401, json={"message": "Bad credentials"})
+        return httpx.Response(
+            200,
+            content=(DATA / "releases_api.json").read_bytes(),
+            headers={"content-type": "application/json", "etag": '"abc"'},
+        )
+
+    return httpx.MockTransport(handler)
+
+
+def test_the_token_goes_to_api_github_com_and_nowhere_else(settings: Settings) -> None:
+    seen: list = []
+    source = GitHubReleasesSource(name="infer", kind="github_releases", repo="acme/infer")
+    with HttpClient(settings, transport=_api_transport(seen)) as http:
+        fetched = GitHubReleasesCollector().collect(
+            source, CollectContext(http=http, github_token="ghp_secret")
+        )
+        mirror = GitHubReleasesSource(
+            name="m",
+            kind="github_releases",
+            repo="acme/infer",
+            url="https://mirror.example/releases",
+        )
+        GitHubReleasesCollector().collect(
+            mirror, CollectContext(http=http, github_token="ghp_secret")
+        )
+    assert str(seen[0].url) == "https://api.github.com/repos/acme/infer/releases?per_page=30"
+    assert seen[0].headers["authorization"] == "Bearer ghp_secret"
+    assert "authorization" not in seen[1].headers  # a mirror never sees the token
+    assert [i.extra["tag"] for i in fetched.items] == ["v0.7.0rc1", "v0.6.0"]
+
+
+def test_a_rejected_token_is_named_without_revealing_it(settings: Settings) -> None:
+    import pytest
+
+    from tracker.errors import HTTPStatusError
+
+    source = GitHubReleasesSource(name="infer", kind="github_releases", repo="acme/infer")
+    with (
+        HttpClient(settings, transport=_api_transport([])) as http,
+        pytest.raises(HTTPStatusError) as caught,
+    ):
+        GitHubReleasesCollector().collect(
+            source, CollectContext(http=http, github_token="ghp_wrong")
+        )
+    assert "GITHUB_TOKEN" in str(caught.value) and "ghp_wrong" not in str(caught.value)

@@ -116,3 +116,37 @@ def test_host_limiter_spaces_requests_to_hosts_that_ask_for_it() -> None:
     with limiter.slot("fast.example"):
         pass
     assert slept == [3.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("host", "public"),
+    [
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("192.168.0.7", False),
+        ("169.254.169.254", False),
+        ("::1", False),
+        ("8.8.8.8", True),
+        ("2606:4700:4700::1111", True),
+    ],
+)
+def test_private_and_link_local_addresses_are_not_public(host: str, public: bool) -> None:
+    from tracker.http import is_public_host
+
+    assert is_public_host(host) is public
+
+
+def test_public_only_requests_refuse_local_addresses(
+    client: HttpClient, server: FeedServer
+) -> None:
+    with pytest.raises(FetchError, match="private or local address"):
+        client.get(server.add("/page", "<html></html>", content_type="text/html"), public_only=True)
+    assert server.hits_for("/page") == []
+
+
+def test_a_response_of_the_wrong_type_is_refused_before_its_body(
+    client: HttpClient, server: FeedServer
+) -> None:
+    url = server.add("/paper.pdf", b"%PDF-1.7" + b"x" * 1000, content_type="application/pdf")
+    with pytest.raises(FetchError, match="application/pdf, not a web page"):
+        client.get(url, content_types=("text/html",))

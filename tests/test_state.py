@@ -88,6 +88,13 @@ def test_failures_back_off_exponentially_up_to_a_cap(store: SQLiteStateStore) ->
     assert not state.backing_off(NOW + timedelta(minutes=121))
 
 
+def test_errors_that_will_not_fix_themselves_back_off_longer() -> None:
+    policy = BackoffPolicy()
+    assert policy.delay(1, transient=False) == timedelta(hours=4)
+    assert policy.delay(3, transient=False) == timedelta(hours=16)
+    assert policy.delay(4, transient=False) == timedelta(hours=24)
+
+
 def test_a_success_clears_the_backoff_but_remembers_the_last_error(store: SQLiteStateStore) -> None:
     store.save_failure("blog", "feed", "boom", NOW, BackoffPolicy())
     store.save_success("blog", "feed", [], Validators(), "ok", NOW + timedelta(hours=1))

@@ -1,7 +1,7 @@
 """The ``tracker`` command. Thin: each command parses its flags and calls a service.
 
 Exit codes, for cron jobs and scripts: 0 success, 1 some sources failed,
-2 the configuration (sources.yaml or the environment) is wrong.
+2 the setup is wrong (sources.yaml, an environment variable, an unusable state directory).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from storage.state import SourceStats, SQLiteStateStore
 from tracker import __version__
 from tracker.collect import collect
 from tracker.config import Config, load_config
-from tracker.errors import ConfigError
+from tracker.errors import ConfigError, StorageError
 from tracker.models import SourceResult, Status
 from tracker.settings import Settings
 
@@ -76,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args, settings))
     except ConfigError as exc:
         _print_config_error(exc, getattr(args, "json", False))
+        return EXIT_CONFIG
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         print("interrupted; what was already collected is saved", file=sys.stderr)
@@ -162,6 +165,7 @@ def _collect_with_progress(
         return collect(
             config, settings, store, names=args.source, force=args.force, due_only=args.due
         )
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -171,6 +175,7 @@ def _collect_with_progress(
         TimeElapsedColumn(),
         TextColumn("{task.description}"),
         transient=True,
+        console=Console(stderr=True),
     ) as progress:
         task = progress.add_task("", total=None)
 
@@ -196,17 +201,16 @@ _MARK = {
     Status.OK: "ok  ",
     Status.NOT_MODIFIED: "ok  ",
     Status.ERROR: "FAIL",
-    Status.SKIPPED: "skip",
 }
 
 
 def describe(result: SourceResult) -> str:
     """One line a person can read: what happened to a source."""
+    if result.backing_off:
+        return f"error: {result.error}"
     if result.status is Status.ERROR:
         retry = f" (next try after {result.retry_after:%H:%M} UTC)" if result.retry_after else ""
         return f"error: {result.error}{retry}"
-    if result.status is Status.SKIPPED:
-        return "skipped: " + "; ".join(result.warnings)
     if result.status is Status.NOT_MODIFIED:
         return "unchanged since last run (304 Not Modified)"
     parts = [f"{result.new} new", f"{result.updated} updated", f"{result.unchanged} unchanged"]
@@ -220,9 +224,8 @@ def _print_results(results: list[SourceResult], out: TextIO) -> None:
     width = max(len(r.source) for r in results)
     for r in results:
         print(f"{_MARK[r.status]} {r.source:<{width}}  {describe(r)}", file=out)
-        if r.status is not Status.SKIPPED:
-            for warning in r.warnings:
-                print(f"     {'':<{width}}  note: {warning}", file=out)
+        for warning in r.warnings:
+            print(f"     {'':<{width}}  note: {warning}", file=out)
     failed = sum(r.status is Status.ERROR for r in results)
     new = sum(r.new for r in results)
     updated = sum(r.updated for r in results)

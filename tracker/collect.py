@@ -49,7 +49,7 @@ def plan(
 
     Named sources are collected even when disabled or backing off: asking for
     one by name is asking to try it now. Otherwise disabled sources are left
-    out and backing-off ones are skipped with the reason.
+    out, and backing-off ones are not tried but reported as errors with the reason.
     """
     if names:
         known = {s.name: s for s in config.sources}
@@ -75,17 +75,20 @@ def plan(
             continue
         state = store.source_state(source.name)
         if state and not force and state.backing_off(now) and state.next_attempt_after:
+            # Not tried, but still failing: reported as an error so that a cron job
+            # chaining on the exit code does not take a dead source for a healthy one.
             skipped.append(
                 SourceResult(
                     source.name,
                     source.kind,
-                    Status.SKIPPED,
-                    error=None,
-                    warnings=(
-                        f"backing off after {state.consecutive_failures} failures until "
-                        f"{state.next_attempt_after:%Y-%m-%d %H:%M} UTC "
-                        f"(last error: {state.last_error}); use --force to try now",
+                    Status.ERROR,
+                    error=(
+                        f"still failing after {state.consecutive_failures} attempts "
+                        f"(last error: {state.last_error}); not tried again before "
+                        f"{state.next_attempt_after:%Y-%m-%d %H:%M} UTC, --force tries now"
                     ),
+                    backing_off=True,
+                    retry_after=state.next_attempt_after,
                 )
             )
             continue
@@ -152,9 +155,8 @@ def _run(
 ) -> Iterator[SourceResult]:
     if not sources:
         return
-    with ThreadPoolExecutor(
-        max_workers=max(1, settings.workers), thread_name_prefix="collect"
-    ) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, settings.workers), thread_name_prefix="collect")
+    try:
         futures: dict[Future[tuple[Fetched, float]], Source] = {}
         for source in sources:
             state = store.source_state(source.name)
@@ -168,6 +170,13 @@ def _run(
         for future in as_completed(futures):
             source = futures[future]
             yield _record(source, future, store, now(), backoff)
+    except BaseException:
+        # Ctrl-C (or a store that stopped working): drop the queued sources instead of
+        # waiting for all of them. What was saved stays saved; requests in flight end
+        # at their timeout.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def endpoint(source: Source) -> str:
@@ -194,9 +203,11 @@ def _record(
         fetched, seconds = future.result()
     except SourceError as exc:
         message = str(exc)
+        transient = exc.transient
     except Exception as exc:  # a bug or a parser crash on hostile input: report, keep going
         log.info("collecting %s failed unexpectedly", source.name, exc_info=True)
         message = f"unexpected error ({type(exc).__name__}: {exc}); this is a bug, please report it"
+        transient = True
     else:
         status = Status.NOT_MODIFIED if fetched.not_modified else Status.OK
         counts = store.save_success(
@@ -218,7 +229,7 @@ def _record(
             warnings=fetched.warnings,
             seconds=seconds,
         )
-    state = store.save_failure(source.name, source.kind, message, now, backoff)
+    state = store.save_failure(source.name, source.kind, message, now, backoff, transient)
     return SourceResult(
         source.name, source.kind, Status.ERROR, error=message, retry_after=state.next_attempt_after
     )

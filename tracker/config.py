@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from tracker.errors import ConfigError, ConfigProblem
 
@@ -55,6 +55,12 @@ def parse_interval(value: Any) -> dt.timedelta:
             },
         )
     seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _INTERVAL_PART.findall(text))
+    if seconds > 365 * 86400:
+        raise PydanticCustomError(
+            "interval",
+            "'{value}' is longer than a year",
+            {"value": text, "fix": "use at most 365d, or set enabled: false to pause the source"},
+        )
     if seconds < 60:
         raise PydanticCustomError(
             "interval",
@@ -275,7 +281,7 @@ def parse_config(text: str, file: str = "sources.yaml") -> Config:
         data = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
+        line = _last_written_line(text, mark.line + 1) if mark is not None else None
         problem = " ".join(p for p in (exc.problem, exc.context) if p)
         raise ConfigError(
             [
@@ -288,6 +294,15 @@ def parse_config(text: str, file: str = "sources.yaml") -> Config:
                 )
             ]
         ) from None
+    except YAMLError as exc:  # e.g. a control character: ruamel's reader error has no mark
+        unreadable = ConfigProblem(
+            file,
+            None,
+            None,
+            f"cannot be read as YAML ({exc})",
+            "remove control characters and save the file as UTF-8",
+        )
+        raise ConfigError([unreadable]) from None
     if data is None:
         raise ConfigError(
             [
@@ -320,6 +335,15 @@ def parse_config(text: str, file: str = "sources.yaml") -> Config:
         problems.sort(key=lambda p: p.line or 0)
         raise ConfigError(problems)
     return config
+
+
+def _last_written_line(text: str, line: int) -> int:
+    """A parse error found at the end of the file belongs to the last line with text."""
+    lines = text.splitlines()
+    line = min(line, len(lines))
+    while line > 1 and not lines[line - 1].strip():
+        line -= 1
+    return max(line, 1)
 
 
 def _plain(node: Any) -> Any:

@@ -39,6 +39,10 @@ class ConfigError(TrackerError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class StorageError(TrackerError):
+    """The state store cannot be opened or written (permissions, disk, a lock held too long)."""
+
+
 class SourceError(TrackerError):
     """Collecting one source failed; the run goes on with the others."""
 

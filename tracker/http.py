@@ -7,6 +7,8 @@ sentences a person can act on.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -72,6 +74,32 @@ class HostLimiter:
                     self._not_before[host] = self._clock() + rule.min_interval
 
 
+#: Request extension that asks for public addresses only (checked at every redirect hop).
+PUBLIC_ONLY = "tracker_public_only"
+
+
+def is_public_host(host: str) -> bool:
+    """Whether every address ``host`` resolves to is on the public internet.
+
+    Links inside feeds are written by strangers; following one must not reach
+    this machine, the local network or a cloud metadata endpoint.
+    """
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return True  # unresolvable: the request itself fails with a clear message
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            return False
+    return bool(infos)
+
+
+def _refuse_private(request: httpx.Request) -> None:
+    if request.extensions.get(PUBLIC_ONLY) and not is_public_host(request.url.host):
+        raise FetchError(f"{request.url} points to a private or local address; not following it")
+
+
 @dataclass(frozen=True)
 class Response:
     """A fully read response (or a 304) with the validators to send next time."""
@@ -108,6 +136,7 @@ class HttpClient:
             follow_redirects=True,
             max_redirects=5,
             transport=transport,
+            event_hooks={"request": [_refuse_private]},
         )
         self._count_lock = threading.Lock()
         self.requests = 0
@@ -129,11 +158,16 @@ class HttpClient:
         accept: str = "*/*",
         headers: Mapping[str, str] | None = None,
         error_body: bool = False,
+        public_only: bool = False,
+        content_types: tuple[str, ...] = (),
     ) -> Response:
         """GET ``url``; raise a SourceError for anything but a usable 2xx or a 304.
 
         With ``error_body``, a 4xx response is returned with its body instead,
-        for APIs (arXiv) that explain the error in it.
+        for APIs (arXiv) that explain the error in it. With ``public_only``, no
+        hop of the request may go to a private, loopback or link-local address.
+        With ``content_types``, a response declaring another type is refused
+        before its body is read.
         """
         request_headers = {"Accept": accept, **(headers or {})}
         if validators and validators.etag:
@@ -146,7 +180,7 @@ class HttpClient:
             host = url
         with self.limiter.slot(host):
             try:
-                return self._get(url, request_headers, error_body)
+                return self._get(url, request_headers, error_body, public_only, content_types)
             except httpx.TimeoutException:
                 raise FetchError(
                     f"timed out after {self.settings.timeout:g}s waiting for {host}"
@@ -161,10 +195,18 @@ class HttpClient:
                 # A malformed link in a feed (bad port, undecodable host name).
                 raise FetchError(f"{url!r} is not a usable address ({exc})") from None
 
-    def _get(self, url: str, headers: dict[str, str], error_body: bool) -> Response:
+    def _get(
+        self,
+        url: str,
+        headers: dict[str, str],
+        error_body: bool,
+        public_only: bool,
+        content_types: tuple[str, ...],
+    ) -> Response:
         cap = self.settings.max_bytes
         deadline = time.monotonic() + 3 * self.settings.timeout
-        with self._client.stream("GET", url, headers=headers) as response:
+        extensions = {PUBLIC_ONLY: True} if public_only else None
+        with self._client.stream("GET", url, headers=headers, extensions=extensions) as response:
             self._count(1, 0)
             if response.status_code == 304:
                 return Response(
@@ -174,6 +216,9 @@ class HttpClient:
                 raise HTTPStatusError(
                     _status_message(str(response.url), response.status_code), response.status_code
                 )
+            declared_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_types and declared_type and declared_type not in content_types:
+                raise FetchError(f"{response.url} is {declared_type}, not a web page")
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > cap:
                 raise TooLargeError(_too_large(url, cap))

@@ -75,7 +75,6 @@ class Status(StrEnum):
     OK = "ok"
     NOT_MODIFIED = "not_modified"
     ERROR = "error"
-    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)
@@ -111,6 +110,8 @@ class SourceResult:
     seconds: float = 0.0
     #: After a failure: when the source will be tried again (backoff).
     retry_after: datetime | None = None
+    #: Not tried this run because it is backing off after earlier failures.
+    backing_off: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -124,4 +125,5 @@ class SourceResult:
             "warnings": list(self.warnings),
             "seconds": round(self.seconds, 3),
             "retry_after": self.retry_after.isoformat() if self.retry_after else None,
+            "backing_off": self.backing_off,
         }

@@ -11,7 +11,7 @@ import hashlib
 import html
 import re
 from collections.abc import Mapping
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import lxml.etree
@@ -19,6 +19,7 @@ import lxml.html
 
 from tracker.config import FeedSource
 from tracker.errors import ParseError, SourceError
+from tracker.http import is_public_host
 from tracker.models import Fetched, Item, ItemKind, Validators
 from tracker.sources.base import CollectContext, utc_from_struct
 from tracker.sources.entries import Entry, ParsedFeed
@@ -243,6 +244,7 @@ class FeedCollector:
         items: list[Item] = []
         pages = 0
         postponed = 0
+        public_only: bool | None = None
         for ident, entry in assign_ids(parsed.entries, ctx.known):
             stored = ctx.known.get(ident)
             if stored == entry.fingerprint + WITH_PAGE:
@@ -258,7 +260,11 @@ class FeedCollector:
             article = None
             if wants_page and entry.link and pages < ctx.max_pages:
                 pages += 1
-                article, problem = _fetch_article(ctx, entry.link)
+                if public_only is None:
+                    # A feed on a private address (an intranet, a test server) may link
+                    # to pages there too; a public feed may not send us inside.
+                    public_only = is_public_host(urlsplit(response.url).hostname or "")
+                article, problem = _fetch_article(ctx, entry.link, public_only)
                 if problem:
                     warnings.append(problem)
             elif wants_page:
@@ -282,13 +288,18 @@ def refreshed(old: Validators, fresh: Validators) -> Validators:
     return Validators(fresh.etag or old.etag, fresh.last_modified or old.last_modified)
 
 
-def _fetch_article(ctx: CollectContext, link: str) -> tuple[Article | None, str | None]:
+PAGE_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def _fetch_article(
+    ctx: CollectContext, link: str, public_only: bool
+) -> tuple[Article | None, str | None]:
     try:
-        page = ctx.http.get(link, accept=PAGE_ACCEPT)
+        page = ctx.http.get(
+            link, accept=PAGE_ACCEPT, public_only=public_only, content_types=PAGE_TYPES
+        )
     except SourceError as exc:
         return None, f"full text of {link} not fetched: {exc}"
-    if page.content_type and "html" not in page.content_type:
-        return None, None
     try:
         return extract_article(page.content, page.url), None
     except Exception as exc:  # trafilatura on hostile HTML: keep the teaser, never fail the source

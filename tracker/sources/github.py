@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from tracker.config import GitHubReleasesSource
-from tracker.errors import ParseError
+from tracker.errors import HTTPStatusError, ParseError
 from tracker.models import Fetched, Item, ItemKind, content_hash
 from tracker.sources.base import CollectContext, parse_iso
 from tracker.sources.feed import FEED_ACCEPT, parse_feed, refreshed
@@ -119,9 +119,18 @@ class GitHubReleasesCollector:
                 "Authorization": f"Bearer {ctx.github_token}",
                 "X-GitHub-Api-Version": "2022-11-28",
             }
-        response = ctx.http.get(
-            url, ctx.validators, accept=API_ACCEPT if use_api else FEED_ACCEPT, headers=headers
-        )
+        try:
+            response = ctx.http.get(
+                url, ctx.validators, accept=API_ACCEPT if use_api else FEED_ACCEPT, headers=headers
+            )
+        except HTTPStatusError as exc:
+            if headers and exc.status in (401, 403):
+                raise HTTPStatusError(
+                    f"GitHub refused GITHUB_TOKEN ({exc.status}): the token is invalid, expired "
+                    "or rate-limited; fix it, or unset GITHUB_TOKEN to use the public feed",
+                    exc.status,
+                ) from None
+            raise
         if response.not_modified:
             return Fetched(
                 items=[],
