@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -167,10 +168,8 @@ def test_same_host_requests_respect_the_per_host_limit(settings, server, store) 
         with lock:
             active += 1
             peak = max(peak, active)
-        try:
+        with contextlib.suppress(threading.BrokenBarrierError):
             pairs.wait()
-        except threading.BrokenBarrierError:
-            pass
         try:
             original(request)
         finally:
