@@ -93,7 +93,7 @@ def test_a_failing_source_backs_off_and_is_skipped_until_due(settings, server, s
     collect(config, settings, store, now=lambda: NOW)
     soon = by_name(collect(config, settings, store, now=lambda: NOW + timedelta(minutes=5)))
     assert soon["broken"].status is Status.ERROR and soon["broken"].backing_off
-    assert "still failing after 1 attempts (last error: " in str(soon["broken"].error)
+    assert "still failing after 1 failed attempt (last error: " in str(soon["broken"].error)
     assert "--force tries now" in str(soon["broken"].error)
     assert len(server.hits_for("/broken")) == 1
     later = by_name(collect(config, settings, store, now=lambda: NOW + timedelta(minutes=16)))

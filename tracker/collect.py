@@ -83,7 +83,7 @@ def plan(
                     source.kind,
                     Status.ERROR,
                     error=(
-                        f"still failing after {state.consecutive_failures} attempts "
+                        f"still failing after {_attempts(state.consecutive_failures)} "
                         f"(last error: {state.last_error}); not tried again before "
                         f"{state.next_attempt_after:%Y-%m-%d %H:%M} UTC, --force tries now"
                     ),
@@ -177,6 +177,10 @@ def _run(
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def _attempts(count: int) -> str:
+    return "1 failed attempt" if count == 1 else f"{count} failed attempts"
 
 
 def endpoint(source: Source) -> str:
