@@ -66,9 +66,64 @@ def m002_validators_belong_to_an_endpoint(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE source_state ADD COLUMN endpoint TEXT")
 
 
+def m003_stories(db: sqlite3.Connection) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE stories (
+            id              TEXT PRIMARY KEY,
+            kind            TEXT NOT NULL,
+            title           TEXT NOT NULL,
+            url             TEXT NOT NULL,
+            first_seen      TEXT NOT NULL,
+            last_changed    TEXT NOT NULL,
+            published       TEXT,
+            updated         INTEGER NOT NULL DEFAULT 0,
+            update_note     TEXT,
+            vector          BLOB,            -- float32 embedding of the first item
+            summary         TEXT,
+            summary_method  TEXT,
+            summary_model   TEXT,
+            summary_due     INTEGER NOT NULL DEFAULT 1,  -- make (or retry) the summary
+            summary_error   TEXT
+        );
+        CREATE INDEX stories_first_seen ON stories (first_seen);
+        CREATE TABLE story_members (
+            source    TEXT NOT NULL,
+            item_id   TEXT NOT NULL,
+            story_id  TEXT NOT NULL REFERENCES stories (id),
+            added     TEXT NOT NULL,
+            PRIMARY KEY (source, item_id)
+        );
+        CREATE INDEX story_members_story ON story_members (story_id);
+        -- Exact identities (canonical URL, arXiv id, release) -> the story that holds them.
+        CREATE TABLE story_keys (
+            key       TEXT PRIMARY KEY,
+            story_id  TEXT NOT NULL REFERENCES stories (id)
+        );
+        -- Which version of each item the pipeline has processed.
+        CREATE TABLE processed (
+            source        TEXT NOT NULL,
+            item_id       TEXT NOT NULL,
+            fingerprint   TEXT NOT NULL,
+            processed_at  TEXT NOT NULL,
+            PRIMARY KEY (source, item_id)
+        );
+        -- Embeddings by content hash and model: text is never embedded twice.
+        CREATE TABLE embeddings (
+            hash    TEXT NOT NULL,
+            model   TEXT NOT NULL,
+            vector  BLOB NOT NULL,
+            PRIMARY KEY (hash, model)
+        )
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "validators_belong_to_an_endpoint", m002_validators_belong_to_an_endpoint),
+    (3, "stories", m003_stories),
 ]
 
 

@@ -143,6 +143,11 @@ class SQLiteStateStore:
     def close(self) -> None:
         self._db.close()
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, for the other stores that share this database file."""
+        return self._db
+
     def __enter__(self) -> SQLiteStateStore:
         return self
 
@@ -150,7 +155,7 @@ class SQLiteStateStore:
         self.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -192,7 +197,7 @@ class SQLiteStateStore:
         """Store a source's items, validators and success in one transaction."""
         new = updated = unchanged = 0
         stamp = _iso(now)
-        with self._transaction() as db:
+        with self.transaction() as db:
             for item in items:
                 row = db.execute(
                     "SELECT fingerprint FROM items WHERE source = ? AND id = ?", (source, item.id)
@@ -247,7 +252,7 @@ class SQLiteStateStore:
         transient: bool = True,
     ) -> SourceState:
         """Record a failed attempt and when the source may be tried again."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             row = db.execute(
                 "SELECT consecutive_failures FROM source_state WHERE name = ?", (source,)
             ).fetchone()
@@ -279,7 +284,7 @@ class SQLiteStateStore:
         if source is not None:
             query += " WHERE source = ?"
             args = (source,)
-        return [_item(r) for r in self._db.execute(query + " ORDER BY source, id", args)]
+        return [item_from_row(r) for r in self._db.execute(query + " ORDER BY source, id", args)]
 
     def count_items(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM items").fetchone()[0])
@@ -322,7 +327,7 @@ def _item_columns(item: Item) -> tuple[Any, ...]:
     )
 
 
-def _item(row: sqlite3.Row) -> Item:
+def item_from_row(row: sqlite3.Row) -> Item:
     return Item(
         id=row["id"],
         source=row["source"],

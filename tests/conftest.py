@@ -27,7 +27,16 @@ def tracker_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TRACKER_HOME", str(home))
     # Never the repository's sources.yaml: it follows real sites, and tests stay offline.
     monkeypatch.setenv("TRACKER_SOURCES", str(tmp_path / "sources.yaml"))
-    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    for name in (
+        "GITHUB_TOKEN",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "CHROMA_URL",
+        "TRACKER_EMBEDDING_MODEL",
+        "TRACKER_SUMMARY_MODEL",
+        "TRACKER_DEDUPE_DAYS",
+    ):
+        monkeypatch.delenv(name, raising=False)
     return home
 
 
@@ -225,3 +234,73 @@ def write_sources(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return write
+
+
+# --- a small world of sources: two papers, a blog post linking one, a release ------------
+
+ABSTRACT = (
+    "We present a method for speculative decoding in which a small draft model proposes tokens "
+    "that a large target model verifies in parallel. On summarisation and code generation the "
+    "method doubles decoding throughput without changing the output distribution. We analyse "
+    "when drafts are accepted and how batch size changes the speed-up."
+)
+OTHER = (
+    "We study protein structure prediction with graph neural networks trained on molecular "
+    "dynamics trajectories. The model predicts side-chain conformations and improves accuracy on "
+    "membrane proteins. Training data and code are released."
+)
+
+
+def blog_feed(server: FeedServer) -> str:
+    return f"""<rss version="2.0"><channel><title>Inference Notes</title>
+      <item><title>Our paper on faster decoding is out</title><link>{server.url("/posts/decoding")}</link>
+        <guid>p1</guid><pubDate>Mon, 23 Nov 2026 09:00:00 GMT</pubDate>
+        <description><![CDATA[<p>Read the paper <a href="https://arxiv.org/pdf/2411.01234v1">on arXiv</a>.
+        Speculative decoding with a small draft model doubles throughput for large models without
+        changing outputs. We explain when drafts are accepted, how batching interacts with long
+        drafts, and what this means for serving costs in production systems.</p>]]></description>
+      </item></channel></rss>"""
+
+
+def releases_feed() -> str:
+    entry = """<entry><id>tag:github.com,2008:Repository/1/{tag}</id><updated>{when}</updated>
+      <link rel="alternate" type="text/html" href="https://github.com/acme/infer/releases/tag/{tag}"/>
+      <title>{tag}</title><content type="html">&lt;h2&gt;Breaking changes&lt;/h2&gt;&lt;ul&gt;&lt;li&gt;Removed the --legacy-cache flag.&lt;/li&gt;&lt;/ul&gt;&lt;ul&gt;&lt;li&gt;Faster prefix caching.&lt;/li&gt;&lt;/ul&gt;</content></entry>"""
+    return (
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>r</title>'
+        + entry.format(tag="v1.0.0", when="2026-11-22T10:00:00Z")
+        + "</feed>"
+    )
+
+
+@pytest.fixture
+def world(server: FeedServer, write_sources, monkeypatch, tracker_home):
+    from tests.test_arxiv import page
+
+    papers = page(
+        [
+            {
+                "id": "2411.01234",
+                "title": "Faster Decoding with Draft Models",
+                "abstract": ABSTRACT,
+            },
+            {"id": "2411.05678", "title": "Faster Folding with Graph Models", "abstract": OTHER},
+        ]
+    )
+    server.add("/api/query", papers, content_type="application/atom+xml")
+    server.add("/blog.xml", blog_feed(server))
+    server.add(
+        "/posts/decoding",
+        "<html><body><article><p>Speculative decoding post.</p></article></body></html>",
+        content_type="text/html",
+    )
+    server.add("/releases.atom", releases_feed())
+    path = write_sources(f"""
+interests: [speculative decoding and LLM inference]
+sources:
+  - {{name: papers, kind: arxiv, query: "cat:cs.CL", url: "{server.url("/api/query")}", sort_by: relevance}}
+  - {{name: blog, kind: feed, url: "{server.url("/blog.xml")}", full_text: never, weight: 1.5}}
+  - {{name: infer, kind: github_releases, repo: acme/infer, url: "{server.url("/releases.atom")}"}}
+""")
+    monkeypatch.setenv("TRACKER_SOURCES", str(path))
+    return server

@@ -185,7 +185,7 @@ def test_same_host_requests_respect_the_per_host_limit(settings, server, store) 
 KILL_SCRIPT = """
 import sys
 from tracker.cli import main
-sys.exit(main(["collect"]))
+sys.exit(main(["collect", "--no-process"]))
 """
 
 
@@ -225,7 +225,7 @@ def test_killing_a_run_midway_loses_nothing_committed_and_a_rerun_completes(
     proc.wait(10)
     hold.set()
 
-    assert main(["collect"]) == 0
+    assert main(["collect", "--no-process"]) == 0
     with SQLiteStateStore(db) as store:
         assert sorted(i.title for i in store.items("fast")) == [
             "Quantization & you",
@@ -239,12 +239,12 @@ def test_collect_json_reports_every_source_and_exits_1_when_one_failed(
     server, write_sources, monkeypatch, capsys
 ) -> None:
     monkeypatch.setenv("TRACKER_SOURCES", str(write_sources(sources_yaml(server))))
-    assert main(["collect", "--json"]) == 1
+    assert main(["collect", "--json", "--no-process"]) == 1
     report = json.loads(capsys.readouterr().out)
     rows = {r["source"]: r for r in report}
     assert rows["rss"] == rows["rss"] | {"status": "ok", "new": 2, "updated": 0, "error": None}
     assert rows["broken"]["status"] == "error" and "500" in rows["broken"]["error"]
-    assert main(["collect", "--json", "--source", "rss"]) == 0
+    assert main(["collect", "--json", "--no-process", "--source", "rss"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["status"] == "not_modified"
 
 
@@ -252,7 +252,7 @@ def test_collect_prints_one_plain_line_per_source(
     server, write_sources, monkeypatch, capsys
 ) -> None:
     monkeypatch.setenv("TRACKER_SOURCES", str(write_sources(sources_yaml(server))))
-    main(["collect"])
+    main(["collect", "--no-process"])
     out = capsys.readouterr().out
     assert "rss" in out and "2 new, 0 updated, 0 unchanged" in out
     assert "error:" in out and "answered 500 Internal Server Error" in out
@@ -271,14 +271,14 @@ def test_a_broken_sources_yaml_exits_2_naming_the_line(write_sources, monkeypatc
     monkeypatch.setenv(
         "TRACKER_SOURCES", str(write_sources("sources:\n  - name: a\n    kind: feed\n    url: [\n"))
     )
-    assert main(["collect"]) == 2
+    assert main(["collect", "--no-process"]) == 2
     err = capsys.readouterr().err
     assert "sources.yaml:4: YAML syntax error" in err and "Traceback" not in err
 
 
 def test_stats_json_reports_items_and_health(server, write_sources, monkeypatch, capsys) -> None:
     monkeypatch.setenv("TRACKER_SOURCES", str(write_sources(sources_yaml(server))))
-    main(["collect"])
+    main(["collect", "--no-process"])
     capsys.readouterr()
     assert main(["stats", "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
@@ -335,6 +335,6 @@ def test_an_unusable_state_directory_is_explained(
     blocker.write_text("not a folder")
     monkeypatch.setenv("TRACKER_HOME", str(blocker / "home"))
     monkeypatch.setenv("TRACKER_SOURCES", str(write_sources(sources_yaml(server))))
-    assert main(["collect"]) == 2
+    assert main(["collect", "--no-process"]) == 2
     err = capsys.readouterr().err
     assert "cannot open the state store" in err and "TRACKER_HOME" in err and "Traceback" not in err

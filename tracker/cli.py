@@ -11,16 +11,20 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, TextIO
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TextIO
 
 from storage.state import SourceStats, SQLiteStateStore
 from tracker import __version__
 from tracker.collect import collect
 from tracker.config import Config, load_config
-from tracker.errors import ConfigError, StorageError
+from tracker.errors import ConfigError, ConfigProblem, StorageError
 from tracker.models import SourceResult, Status
 from tracker.settings import Settings
+
+if TYPE_CHECKING:
+    from tracker.process import ProcessReport
+    from tracker.rank import Ranked
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -57,7 +61,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="only sources whose interval has passed since their last success",
     )
     run.add_argument("--json", action="store_true", help="print one JSON object per source")
+    run.add_argument(
+        "--no-process",
+        action="store_true",
+        help="only collect; do not embed, merge into stories and summarise",
+    )
     run.set_defaults(run=cmd_collect)
+
+    process = commands.add_parser("process", help="embed new items, merge stories, summarise")
+    process.add_argument(
+        "--reembed",
+        action="store_true",
+        help="rebuild the vector store with the configured embedder",
+    )
+    process.add_argument("--json", action="store_true", help="print the report as JSON")
+    process.set_defaults(run=cmd_process)
+
+    stories = commands.add_parser("stories", help="list stories, best first, with score parts")
+    stories.add_argument(
+        "--since",
+        default=None,
+        metavar="AGE",
+        help="only stories new or updated within AGE (e.g. 12h, 1d, 7d)",
+    )
+    stories.add_argument("--limit", type=int, default=20, help="how many (default 20; 0 = all)")
+    stories.add_argument("--json", action="store_true", help="print the stories as JSON")
+    stories.set_defaults(run=cmd_stories)
 
     stats = commands.add_parser("stats", help="items and health per source")
     stats.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -154,8 +183,131 @@ def cmd_collect(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False))
     else:
         _print_results(results, sys.stdout)
+    if not args.no_process:
+        report = _process(settings, reembed=False, quiet=args.json)
+        if not args.json:
+            _print_process(report, sys.stdout)
     failed = any(r.status is Status.ERROR for r in results)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+# --- process ------------------------------------------------------------------
+
+
+def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
+    report = _process(settings, reembed=args.reembed, quiet=args.json)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        _print_process(report, sys.stdout)
+    return EXIT_OK
+
+
+def _process(settings: Settings, reembed: bool, quiet: bool) -> ProcessReport:
+    from tracker.app import open_tracker
+
+    with open_tracker(settings) as tracker:
+        if quiet or not sys.stderr.isatty():
+            return tracker.process(reembed=reembed)
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        with Progress(
+            TextColumn("processing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            transient=True,
+            console=Console(stderr=True),
+        ) as progress:
+            task = progress.add_task("", total=None)
+
+            def moved(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            return tracker.process(reembed=reembed, on_progress=moved)
+
+
+def _print_process(report: ProcessReport, out: TextIO) -> None:
+    if report.items == 0 and report.summaries == 0:
+        print("Nothing new to process.", file=out)
+        return
+    print(
+        f"Processed {report.items} items: {report.new_stories} new stories, "
+        f"{report.joined_by_key} joined by link or id, {report.joined_as_similar} as near "
+        f"duplicates, {report.updates} updates; {report.chunks_embedded} of {report.chunks} "
+        f"chunks embedded (the rest seen before); {report.summaries} summaries "
+        f"({report.summaries_llm} by the LLM).",
+        file=out,
+    )
+    for reason in report.summary_fallbacks[:5]:
+        print(f"  note: extractive summary used, LLM retried later: {reason}", file=out)
+
+
+# --- stories ------------------------------------------------------------------
+
+
+def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
+    from tracker.app import open_tracker
+    from tracker.config import parse_interval
+
+    config = load_config(settings.sources_path)
+    since = _age(args.since, parse_interval) if args.since else None
+    with open_tracker(settings) as tracker:
+        ranked = tracker.ranked(config, since)
+    if args.limit:
+        ranked = ranked[: args.limit]
+    if args.json:
+        print(json.dumps([_ranked_json(r) for r in ranked], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not ranked:
+        print("No stories yet: run  tracker collect" if not since else "No stories in that time.")
+        return EXIT_OK
+    for n, r in enumerate(ranked, 1):
+        story = r.story
+        flag = f" [updated: {story.update_note}]" if story.updated and story.update_note else ""
+        print(f"{n:>2}. [{story.kind.value}] {story.title}{flag}")
+        parts = ", ".join(f"{k} {v:+.2f}" for k, v in r.parts.items() if v)
+        print(f"    score {r.score:.2f} ({parts})")
+        if story.summary:
+            print(f"    {story.summary}")
+        print(f"    {', '.join(story.sources)}: {' '.join(story.links[:4])}")
+    return EXIT_OK
+
+
+def _age(text: str, parse: Any) -> timedelta:
+    from pydantic_core import PydanticCustomError
+
+    try:
+        age: timedelta = parse(text)
+        return age
+    except PydanticCustomError as exc:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "command line", None, "--since", exc.message(), "use e.g. 12h, 1d or 7d"
+                )
+            ]
+        ) from None
+
+
+def _ranked_json(r: Ranked) -> dict[str, Any]:
+    story = r.story
+    return {
+        "id": story.id,
+        "kind": story.kind.value,
+        "title": story.title,
+        "summary": story.summary,
+        "summary_method": story.summary_method,
+        "score": r.score,
+        "score_parts": r.parts,
+        "links": story.links,
+        "sources": story.sources,
+        "first_seen": story.first_seen.isoformat(),
+        "last_changed": story.last_changed.isoformat(),
+        "published": story.published.isoformat() if story.published else None,
+        "updated": story.updated,
+        "update_note": story.update_note,
+    }
 
 
 def _collect_with_progress(

@@ -127,3 +127,42 @@ class SourceResult:
             "retry_after": self.retry_after.isoformat() if self.retry_after else None,
             "backing_off": self.backing_off,
         }
+
+
+@dataclass(frozen=True)
+class StoryMember:
+    """One item inside a story: where it came from and where it points."""
+
+    source: str
+    item_id: str
+    url: str
+    title: str
+    kind: ItemKind
+    added: datetime
+
+
+@dataclass(frozen=True)
+class Story:
+    """One real-world thing (a paper, an announcement, a release) with every item about it."""
+
+    id: str
+    kind: ItemKind
+    title: str
+    url: str
+    first_seen: datetime
+    last_changed: datetime
+    published: datetime | None
+    members: tuple[StoryMember, ...]
+    #: A later item updated the story (a new version of the paper, a new release).
+    updated: bool = False
+    update_note: str | None = None
+    summary: str | None = None
+    summary_method: str | None = None
+
+    @property
+    def links(self) -> list[str]:
+        return list(dict.fromkeys([self.url, *(m.url for m in self.members)]))
+
+    @property
+    def sources(self) -> list[str]:
+        return list(dict.fromkeys(m.source for m in self.members))

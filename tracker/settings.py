@@ -19,6 +19,19 @@ USER_AGENT = (
 )
 
 
+def _summary_model(env: Mapping[str, str]) -> str | None:
+    """The chat model for summaries: as set, or OpenAI's small model when only a key is set.
+
+    With OPENAI_BASE_URL (Ollama, vLLM) there is no sensible default name: the
+    user says which model their server runs.
+    """
+    if env.get("TRACKER_SUMMARY_MODEL"):
+        return env["TRACKER_SUMMARY_MODEL"]
+    if env.get("OPENAI_API_KEY") and not env.get("OPENAI_BASE_URL"):
+        return "gpt-4o-mini"
+    return None
+
+
 def default_home(env: Mapping[str, str]) -> Path:
     """Where state lives when TRACKER_HOME is unset: the XDG data directory."""
     base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -41,10 +54,25 @@ class Settings:
     workers: int = 8
     #: Requests in flight to one host at once (arXiv is held to 1 regardless).
     per_host: int = 2
+    #: OpenAI or any OpenAI-compatible server (Ollama, vLLM): for embeddings and summaries.
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    #: "local" (the bundled MiniLM) or "openai:<model>" (through the OpenAI client).
+    embedding_model: str = "local"
+    #: Chat model for summaries; None means offline extractive summaries.
+    summary_model: str | None = None
+    #: A Chroma server (http://host:port); unset means Chroma on disk under ``home``.
+    chroma_url: str | None = None
+    #: New items are compared with stories first seen this many days back.
+    dedupe_days: int = 14
 
     @property
     def state_db(self) -> Path:
         return self.home / "state.sqlite3"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.home / "chroma"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -81,7 +109,24 @@ class Settings:
             max_bytes=int(number("TRACKER_MAX_BYTES", 10 * 1024 * 1024, int)),
             workers=int(number("TRACKER_WORKERS", 8, int)),
             per_host=int(number("TRACKER_PER_HOST", 2, int)),
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
+            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            embedding_model=env.get("TRACKER_EMBEDDING_MODEL") or "local",
+            summary_model=_summary_model(env),
+            chroma_url=env.get("CHROMA_URL") or None,
+            dedupe_days=int(number("TRACKER_DEDUPE_DAYS", 14, int)),
         )
+        model = settings.embedding_model
+        if model != "local" and not model.startswith("openai:"):
+            problems.append(
+                ConfigProblem(
+                    "environment",
+                    None,
+                    "TRACKER_EMBEDDING_MODEL",
+                    f"{model!r} is not a model",
+                    "use local, or openai:<model> such as openai:text-embedding-3-small",
+                )
+            )
         if problems:
             raise ConfigError(problems)
         return settings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urljoin
 
 import lxml.etree
 import lxml.html
@@ -62,6 +63,30 @@ def normalise_space(text: str) -> str:
     lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").split("\n")]
     joined = "\n".join(lines)
     return _BLANK_LINES.sub("\n\n", joined).strip()
+
+
+def outbound_links(markup: str, base: str, limit: int = 50) -> list[str]:
+    """The links an HTML fragment points at, absolute, in order, at most ``limit``.
+
+    Plain text loses them, and they say what a post is about (the paper it
+    announces, the release it discusses).
+    """
+    if not markup or "href" not in markup:
+        return []
+    try:
+        root = lxml.html.fragment_fromstring(markup, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return []
+    links: list[str] = []
+    for anchor in root.iter("a"):
+        href = (anchor.get("href") or "").strip()
+        if href and not href.startswith(("#", "mailto:", "javascript:")):
+            absolute = urljoin(base, href)
+            if absolute not in links:
+                links.append(absolute)
+        if len(links) >= limit:
+            break
+    return links
 
 
 def unwrap(text: str) -> str:

@@ -25,7 +25,7 @@ from tracker.sources.base import CollectContext, utc_from_struct
 from tracker.sources.entries import Entry, ParsedFeed
 from tracker.sources.extract import Article, extract_article
 from tracker.sources.jsonfeed import looks_like_json, parse_json_feed
-from tracker.text import html_to_text, one_line
+from tracker.text import html_to_text, one_line, outbound_links
 from tracker.urls import canonical_url
 
 FEED_ACCEPT = (
@@ -338,6 +338,7 @@ def _item(
             "tags": list(entry.tags),
             "full_text": article is not None,
             "teaser": teaser[:1000] if article else "",
+            "links": outbound_links(entry.content or entry.summary, entry.link or source.url),
         },
         fingerprint=fingerprint,
     )

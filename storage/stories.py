@@ -1,0 +1,315 @@
+"""Stories, their members and keys, processing marks and cached embeddings, in SQLite.
+
+Shares the state store's database file and connection: one item's story
+assignment, keys and processed mark are written in one transaction, so a
+crash mid-run leaves every item either processed or still pending.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from storage.state import SQLiteStateStore, item_from_row
+from tracker.models import Item, ItemKind, Story, StoryMember
+from tracker.stories import Candidate
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def _vector(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the pipeline put one item."""
+
+    story_id: str
+    new_story: bool
+    update_note: str | None = None
+
+
+@dataclass(frozen=True)
+class SummaryJob:
+    story_id: str
+    kind: ItemKind
+    title: str
+    text: str
+    source: str
+    url: str
+
+
+class SQLiteStoryStore:
+    def __init__(self, state: SQLiteStateStore):
+        self.state = state
+        self.db = state.db
+
+    # --- what to process ---------------------------------------------------
+
+    def pending_items(self) -> list[Item]:
+        """Items never processed, or changed upstream since they were."""
+        rows = self.db.execute(
+            """
+            SELECT items.* FROM items
+            LEFT JOIN processed p ON p.source = items.source AND p.item_id = items.id
+            WHERE p.fingerprint IS NULL OR p.fingerprint != items.fingerprint
+            ORDER BY items.first_seen, items.source, items.id
+            """
+        )
+        return [item_from_row(r) for r in rows]
+
+    def has_work(self) -> bool:
+        """Whether any item awaits processing or any story awaits its summary."""
+        pending = self.db.execute(
+            "SELECT 1 FROM items LEFT JOIN processed p ON p.source = items.source"
+            " AND p.item_id = items.id WHERE p.fingerprint IS NULL"
+            " OR p.fingerprint != items.fingerprint LIMIT 1"
+        ).fetchone()
+        due = self.db.execute("SELECT 1 FROM stories WHERE summary_due = 1 LIMIT 1").fetchone()
+        return pending is not None or due is not None
+
+    def forget_processing(self) -> None:
+        """Make every item pending again (after switching embedders)."""
+        with self.state.transaction() as db:
+            db.execute("DELETE FROM processed")
+
+    # --- embeddings cache ----------------------------------------------------
+
+    def cached_vectors(self, hashes: Iterable[str], model: str) -> dict[str, np.ndarray]:
+        wanted = list(dict.fromkeys(hashes))
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(
+                f"SELECT hash, vector FROM embeddings WHERE model = ? AND hash IN ({marks})",
+                (model, *part),
+            )
+            found.update({r["hash"]: _vector(r["vector"]) for r in rows})
+        return found
+
+    def cache_vectors(self, vectors: Mapping[str, np.ndarray], model: str) -> None:
+        with self.state.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO embeddings (hash, model, vector) VALUES (?, ?, ?)",
+                [(h, model, _blob(v)) for h, v in vectors.items()],
+            )
+
+    # --- story lookup ----------------------------------------------------------
+
+    def story_of(self, source: str, item_id: str) -> str | None:
+        row = self.db.execute(
+            "SELECT story_id FROM story_members WHERE source = ? AND item_id = ?", (source, item_id)
+        ).fetchone()
+        return row["story_id"] if row else None
+
+    def key_index(self, keys: Iterable[str]) -> dict[str, tuple[str, datetime]]:
+        """Key -> (story, the story's last change) for those keys that are taken."""
+        index: dict[str, tuple[str, datetime]] = {}
+        for key in keys:
+            row = self.db.execute(
+                "SELECT k.story_id, s.last_changed FROM story_keys k JOIN stories s"
+                " ON s.id = k.story_id WHERE k.key = ?",
+                (key,),
+            ).fetchone()
+            if row:
+                index[key] = (row["story_id"], datetime.fromisoformat(row["last_changed"]))
+        return index
+
+    def candidates(self, since: datetime) -> list[Candidate]:
+        rows = self.db.execute(
+            "SELECT id, vector, first_seen FROM stories"
+            " WHERE vector IS NOT NULL AND first_seen >= ?",
+            (_iso(since),),
+        )
+        return [
+            Candidate(r["id"], _vector(r["vector"]), datetime.fromisoformat(r["first_seen"]))
+            for r in rows
+        ]
+
+    def paper_version(self, story_id: str) -> int | None:
+        """The highest arXiv version among the story's papers."""
+        versions = [
+            json.loads(r["extra"]).get("version")
+            for r in self.db.execute(
+                "SELECT i.extra FROM story_members m JOIN items i"
+                " ON i.source = m.source AND i.id = m.item_id"
+                " WHERE m.story_id = ? AND i.kind = 'paper'",
+                (story_id,),
+            )
+        ]
+        ints = [v for v in versions if isinstance(v, int)]
+        return max(ints) if ints else None
+
+    # --- writing -----------------------------------------------------------------
+
+    def place(
+        self,
+        item: Item,
+        story_id: str | None,
+        keys: Iterable[str],
+        vector: np.ndarray | None,
+        now: datetime,
+        update_note: str | None = None,
+    ) -> Placement:
+        """Put an item in a story (a new one when ``story_id`` is None) and mark it processed."""
+        stamp = _iso(now)
+        new_story = story_id is None
+        with self.state.transaction() as db:
+            if story_id is None:
+                story_id = "s_" + uuid.uuid4().hex[:16]
+                db.execute(
+                    "INSERT INTO stories (id, kind, title, url, first_seen, last_changed,"
+                    " published, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        story_id,
+                        item.kind.value,
+                        item.title,
+                        item.url,
+                        stamp,
+                        stamp,
+                        _iso(item.published),
+                        _blob(vector) if vector is not None else None,
+                    ),
+                )
+            elif item.kind is not ItemKind.POST:
+                # A story begun by a post about a paper or a release is about that paper
+                # or release: it takes the primary item's title and link, and a new summary.
+                db.execute(
+                    "UPDATE stories SET kind = ?, title = ?, url = ?, summary_due = 1"
+                    " WHERE id = ? AND kind = ?",
+                    (item.kind.value, item.title, item.url, story_id, ItemKind.POST.value),
+                )
+            if not new_story and update_note:
+                db.execute(
+                    "UPDATE stories SET updated = 1, update_note = ?, last_changed = ?,"
+                    " summary_due = 1 WHERE id = ?",
+                    (update_note, stamp, story_id),
+                )
+            db.execute(
+                "INSERT INTO story_members (source, item_id, story_id, added) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (source, item_id) DO NOTHING",
+                (item.source, item.id, story_id, stamp),
+            )
+            db.executemany(
+                "INSERT INTO story_keys (key, story_id) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                [(k, story_id) for k in keys],
+            )
+            db.execute(
+                "INSERT INTO processed (source, item_id, fingerprint, processed_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (source, item_id) DO UPDATE SET"
+                " fingerprint = excluded.fingerprint, processed_at = excluded.processed_at",
+                (item.source, item.id, item.fingerprint, stamp),
+            )
+        return Placement(story_id, new_story, update_note)
+
+    # --- summaries -----------------------------------------------------------------
+
+    def summary_jobs(self) -> list[SummaryJob]:
+        """Stories that need a summary: new, updated, or whose LLM summary failed before."""
+        jobs = []
+        for story in self.db.execute("SELECT id, kind FROM stories WHERE summary_due = 1"):
+            member = self.db.execute(
+                "SELECT i.* FROM story_members m JOIN items i"
+                " ON i.source = m.source AND i.id = m.item_id WHERE m.story_id = ?"
+                " ORDER BY length(i.text) DESC LIMIT 1",
+                (story["id"],),
+            ).fetchone()
+            if member is None:
+                continue
+            jobs.append(
+                SummaryJob(
+                    story_id=story["id"],
+                    kind=ItemKind(story["kind"]),
+                    title=member["title"],
+                    text=member["text"],
+                    source=member["source"],
+                    url=member["url"],
+                )
+            )
+        return jobs
+
+    def save_summary(
+        self, story_id: str, text: str, method: str, model: str | None, retry_reason: str | None
+    ) -> None:
+        """Store a summary; with ``retry_reason`` it is a fallback and stays due for a retry."""
+        with self.state.transaction() as db:
+            db.execute(
+                "UPDATE stories SET summary = ?, summary_method = ?, summary_model = ?,"
+                " summary_due = ?, summary_error = ? WHERE id = ?",
+                (text, method, model, 1 if retry_reason else 0, retry_reason, story_id),
+            )
+
+    # --- reading ---------------------------------------------------------------------
+
+    def stories(self, since: datetime | None = None) -> list[Story]:
+        query = "SELECT * FROM stories"
+        args: tuple[str, ...] = ()
+        if since is not None:
+            query += " WHERE last_changed >= ?"
+            args = (_iso(since) or "",)
+        stories = []
+        for row in self.db.execute(query + " ORDER BY first_seen", args):
+            stories.append(self._story(row))
+        return stories
+
+    def story(self, story_id: str) -> Story | None:
+        row = self.db.execute("SELECT * FROM stories WHERE id = ?", (story_id,)).fetchone()
+        return self._story(row) if row else None
+
+    def vectors(self, story_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        out = {}
+        for story_id in story_ids:
+            row = self.db.execute("SELECT vector FROM stories WHERE id = ?", (story_id,)).fetchone()
+            if row and row["vector"] is not None:
+                out[story_id] = _vector(row["vector"])
+        return out
+
+    def _story(self, row: object) -> Story:
+        r: dict = dict(row)  # type: ignore[call-overload]
+        members = tuple(
+            StoryMember(
+                source=m["source"],
+                item_id=m["item_id"],
+                url=m["url"],
+                title=m["title"],
+                kind=ItemKind(m["kind"]),
+                added=datetime.fromisoformat(m["added"]),
+            )
+            for m in self.db.execute(
+                "SELECT m.source, m.item_id, m.added, i.url, i.title, i.kind FROM story_members m"
+                " JOIN items i ON i.source = m.source AND i.id = m.item_id"
+                " WHERE m.story_id = ? ORDER BY m.rowid",
+                (r["id"],),
+            )
+        )
+        return Story(
+            id=r["id"],
+            kind=ItemKind(r["kind"]),
+            title=r["title"],
+            url=r["url"],
+            first_seen=datetime.fromisoformat(r["first_seen"]),
+            last_changed=datetime.fromisoformat(r["last_changed"]),
+            published=_dt(r["published"]),
+            members=members,
+            updated=bool(r["updated"]),
+            update_note=r["update_note"],
+            summary=r["summary"],
+            summary_method=r["summary_method"],
+        )

@@ -1,0 +1,176 @@
+"""The vector store: chunks of every item with their embeddings, in Chroma.
+
+Embedded on disk under TRACKER_HOME by default; a Chroma server when
+CHROMA_URL is set. The collection records which embedder built it, and is
+opened with a registered embedding function so that another process (or
+``chroma`` itself) can query it by text without being handed the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from tracker.errors import StorageError
+
+COLLECTION = "chunks"
+
+
+class ModelMismatchError(StorageError):
+    """The collection was built with another embedder; mixing vectors would be garbage."""
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    id: str
+    text: str
+    vector: np.ndarray
+    metadata: Mapping[str, str | int | float | bool]
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    text: str
+    distance: float
+    metadata: Mapping[str, Any]
+
+
+class VectorStore(Protocol):
+    embedder_name: str
+
+    def replace_items(self, records: Mapping[str, Sequence[ChunkRecord]]) -> None: ...
+
+    def query(
+        self, vector: np.ndarray, n: int, where: Mapping[str, Any] | None = None
+    ) -> list[Hit]: ...
+
+    def count(self) -> int: ...
+
+
+class ChromaVectorStore:
+    """Chunks in a Chroma collection (on disk, or on a server)."""
+
+    def __init__(
+        self,
+        embedder_name: str,
+        dimensions: int,
+        embedding_function: Any,
+        path: Path | None = None,
+        url: str | None = None,
+        rebuild: bool = False,
+    ):
+        """Open (or create) the collection; ``rebuild`` empties it first, for re-embedding."""
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        self.embedder_name = embedder_name
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        try:
+            if url:
+                parts = urlsplit(url)
+                self._client: Any = chromadb.HttpClient(
+                    host=parts.hostname or "localhost",
+                    port=parts.port or (443 if parts.scheme == "https" else 8000),
+                    ssl=parts.scheme == "https",
+                    settings=chroma_settings,
+                )
+                self.where = url
+            else:
+                if path is None:
+                    raise ValueError("a path or a url is needed")
+                path.mkdir(parents=True, exist_ok=True)
+                self._client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+                self.where = str(path)
+            if rebuild:
+                self._drop()
+            self._collection = self._open(embedding_function, dimensions)
+        except StorageError:
+            raise
+        except Exception as exc:  # chromadb raises many kinds; all mean "no vector store"
+            raise StorageError(f"cannot open the Chroma store at {url or path} ({exc})") from None
+
+    def _open(self, embedding_function: Any, dimensions: int) -> Any:
+        existing = {
+            c.name if hasattr(c, "name") else str(c) for c in self._client.list_collections()
+        }
+        if COLLECTION in existing:
+            collection = self._client.get_collection(COLLECTION, embedding_function=None)
+            built_with = (collection.metadata or {}).get("embedder")
+            if built_with and built_with != self.embedder_name:
+                raise ModelMismatchError(
+                    f"the vector store at {self.where} was built with the embedder "
+                    f"{built_with!r}, but {self.embedder_name!r} is configured; mixing their "
+                    "vectors would make search meaningless. Run  tracker process --reembed  to "
+                    f"rebuild it with {self.embedder_name!r}, or set TRACKER_EMBEDDING_MODEL back"
+                )
+            return self._client.get_collection(COLLECTION, embedding_function=embedding_function)
+        return self._client.create_collection(
+            COLLECTION,
+            embedding_function=embedding_function,
+            metadata={"embedder": self.embedder_name, "dimensions": dimensions},
+            configuration={"hnsw": {"space": "cosine"}},
+        )
+
+    def _drop(self) -> None:
+        existing = {
+            c.name if hasattr(c, "name") else str(c) for c in self._client.list_collections()
+        }
+        if COLLECTION in existing:
+            self._client.delete_collection(COLLECTION)
+
+    def replace_items(self, records: Mapping[str, Sequence[ChunkRecord]]) -> None:
+        """Make ``records[item_key]`` the chunks of each item (an updated item may have fewer)."""
+        keys = list(records)
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            self._collection.delete(where={"item_key": {"$in": part}})
+            rows = [(key, r) for key in part for r in records[key]]
+            for offset in range(0, len(rows), 1000):  # under Chroma's maximum batch size
+                batch = rows[offset : offset + 1000]
+                self._collection.upsert(
+                    ids=[r.id for _, r in batch],
+                    documents=[r.text for _, r in batch],
+                    embeddings=np.stack([r.vector for _, r in batch]).astype(np.float32),
+                    metadatas=[{**r.metadata, "item_key": key} for key, r in batch],
+                )
+
+    def query(
+        self, vector: np.ndarray, n: int, where: Mapping[str, Any] | None = None
+    ) -> list[Hit]:
+        count = self.count()
+        if count == 0:
+            return []
+        result = self._collection.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            n_results=min(n, count),
+            where=dict(where) if where else None,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            Hit(id=i, text=d or "", distance=float(dist), metadata=m or {})
+            for i, d, dist, m in zip(
+                result["ids"][0],
+                result["documents"][0],
+                result["distances"][0],
+                result["metadatas"][0],
+                strict=True,
+            )
+        ]
+
+    def chunks_of(self, item_key: str) -> list[Hit]:
+        found = self._collection.get(
+            where={"item_key": item_key}, include=["documents", "metadatas"]
+        )
+        return [
+            Hit(id=i, text=d or "", distance=0.0, metadata=m or {})
+            for i, d, m in zip(found["ids"], found["documents"], found["metadatas"], strict=True)
+        ]
+
+    def count(self) -> int:
+        return int(self._collection.count())

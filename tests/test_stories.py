@@ -1,0 +1,120 @@
+"""Which story an item joins: exact keys first, recent near duplicates next."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from tracker.models import Item, ItemKind
+from tracker.stories import Candidate, Keys, assign, item_keys, update_note
+
+NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+WINDOW = timedelta(days=14)
+
+
+def paper(arxiv_id: str, version: int = 1, source: str = "arxiv") -> Item:
+    return Item(
+        id=f"arxiv:{arxiv_id}",
+        source=source,
+        source_kind="arxiv",
+        kind=ItemKind.PAPER,
+        url=f"https://arxiv.org/abs/{arxiv_id}",
+        title="A paper",
+        extra={"arxiv_id": arxiv_id, "version": version},
+    )
+
+
+def post(url: str, text: str = "", links: list[str] | None = None) -> Item:
+    return Item(
+        id="post:1",
+        source="blog",
+        source_kind="feed",
+        kind=ItemKind.POST,
+        url=url,
+        title="A post",
+        text=text,
+        extra={"links": links or []},
+    )
+
+
+def release(repo: str, tag: str) -> Item:
+    return Item(
+        id=f"release:{repo}@{tag}",
+        source="gh",
+        source_kind="github_releases",
+        kind=ItemKind.RELEASE,
+        url=f"https://github.com/{repo}/releases/tag/{tag}",
+        title=f"{repo} {tag}",
+        extra={"repo": repo, "tag": tag},
+    )
+
+
+def test_a_paper_is_known_by_its_version_less_arxiv_id() -> None:
+    assert "arxiv:2104.12255" in item_keys(paper("2104.12255", version=2)).strong
+
+
+def test_abs_pdf_html_and_versioned_links_all_name_the_same_paper() -> None:
+    for link in (
+        "https://arxiv.org/pdf/2104.12255v2",
+        "http://arxiv.org/abs/2104.12255",
+        "https://arxiv.org/html/2104.12255v1",
+        "arXiv:2104.12255",
+    ):
+        assert (
+            "arxiv:2104.12255"
+            in item_keys(post("https://blog.example/p", text=f"See {link}.")).strong
+        )
+    linked = post("https://blog.example/p", links=["https://arxiv.org/pdf/2104.12255v3"])
+    assert "arxiv:2104.12255" in item_keys(linked).strong
+
+
+def test_a_round_up_linking_many_papers_is_not_any_one_of_them() -> None:
+    links = [f"https://arxiv.org/abs/2401.0000{i}" for i in range(5)]
+    keys = item_keys(post("https://blog.example/weekly", links=links)).strong
+    assert not any(k.startswith("arxiv:") for k in keys)
+
+
+def test_a_release_is_known_by_repo_and_tag_and_its_repo_is_a_weak_key() -> None:
+    keys = item_keys(release("vllm-project/vllm", "v0.6.0"))
+    assert "release:vllm-project/vllm@v0.6.0" in keys.strong
+    assert keys.weak == {"repo:vllm-project/vllm"}
+    announcement = post(
+        "https://blog.example/vllm",
+        links=["https://github.com/vllm-project/vllm/releases/tag/v0.6.0"],
+    )
+    assert "release:vllm-project/vllm@v0.6.0" in item_keys(announcement).strong
+
+
+def test_strong_keys_join_whatever_the_age() -> None:
+    index = {"arxiv:2104.12255": ("s1", NOW - timedelta(days=400))}
+    match = assign(item_keys(paper("2104.12255", 2, source="other")), None, index, [], NOW, WINDOW)
+    assert (match.story_id, match.reason) == ("s1", "key")
+
+
+def test_a_new_release_of_the_same_tool_updates_a_recent_story_only() -> None:
+    keys = item_keys(release("ollama/ollama", "v0.5.1"))
+    recent = {"repo:ollama/ollama": ("s1", NOW - timedelta(days=3))}
+    old = {"repo:ollama/ollama": ("s1", NOW - timedelta(days=30))}
+    assert assign(keys, None, recent, [], NOW, WINDOW).reason == "update"
+    assert assign(keys, None, old, [], NOW, WINDOW).reason == "new"
+
+
+def test_near_duplicates_join_above_the_threshold_within_the_window() -> None:
+    v = np.array([1.0, 0.0], dtype=np.float32)
+    close = np.array([0.95, np.sqrt(1 - 0.95**2)], dtype=np.float32)
+    far = np.array([0.5, np.sqrt(0.75)], dtype=np.float32)
+    recent = [Candidate("near", close, NOW - timedelta(days=1)), Candidate("far", far, NOW)]
+    match = assign(Keys(frozenset()), v, {}, recent, NOW, WINDOW, threshold=0.9)
+    assert match.story_id == "near" and abs((match.similarity or 0) - 0.95) < 1e-5
+    stale = [Candidate("near", close, NOW - timedelta(days=20))]
+    assert assign(Keys(frozenset()), v, {}, stale, NOW, WINDOW, threshold=0.9).reason == "new"
+
+
+def test_update_notes_say_what_changed() -> None:
+    assert (
+        update_note(paper("2104.12255", version=2), "key", previous_version=1)
+        == "new version v2 of the paper"
+    )
+    assert update_note(paper("2104.12255", version=1), "key", previous_version=1) is None
+    assert update_note(release("a/b", "v2"), "update", None) == "new release v2"

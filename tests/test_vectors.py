@@ -1,0 +1,94 @@
+"""The vector store: chunk metadata, persistence, and a Chroma server when CHROMA_URL is set."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tracker.app import open_tracker
+from tracker.cli import main
+from tracker.settings import Settings
+
+
+def test_every_chunk_carries_what_retrieval_needs(world, capsys) -> None:
+    assert main(["collect"]) == 0
+    with open_tracker(Settings.from_env()) as tracker:
+        chunks = tracker.vectors.chunks_of("papers/arxiv:2411.01234")
+        story = tracker.stories.story_of("papers", "arxiv:2411.01234")
+    assert chunks and story
+    meta = chunks[0].metadata
+    assert meta["item_id"] == "arxiv:2411.01234" and meta["story_id"] == story
+    assert meta["kind"] == "paper" and meta["source"] == "papers"
+    assert meta["url"] == "https://arxiv.org/abs/2411.01234"
+    assert meta["title"] == "Faster Decoding with Draft Models"
+    assert meta["published"].startswith("2026-11-01") and isinstance(meta["published_ts"], int)
+    assert chunks[0].text.startswith("Faster Decoding with Draft Models")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path):
+    # The chroma CLI is installed with chromadb, next to this interpreter.
+    binary = shutil.which("chroma", path=os.path.dirname(sys.executable))
+    if binary is None:
+        pytest.fail("the chroma CLI should be installed with chromadb")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "run",
+            "--path",
+            str(tmp_path / "server-data"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    ready = threading.Event()
+    for _ in range(200):  # bounded: about 20 s for the server to come up
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1):
+                break
+        except OSError:
+            ready.wait(0.1)
+    else:
+        proc.kill()
+        pytest.fail("chroma run did not start")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_chroma_url_stores_chunks_on_a_chroma_server(
+    world, chroma_server, monkeypatch, capsys
+) -> None:
+    import chromadb
+
+    monkeypatch.setenv("CHROMA_URL", chroma_server)
+    assert main(["collect"]) == 0
+    settings = Settings.from_env()
+    assert not settings.chroma_path.exists()  # nothing went to the local disk store
+    port = int(chroma_server.rsplit(":", 1)[1])
+    collection = chromadb.HttpClient(host="127.0.0.1", port=port).get_collection("chunks")
+    assert collection.count() >= 4
+    assert (
+        collection.metadata["embedder"] == "local:all-MiniLM-L6-v2-int8"
+        or collection.metadata["embedder"]
+    )

