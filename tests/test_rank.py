@@ -47,6 +47,14 @@ def test_interest_similarity_coverage_and_recency_each_lift_a_story() -> None:
     assert rank([stale, fresh], NOW, {}, None, {})[0].story.id == "fresh"
 
 
+def test_an_old_post_collected_today_is_not_fresh() -> None:
+    from dataclasses import replace
+
+    old = replace(story("old", age_hours=1), published=NOW - timedelta(days=400))
+    (ranked,) = rank([old], NOW, {}, None, {})
+    assert ranked.parts["recency"] < 0.001
+
+
 def test_source_weight_scales_the_story() -> None:
     ranked = {
         r.story.id: r

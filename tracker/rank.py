@@ -24,7 +24,7 @@ class Weights:
     interest: float = 2.0
     coverage: float = 0.5
     recency: float = 1.0
-    #: Hours after which recency is worth half.
+    #: Hours after which recency (since publication or the latest update) is worth half.
     half_life_hours: float = 24.0
     #: Taken off for each better-ranked story of the same kind, so that a digest
     #: is not ten releases.
@@ -36,6 +36,13 @@ class Ranked:
     story: Story
     score: float
     parts: dict[str, float] = field(default_factory=dict)
+
+
+def freshness(story: Story) -> datetime:
+    """When the story's news happened: its publication (or, lacking one, when it was first
+    seen), or its latest update. A years-old post collected today is not news."""
+    moment = min(story.published or story.first_seen, story.first_seen)
+    return max(moment, story.last_changed) if story.updated else moment
 
 
 def base_parts(
@@ -51,7 +58,7 @@ def base_parts(
     if vector is not None and interests is not None and len(interests):
         similarity = max(0.0, float(np.max(interests @ vector)))
     sources = story.sources
-    age_hours = max(0.0, (now - story.last_changed).total_seconds() / 3600)
+    age_hours = max(0.0, (now - freshness(story)).total_seconds() / 3600)
     interest = weights.interest * similarity
     coverage = weights.coverage * math.log2(max(1, len(sources)))
     recency = weights.recency * 0.5 ** (age_hours / weights.half_life_hours)
