@@ -17,7 +17,7 @@ import numpy as np
 
 from storage.state import SQLiteStateStore, item_from_row
 from tracker.models import Item, ItemKind, Story, StoryMember
-from tracker.stories import Candidate
+from tracker.stories import Candidate, identities
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -134,12 +134,19 @@ class SQLiteStoryStore:
 
     def candidates(self, since: datetime) -> list[Candidate]:
         rows = self.db.execute(
-            "SELECT id, vector, first_seen FROM stories"
-            " WHERE vector IS NOT NULL AND first_seen >= ?",
+            "SELECT s.id, s.vector, s.first_seen, group_concat(k.key, char(10)) AS keys"
+            " FROM stories s LEFT JOIN story_keys k ON k.story_id = s.id"
+            " AND (k.key LIKE 'arxiv:%' OR k.key LIKE 'release:%')"
+            " WHERE s.vector IS NOT NULL AND s.first_seen >= ? GROUP BY s.id",
             (_iso(since),),
         )
         return [
-            Candidate(r["id"], _vector(r["vector"]), datetime.fromisoformat(r["first_seen"]))
+            Candidate(
+                r["id"],
+                _vector(r["vector"]),
+                datetime.fromisoformat(r["first_seen"]),
+                identities((r["keys"] or "").split("\n")),
+            )
             for r in rows
         ]
 

@@ -118,3 +118,15 @@ def test_update_notes_say_what_changed() -> None:
     )
     assert update_note(paper("2104.12255", version=1), "key", previous_version=1) is None
     assert update_note(release("a/b", "v2"), "update", None) == "new release v2"
+
+
+def test_two_different_papers_never_merge_on_similar_words() -> None:
+    v = np.array([1.0, 0.0], dtype=np.float32)
+    story = [Candidate("other-paper", v, NOW, frozenset({"arxiv:2401.00001"}))]
+    match = assign(item_keys(paper("2401.99999")), v, {}, story, NOW, WINDOW, threshold=0.5)
+    assert match.reason == "new"
+    post_story = [Candidate("a-post", v, NOW, frozenset())]
+    assert (
+        assign(item_keys(paper("2401.99999")), v, {}, post_story, NOW, WINDOW, 0.5).story_id
+        == "a-post"
+    )

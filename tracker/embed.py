@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import math
 import os
 import re
 import threading
@@ -180,6 +179,30 @@ def _prefix(text: str) -> str:
     return text[:cut] if cut > 0 else text
 
 
+def plan_batches(
+    lengths: Sequence[int], batch_size: int, batch_tokens: int, threads: int
+) -> list[np.ndarray]:
+    """Indices of texts grouped into model runs: by similar length, each run at most
+    ``batch_size`` texts and ``batch_tokens`` padded tokens (but at least one text), and at
+    least ``threads`` runs when there are that many texts, so every core has work."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    batches: list[np.ndarray] = []
+    start = 0
+    for end in range(1, len(order) + 1):
+        # Sorted ascending, so the text just added is the widest of the batch.
+        if end - start > 1 and (
+            end - start > batch_size or (end - start) * lengths[order[end - 1]] > batch_tokens
+        ):
+            batches.append(order[start : end - 1])
+            start = end - 1
+    if start < len(order):
+        batches.append(order[start:])
+    wanted = min(threads, len(order))
+    if len(batches) < wanted:
+        batches = list(np.array_split(order, wanted))
+    return batches
+
+
 class LocalMiniLM:
     """all-MiniLM-L6-v2 (int8 weights) on onnxruntime, as sentence-transformers runs it.
 
@@ -187,26 +210,33 @@ class LocalMiniLM:
     attention mask, L2 normalisation. The model and tokenizer load on the first call to
     ``embed`` (or ``load``) and once per process, however many instances there are.
 
-    Texts are sorted by token count and cut into batches of about ``batch_size`` so that
-    padding stays small; ``threads`` batches run at once, one core each (default: every
-    usable core). A call with fewer than ``threads * batch_size`` texts is split into
-    smaller batches so that every core still has work.
+    Texts are sorted by token count and grouped into small runs of similar length (at most
+    ``batch_size`` texts and ``batch_tokens`` padded tokens), and ``threads`` runs go at
+    once, one core each (default: every usable core). On a CPU, bigger batches do not make
+    this model faster (about the same word pieces per second from 1 text to 64) but cost
+    memory: attention takes batch x 12 x width^2 floats, 50 MB for 16 texts of 256.
     """
 
     spec = "local"
     base_url: str | None = None
 
-    def __init__(self, batch_size: int = 16, threads: int | None = None) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+    def __init__(
+        self, batch_size: int = 32, threads: int | None = None, batch_tokens: int = 1024
+    ) -> None:
+        if batch_size < 1 or batch_tokens < 1:
+            raise ValueError("batch_size and batch_tokens must be at least 1")
         self.name = LOCAL_NAME
         self.dimensions = LOCAL_DIMENSIONS
         self.batch_size = batch_size
-        self.threads = threads if threads is not None else _usable_cpus()
+        self.batch_tokens = batch_tokens
+        self.threads = max(1, threads if threads is not None else _usable_cpus())
         self._model: _Loaded | None = None
 
     def __repr__(self) -> str:
-        return f"LocalMiniLM(batch_size={self.batch_size}, threads={self.threads})"
+        return (
+            f"LocalMiniLM(batch_size={self.batch_size}, threads={self.threads}, "
+            f"batch_tokens={self.batch_tokens})"
+        )
 
     def load(self) -> None:
         """Load the model now rather than on the first ``embed`` (idempotent)."""
@@ -228,15 +258,15 @@ class LocalMiniLM:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         loaded = self._loaded()
         ids = self._token_ids(loaded.tokenizer, texts)
-        order = np.argsort([len(row) for row in ids], kind="stable")
-        parts = max(math.ceil(len(texts) / self.batch_size), min(self.threads, len(texts)))
-        batches = [b for b in np.array_split(order, parts) if len(b)]
+        batches = plan_batches(
+            [len(row) for row in ids], self.batch_size, self.batch_tokens, self.threads
+        )
         out = np.empty((len(texts), self.dimensions), dtype=np.float32)
 
         def run(batch: np.ndarray) -> None:
             out[batch] = self._run(loaded, [ids[i] for i in batch])
 
-        if self.threads <= 1 or len(batches) == 1:
+        if self.threads == 1 or len(batches) == 1:
             for batch in batches:
                 run(batch)
         else:

@@ -20,7 +20,14 @@ from storage.vectors import ChunkRecord, VectorStore
 from tracker.chunking import Chunk, chunk_text
 from tracker.embed import Embedder
 from tracker.models import Item
-from tracker.stories import DEFAULT_THRESHOLD, Candidate, assign, item_keys, update_note
+from tracker.stories import (
+    DEFAULT_THRESHOLD,
+    Candidate,
+    assign,
+    identities,
+    item_keys,
+    update_note,
+)
 from tracker.summarise import Summariser, SummaryInput
 
 #: Items per batch: enough for the embedder to batch well, little enough to stay lean.
@@ -147,7 +154,9 @@ class Pipeline:
         if placement.new_story:
             report.new_stories += 1
             if vector is not None:
-                candidates.append(Candidate(placement.story_id, vector, now))
+                candidates.append(
+                    Candidate(placement.story_id, vector, now, identities(keys.strong))
+                )
         elif match.reason == "similar":
             report.joined_as_similar += 1
         else:

@@ -17,9 +17,11 @@ import numpy as np
 from tracker.models import Item, ItemKind
 from tracker.urls import canonical_url, split_arxiv_id
 
-#: Cosine similarity at or above which two items are the same story. Chosen on
-#: labelled data by bench/dedupe.py; see the README for precision and recall.
-DEFAULT_THRESHOLD = 0.80
+#: Cosine similarity (of the first chunks, title and opening text) at or above which
+#: two items are the same story. Chosen on labelled data by bench/dedupe.py as the best
+#: F0.5 (precision counts double: a wrong merge hides a story, a missed one only shows
+#: a near duplicate twice); see the README for precision and recall.
+DEFAULT_THRESHOLD = 0.98
 
 #: A post that links more distinct papers or releases than this is a round-up,
 #: not an announcement of one of them.
@@ -84,6 +86,22 @@ class Candidate:
     story_id: str
     vector: np.ndarray
     first_seen: datetime
+    #: The papers and releases the story is (``arxiv:...``, ``release:...`` keys).
+    identities: frozenset[str] = frozenset()
+
+
+def identities(keys: Iterable[str]) -> frozenset[str]:
+    return frozenset(k for k in keys if k.startswith(("arxiv:", "release:")))
+
+
+def conflicting(item: frozenset[str], story: frozenset[str]) -> bool:
+    """Two different papers (or releases) are two stories, however alike their words."""
+    for prefix in ("arxiv:", "release:"):
+        mine = {k for k in item if k.startswith(prefix)}
+        theirs = {k for k in story if k.startswith(prefix)}
+        if mine and theirs and not mine & theirs:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -113,7 +131,13 @@ def assign(
         if key in key_index and key_index[key][1] >= now - window:
             return Match(key_index[key][0], "update", key=key)
     if vector is not None:
-        best = nearest(vector, [c for c in candidates if c.first_seen >= now - window])
+        mine = identities(keys.strong)
+        pool = [
+            c
+            for c in candidates
+            if c.first_seen >= now - window and not conflicting(mine, c.identities)
+        ]
+        best = nearest(vector, pool)
         if best is not None and best[1] >= threshold:
             return Match(best[0], "similar", similarity=best[1])
     return Match(None, "new")
