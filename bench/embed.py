@@ -140,6 +140,16 @@ class _Timed:
             self.seconds += time.perf_counter() - started
             self.texts += len(texts)
 
+    def embed_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        started = time.perf_counter()
+        try:
+            return self.inner.embed_spans(texts, spans)
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.texts += len(texts)
+
 
 def measure_pipeline(texts: Sequence[str]) -> dict[str, Any]:
     """``tracker process`` over the same texts stored as new papers, end to end.
@@ -310,7 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(
             f"  inside the model  {pipe['model_seconds']:.1f} s for {pipe['texts_embedded']} texts "
-            f"({pipe['chunks']} chunks, the rest summary sentences); "
+            f"({pipe['chunks']} chunks; the rest are summary sentences that could not be pooled "
+            "from the chunks' run); "
             f"{pipe['stories']} stories, {pipe['summaries']} summaries"
         )
         print(f"  peak RSS          {pipe['peak_rss_mb']:.0f} MB")

@@ -406,3 +406,18 @@ def test_openai_malformed_answers(embedding_server: EmbeddingServer) -> None:
     )
     with pytest.raises(EmbeddingError, match="all-zero"):
         embedder.embed(["x"])
+
+
+def test_spans_are_pooled_from_the_same_run_and_mean_what_their_words_mean() -> None:
+    model = LocalMiniLM()
+    first = "Speculative decoding doubles the throughput of large language models."
+    second = "The recipe calls for two cups of flour and an egg."
+    text = f"{first} {second}"
+    start = len(first) + 1
+    vectors, spans = model.embed_spans([text], [[(0, len(first)), (start, len(text)), (900, 950)]])
+    assert np.allclose(vectors, model.embed([text]), atol=1e-5)
+    alone = model.embed([first, second])
+    similarity = spans[0] @ alone.T
+    assert similarity[0, 0] > 0.7 and similarity[1, 1] > 0.7
+    assert similarity[0, 0] > similarity[0, 1] + 0.3
+    assert not spans[0][2].any()  # a span beyond the text covers no token

@@ -114,3 +114,28 @@ def test_switching_embedders_is_refused_with_the_fix(world, capsys, monkeypatch)
                 TrackerEmbeddingFunction(tracker.embedder),
                 path=settings.chroma_path,
             )
+
+
+def test_summary_sentences_are_pooled_from_the_chunks_run_not_embedded_again(world, capsys) -> None:
+    from tracker.embed import LocalMiniLM
+
+    class Counting(LocalMiniLM):
+        def __init__(self) -> None:
+            super().__init__()
+            self.separately: list[str] = []
+
+        def embed(self, texts):
+            self.separately.extend(texts)
+            return super().embed(texts)
+
+    main(["collect", "--no-process"])
+    with open_tracker(Settings.from_env()) as tracker:
+        counting = Counting()
+        tracker.__dict__["embedder"] = counting
+        report = tracker.process()
+    assert report.summaries >= 3 and report.chunks_embedded >= 4
+    # Only the release notes' lines (weighed apart from prose) may be embedded on their own.
+    assert all(
+        "Removed" in t or "prefix caching" in t.lower() or "v1.0.0" in t
+        for t in counting.separately
+    )

@@ -298,7 +298,67 @@ class LocalMiniLM:
                 ids[i] = encoding.ids
         return ids
 
+    def embed_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Vectors of ``texts`` and, from the same model run, of character spans inside them.
+
+        A span's vector is the mean of its tokens' contextual states, normalised: what a
+        sentence means in its paragraph, for the price of no extra model run. The pipeline
+        uses it for the sentences of extractive summaries, which would otherwise be
+        embedded a second time. Spans beyond the 256 tokens the model reads, or that cover
+        no token, get a zero vector (callers embed those sentences on their own).
+        """
+        texts = list(texts)
+        span_vectors = [np.zeros((len(s), self.dimensions), dtype=np.float32) for s in spans]
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32), span_vectors
+        loaded = self._loaded()
+        encodings = loaded.tokenizer.encode_batch(texts)
+        rows = [e.ids for e in encodings]
+        batches = plan_batches(
+            [len(r) for r in rows], self.batch_size, self.batch_tokens, self.threads
+        )
+        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
+
+        def run(batch: np.ndarray) -> None:
+            hidden, mask = self._forward(loaded, [rows[i] for i in batch])
+            out[batch] = _pooled(hidden, mask.astype(np.float32))
+            for row, i in enumerate(batch):
+                if not spans[i]:
+                    continue
+                offsets = np.asarray(encodings[i].offsets, dtype=np.int64).reshape(-1, 2)
+                real = (np.asarray(encodings[i].special_tokens_mask) == 0) & (
+                    offsets[:, 1] > offsets[:, 0]
+                )
+                bounds = np.asarray(spans[i], dtype=np.int64).reshape(-1, 2)
+                # inside[k, t]: token t lies within span k.
+                inside = (
+                    real[None, :]
+                    & (offsets[None, :, 0] >= bounds[:, 0:1])
+                    & (offsets[None, :, 1] <= bounds[:, 1:2])
+                ).astype(np.float32)
+                width = inside.shape[1]
+                states = np.broadcast_to(hidden[row, :width], (len(bounds), width, hidden.shape[2]))
+                covered = inside.any(axis=1)
+                if covered.any():
+                    span_vectors[i][covered] = _pooled(states[covered], inside[covered])
+
+        if self.threads == 1 or len(batches) == 1:
+            for batch in batches:
+                run(batch)
+        else:
+            with ThreadPoolExecutor(min(self.threads, len(batches))) as pool:
+                for _ in pool.map(run, batches):
+                    pass
+        return out, span_vectors
+
     def _run(self, loaded: _Loaded, rows: list[list[int]]) -> np.ndarray:
+        hidden, mask = self._forward(loaded, rows)
+        return _pooled(hidden, mask.astype(np.float32))
+
+    def _forward(self, loaded: _Loaded, rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """The model's last hidden states for a batch of token rows, and the padding mask."""
         width = max(len(r) for r in rows)
         input_ids = np.zeros((len(rows), width), dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -309,12 +369,15 @@ class LocalMiniLM:
         if "token_type_ids" in loaded.input_names:
             feeds["token_type_ids"] = np.zeros_like(input_ids)
         hidden = loaded.session.run(["last_hidden_state"], feeds)[0]
-        # sentence-transformers' Pooling(mean) then Normalize, with torch's epsilons.
-        weights = mask.astype(np.float32)
-        summed = np.einsum("bld,bl->bd", hidden, weights)
-        pooled = summed / np.clip(weights.sum(axis=1, keepdims=True), 1e-9, None)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        return hidden, mask
+
+
+def _pooled(hidden: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """sentence-transformers' Pooling(mean) then Normalize, with torch's epsilons."""
+    summed = np.einsum("bld,bl->bd", hidden, weights)
+    pooled = summed / np.clip(weights.sum(axis=1, keepdims=True), 1e-9, None)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
 
 
 # --- OpenAI-compatible servers -------------------------------------------------------------

@@ -9,7 +9,7 @@ many texts at once, and each item is placed in its story in one transaction.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -28,7 +28,7 @@ from tracker.stories import (
     item_keys,
     update_note,
 )
-from tracker.summarise import Summariser, SummaryInput
+from tracker.summarise import Summariser, Summary, SummaryInput, strip_inline_markdown
 
 #: Items per batch: enough for the embedder to batch well, little enough to stay lean.
 BATCH_ITEMS = 256
@@ -66,6 +66,7 @@ class Pipeline:
     threshold: float = DEFAULT_THRESHOLD
     now: Callable[[], datetime] = utcnow
     on_progress: Callable[[int, int], None] | None = None
+    _pooled: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     def run(self) -> ProcessReport:
         started = time.perf_counter()
@@ -86,29 +87,54 @@ class Pipeline:
     # --- embedding ---------------------------------------------------------------
 
     def _embed_chunks(
-        self, chunks: Sequence[Chunk], report: ProcessReport
-    ) -> dict[str, np.ndarray]:
-        """Vectors for every chunk, embedding only text never embedded before."""
+        self,
+        chunks: Sequence[Chunk],
+        report: ProcessReport,
+        wanted_spans: Mapping[str, list[str]] | None = None,
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Vectors for every chunk, embedding only text never embedded before.
+
+        With ``wanted_spans`` (chunk hash -> phrases inside it) and an embedder that can
+        pool spans, the phrases' vectors come from the same model run (second result).
+        """
         hashes = [c.content_hash for c in chunks]
         vectors = self.stories.cached_vectors(hashes, self.embedder.name)
         missing: dict[str, str] = {}
         for chunk in chunks:
             if chunk.content_hash not in vectors:
                 missing.setdefault(chunk.content_hash, chunk.text)
+        phrases: dict[str, np.ndarray] = {}
         if missing:
-            fresh = self.embedder.embed(list(missing.values()))
+            pool_spans = getattr(self.embedder, "embed_spans", None)
+            if wanted_spans and pool_spans is not None:
+                spans = [_spans(text, wanted_spans.get(h, [])) for h, text in missing.items()]
+                fresh, pooled = pool_spans(list(missing.values()), [s for s, _ in spans])
+                for (_, found), rows in zip(spans, pooled, strict=True):
+                    for phrase, row in zip(found, rows, strict=True):
+                        if row.any():
+                            phrases.setdefault(phrase, row)
+            else:
+                fresh = self.embedder.embed(list(missing.values()))
             new = dict(zip(missing, fresh, strict=True))
             self.stories.cache_vectors(new, self.embedder.name)
             vectors.update(new)
             report.chunks_embedded += len(new)
         report.chunks += len(chunks)
-        return vectors
+        return vectors, phrases
 
     # --- stories -----------------------------------------------------------------
 
     def _process_batch(self, items: list[Item], report: ProcessReport) -> None:
         chunked = {(i.source, i.id): chunk_text(i.title, i.text) for i in items}
-        vectors = self._embed_chunks([c for cs in chunked.values() for c in cs], report)
+        sentences = self._summary_sentences(items, chunked)
+        wanted: dict[str, list[str]] = {}
+        for key, phrases in sentences.items():
+            for chunk in chunked[key]:
+                wanted.setdefault(chunk.content_hash, []).extend(phrases)
+        vectors, phrase_vectors = self._embed_chunks(
+            [c for cs in chunked.values() for c in cs], report, wanted
+        )
+        self._pooled = phrase_vectors
         now = self.now()
         candidates = self.stories.candidates(now - self.window)
         records: dict[str, list[ChunkRecord]] = {}
@@ -116,6 +142,8 @@ class Pipeline:
             chunks = chunked[(item.source, item.id)]
             vector = vectors[chunks[0].content_hash] if chunks else None
             story_id = self._place(item, vector, candidates, now, report)
+            if (item.source, item.id) in sentences:
+                self._summarise_new(item, story_id, sentences[(item.source, item.id)], report)
             item_key = f"{item.source}/{item.id}"
             records[item_key] = [
                 ChunkRecord(
@@ -167,6 +195,50 @@ class Pipeline:
 
     # --- summaries -----------------------------------------------------------------
 
+    def _summary_sentences(
+        self, items: list[Item], chunked: Mapping[tuple[str, str], list[Chunk]]
+    ) -> dict[tuple[str, str], list[str]]:
+        """The sentences (and title) an extractive summary of each new item will weigh.
+
+        Their vectors are pooled from the chunks' own model run instead of a second run,
+        which would cost more than embedding the chunks. Only for new items (a new story
+        is the usual outcome), only with the extractive summariser, and not for release
+        notes (their lines are weighed differently).
+        """
+        split = getattr(self.summariser, "sentences", None)
+        if split is None or not hasattr(self.embedder, "embed_spans"):
+            return {}
+        # The same text the summariser will split (it reads at most this much).
+        limit = int(getattr(self.summariser, "max_input_chars", 1 << 30))
+        out: dict[tuple[str, str], list[str]] = {}
+        for item in items:
+            if item.kind.value == "release" or not chunked[(item.source, item.id)]:
+                continue
+            if self.stories.story_of(item.source, item.id) is not None:
+                continue
+            title = strip_inline_markdown(item.title)
+            out[(item.source, item.id)] = [*split(item.text[:limit]), title]
+        return out
+
+    def _summarise_new(
+        self, item: Item, story_id: str, phrases: list[str], report: ProcessReport
+    ) -> None:
+        """Summarise a story this item just started, with the vectors pooled for it."""
+        if not self.stories.summary_is_due_and_alone(story_id):
+            return
+        known = {p: self._pooled[p] for p in phrases if p in self._pooled}
+        summary = self.summariser.summarise(
+            SummaryInput(
+                title=item.title,
+                text=item.text,
+                kind=item.kind.value,
+                source=item.source,
+                url=item.url,
+                known_vectors=known,
+            )
+        )
+        self._record_summary(story_id, item.title, summary, report)
+
     def _summarise(self, report: ProcessReport) -> None:
         for job in self.stories.summary_jobs():
             summary = self.summariser.summarise(
@@ -178,14 +250,31 @@ class Pipeline:
                     url=job.url,
                 )
             )
-            self.stories.save_summary(
-                job.story_id, summary.text, summary.method, summary.model, summary.fallback_reason
-            )
-            report.summaries += 1
-            if summary.method == "llm":
-                report.summaries_llm += 1
-            if summary.fallback_reason:
-                report.summary_fallbacks.append(f"{job.title[:60]}: {summary.fallback_reason}")
+            self._record_summary(job.story_id, job.title, summary, report)
+
+    def _record_summary(
+        self, story_id: str, title: str, summary: Summary, report: ProcessReport
+    ) -> None:
+        self.stories.save_summary(
+            story_id, summary.text, summary.method, summary.model, summary.fallback_reason
+        )
+        report.summaries += 1
+        if summary.method == "llm":
+            report.summaries_llm += 1
+        if summary.fallback_reason:
+            report.summary_fallbacks.append(f"{title[:60]}: {summary.fallback_reason}")
+
+
+def _spans(text: str, phrases: Sequence[str]) -> tuple[list[tuple[int, int]], list[str]]:
+    """Where each phrase sits in ``text`` (those that do not are left out)."""
+    spans: list[tuple[int, int]] = []
+    found: list[str] = []
+    for phrase in dict.fromkeys(phrases):
+        start = text.find(phrase) if phrase else -1
+        if start >= 0:
+            spans.append((start, start + len(phrase)))
+            found.append(phrase)
+    return spans, found
 
 
 def _changed_note(item: Item) -> str:

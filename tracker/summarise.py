@@ -19,8 +19,8 @@ import dataclasses
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
@@ -49,6 +49,11 @@ class SummaryInput:
     kind: str
     source: str = ""
     url: str = ""
+    #: Vectors already known for some sentences (and the title), e.g. pooled from the
+    #: pipeline's own model run over the chunks; those are not embedded again.
+    known_vectors: Mapping[str, np.ndarray] | None = field(
+        default=None, compare=False, hash=False, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -387,6 +392,7 @@ class ExtractiveSummariser:
         self.max_candidates = max_candidates
         self.max_input_chars = max_input_chars
         self._segmenter = pysbd.Segmenter(language="en", clean=False)
+        self._sentence_cache: dict[str, list[str]] = {}
 
     def summarise(self, item: SummaryInput) -> Summary:
         text = (item.text or "")[: self.max_input_chars]
@@ -396,14 +402,28 @@ class ExtractiveSummariser:
         if str(item.kind) == "release":
             summary = self._release(title, text)
         else:
-            summary = self._prose(title, text)
+            summary = self._prose(title, text, item.known_vectors)
         text = summary or title or _SPACES.sub(" ", text).strip()
         return Summary(text=cut_at_word(text, self.max_chars), method="extractive")
 
     # prose: papers and posts
 
     def sentences(self, text: str) -> list[str]:
-        """The candidate sentences of prose: pysbd within paragraphs, junk dropped."""
+        """The candidate sentences of prose: pysbd within paragraphs, junk dropped.
+
+        Remembered for the last few hundred texts: the pipeline asks for a text's
+        sentences to pool their vectors, then summarises the same text, and pysbd is
+        the slowest step after the model.
+        """
+        cached = self._sentence_cache.get(text)
+        if cached is None:
+            cached = self._split(text)
+            if len(self._sentence_cache) >= 512:
+                self._sentence_cache.pop(next(iter(self._sentence_cache)))
+            self._sentence_cache[text] = cached
+        return list(cached)
+
+    def _split(self, text: str) -> list[str]:
         sentences: list[str] = []
         for block in self._blocks(text):
             for sentence in _merge_fragments(self._segmenter.segment(block[:4000])):
@@ -445,14 +465,14 @@ class ExtractiveSummariser:
         flush()
         return blocks
 
-    def _prose(self, title: str, text: str) -> str:
+    def _prose(self, title: str, text: str, known: Mapping[str, np.ndarray] | None = None) -> str:
         sentences = self.sentences(text)
         if not sentences:
             # Too short to have sentences ("Bug fixes."): the text as it is, if it says anything.
             plain = strip_inline_markdown(" ".join(self._blocks(text)))
             plain = _SPACES.sub(" ", _URL.sub("", plain)).strip()
             return cut_at_word(plain, self.max_chars) if len(plain.split()) >= 2 else ""
-        picked = self.pick(sentences, title, self.max_sentences)
+        picked = self.pick(sentences, title, self.max_sentences, known)
         return join_within([as_sentence(sentences[i]) for i in picked], self.max_chars)
 
     # release notes
@@ -500,11 +520,17 @@ class ExtractiveSummariser:
 
     # choosing
 
-    def pick(self, sentences: Sequence[str], title: str, count: int) -> list[int]:
+    def pick(
+        self,
+        sentences: Sequence[str],
+        title: str,
+        count: int,
+        known: Mapping[str, np.ndarray] | None = None,
+    ) -> list[int]:
         """Indexes of the ``count`` best sentences that fit ``max_chars``, in original order."""
         if len(sentences) <= count and len(" ".join(sentences)) <= self.max_chars:
             return list(range(len(sentences)))  # everything fits: nothing to choose
-        vectors = self._embed([*sentences, title] if title else list(sentences))
+        vectors = self._embed([*sentences, title] if title else list(sentences), known)
         scores, rows = self.scores(vectors, len(sentences), bool(title))
         for i, sentence in enumerate(sentences):
             if _URL.search(sentence):
@@ -541,14 +567,19 @@ class ExtractiveSummariser:
         lead = 1.0 / (1.0 + np.arange(n, dtype=np.float64))
         return scores.astype(np.float64) + self.LEAD_WEIGHT * lead, rows
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        vectors = np.asarray(self.embedder.embed(texts), dtype=np.float32)
-        if vectors.ndim != 2 or vectors.shape[0] != len(texts):
-            raise ValueError(
-                f"embedder {getattr(self.embedder, 'name', '?')} returned shape {vectors.shape} "
-                f"for {len(texts)} texts"
-            )
-        return vectors
+    def _embed(self, texts: list[str], known: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        known = known or {}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        fresh: dict[str, np.ndarray] = {}
+        if missing:
+            vectors = np.asarray(self.embedder.embed(missing), dtype=np.float32)
+            if vectors.ndim != 2 or vectors.shape[0] != len(missing):
+                raise ValueError(
+                    f"embedder {getattr(self.embedder, 'name', '?')} returned shape "
+                    f"{vectors.shape} for {len(missing)} texts"
+                )
+            fresh = dict(zip(missing, vectors, strict=True))
+        return np.stack([known[t] if t in known else fresh[t] for t in texts]).astype(np.float32)
 
 
 def _normalise_rows(matrix: np.ndarray) -> np.ndarray:
