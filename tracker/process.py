@@ -78,9 +78,13 @@ class Pipeline:
         for start in range(0, total, BATCH_ITEMS):
             batch = pending[start : start + BATCH_ITEMS]
             self._process_batch(batch, report)
+            # Stories this batch changed (a post that turned out to be about a paper, a
+            # merge) are summarised while the batch's pooled sentence vectors are at hand.
+            self._summarise(report)
             if self.on_progress:
                 self.on_progress(min(start + BATCH_ITEMS, total), total)
-        self._summarise(report)
+        self._pooled = {}
+        self._summarise(report)  # what is left: LLM summaries to retry
         report.seconds = time.perf_counter() - started
         return report
 
@@ -248,6 +252,7 @@ class Pipeline:
                     kind=job.kind.value,
                     source=job.source,
                     url=job.url,
+                    known_vectors=self._pooled,
                 )
             )
             self._record_summary(job.story_id, job.title, summary, report)
