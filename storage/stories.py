@@ -175,7 +175,7 @@ class SQLiteStoryStore:
         now: datetime,
         update_note: str | None = None,
     ) -> Placement:
-        """Put an item in a story (a new one when ``story_id`` is None) and mark it processed."""
+        """Put an item in a story (a new one when ``story_id`` is None), with its keys."""
         stamp = _iso(now)
         new_story = story_id is None
         with self.state.transaction() as db:
@@ -218,13 +218,25 @@ class SQLiteStoryStore:
                 "INSERT INTO story_keys (key, story_id) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
                 [(k, story_id) for k in keys],
             )
-            db.execute(
+        return Placement(story_id, new_story, update_note)
+
+    def processed_fingerprint(self, source: str, item_id: str) -> str | None:
+        row = self.db.execute(
+            "SELECT fingerprint FROM processed WHERE source = ? AND item_id = ?", (source, item_id)
+        ).fetchone()
+        return row["fingerprint"] if row else None
+
+    def mark_processed(self, items: Iterable[Item], now: datetime) -> None:
+        """Record items as processed: only once their chunks are in the vector store, so
+        a crash in between leaves them pending, and the next run finishes them."""
+        stamp = _iso(now)
+        with self.state.transaction() as db:
+            db.executemany(
                 "INSERT INTO processed (source, item_id, fingerprint, processed_at)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (source, item_id) DO UPDATE SET"
                 " fingerprint = excluded.fingerprint, processed_at = excluded.processed_at",
-                (item.source, item.id, item.fingerprint, stamp),
+                [(i.source, i.id, i.fingerprint, stamp) for i in items],
             )
-        return Placement(story_id, new_story, update_note)
 
     # --- summaries -----------------------------------------------------------------
 

@@ -53,7 +53,8 @@ def test_processing_again_embeds_nothing_and_changes_nothing(world, capsys) -> N
         tracker.stories.forget_processing()
         report = tracker.process()
         assert report.items == 4 and report.chunks_embedded == 0 and report.chunks >= 4
-        assert report.new_stories == 0
+        assert report.new_stories == 0 and report.updates == 0
+        assert not any(s.updated for s in tracker.stories.stories())
         assert len(tracker.stories.stories()) == 3
 
 
@@ -139,3 +140,27 @@ def test_summary_sentences_are_pooled_from_the_chunks_run_not_embedded_again(wor
         "Removed" in t or "prefix caching" in t.lower() or "v1.0.0" in t
         for t in counting.separately
     )
+
+
+def test_a_crash_before_the_chunks_are_stored_loses_nothing_and_doubles_nothing(
+    world, capsys
+) -> None:
+    main(["collect", "--no-process"])
+    settings = Settings.from_env()
+    with open_tracker(settings) as tracker:
+        store = tracker.vectors
+
+        def power_cut(records):
+            raise KeyboardInterrupt
+
+        original = store.replace_items
+        store.replace_items = power_cut  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            tracker.process()
+        store.replace_items = original  # type: ignore[method-assign]
+        assert len(tracker.stories.pending_items()) == 4  # nothing marked done
+        report = tracker.process()
+        assert report.items == 4 and report.new_stories == 0 and report.updates == 0
+        assert len(tracker.stories.stories()) == 3
+        assert tracker.vectors.count() >= 4
+        assert tracker.stories.pending_items() == []

@@ -160,6 +160,7 @@ class Pipeline:
             ]
             report.items += 1
         self.vectors.replace_items(records)
+        self.stories.mark_processed(items, now)
 
     def _place(
         self,
@@ -171,6 +172,11 @@ class Pipeline:
     ) -> str:
         keys = item_keys(item)
         existing = self.stories.story_of(item.source, item.id)
+        if (
+            existing is not None
+            and self.stories.processed_fingerprint(item.source, item.id) is None
+        ):
+            return existing  # placed by a run that stopped before it finished: carry on
         if existing is not None:
             # The item changed upstream (edited post, new paper version, edited notes).
             self.stories.place(item, existing, keys.strong, vector, now, _changed_note(item))
