@@ -104,7 +104,10 @@ def rank(
 
         kind = max((k for k in sorted(queues) if heads[k] < len(queues[k])), key=adjusted)
         _, _, story, parts = queues[kind][heads[kind]]
-        parts = {**parts, "kind_mix": round(-weights.kind_penalty * heads[kind], 4)}
+        parts = {
+            **parts,
+            "kind_mix": round(-weights.kind_penalty * heads[kind], 4) + 0.0,
+        }  # no -0.0
         ranked.append(Ranked(story, round(sum(parts.values()), 4), parts))
         heads[kind] += 1
     return ranked
