@@ -120,10 +120,22 @@ def m003_stories(db: sqlite3.Connection) -> None:
     )
 
 
+def m004_retries_and_vector_models(db: sqlite3.Connection) -> None:
+    # LLM summaries that failed are retried with backoff, a bounded number of times.
+    db.execute("ALTER TABLE stories ADD COLUMN summary_attempts INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE stories ADD COLUMN summary_retry_after TEXT")
+    # Which embedder made a story's vector: vectors of two models are never compared.
+    db.execute("ALTER TABLE stories ADD COLUMN vector_model TEXT")
+    # What the processed version of an item said (title and text), to tell a real edit
+    # from a feed that only moved its timestamps.
+    db.execute("ALTER TABLE processed ADD COLUMN content_hash TEXT")
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "validators_belong_to_an_endpoint", m002_validators_belong_to_an_endpoint),
     (3, "stories", m003_stories),
+    (4, "retries_and_vector_models", m004_retries_and_vector_models),
 ]
 
 

@@ -11,13 +11,16 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from storage.state import SQLiteStateStore, item_from_row
 from tracker.models import Item, ItemKind, Story, StoryMember
 from tracker.stories import Candidate, identities
+
+#: A story whose LLM summary failed this many times keeps its extractive summary.
+MAX_SUMMARY_ATTEMPTS = 6
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -62,17 +65,27 @@ class SQLiteStoryStore:
 
     # --- what to process ---------------------------------------------------
 
-    def pending_items(self) -> list[Item]:
-        """Items never processed, or changed upstream since they were."""
+    def pending_items(self, limit: int | None = None) -> list[Item]:
+        """Items never processed, or changed upstream since they were (oldest first)."""
         rows = self.db.execute(
             """
             SELECT items.* FROM items
             LEFT JOIN processed p ON p.source = items.source AND p.item_id = items.id
             WHERE p.fingerprint IS NULL OR p.fingerprint != items.fingerprint
             ORDER BY items.first_seen, items.source, items.id
-            """
+            LIMIT ?
+            """,
+            (-1 if limit is None else limit,),
         )
         return [item_from_row(r) for r in rows]
+
+    def count_pending(self) -> int:
+        row = self.db.execute(
+            "SELECT count(*) FROM items LEFT JOIN processed p ON p.source = items.source"
+            " AND p.item_id = items.id WHERE p.fingerprint IS NULL"
+            " OR p.fingerprint != items.fingerprint"
+        ).fetchone()
+        return int(row[0])
 
     def has_work(self) -> bool:
         """Whether any item awaits processing or any story awaits its summary."""
@@ -81,7 +94,11 @@ class SQLiteStoryStore:
             " AND p.item_id = items.id WHERE p.fingerprint IS NULL"
             " OR p.fingerprint != items.fingerprint LIMIT 1"
         ).fetchone()
-        due = self.db.execute("SELECT 1 FROM stories WHERE summary_due = 1 LIMIT 1").fetchone()
+        due = self.db.execute(
+            "SELECT 1 FROM stories WHERE summary_due = 1 AND (summary_retry_after IS NULL"
+            " OR summary_retry_after <= ?) LIMIT 1",
+            (_iso(datetime.now(UTC)),),
+        ).fetchone()
         return pending is not None or due is not None
 
     def forget_processing(self) -> None:
@@ -132,13 +149,14 @@ class SQLiteStoryStore:
                 index[key] = (row["story_id"], datetime.fromisoformat(row["last_changed"]))
         return index
 
-    def candidates(self, since: datetime) -> list[Candidate]:
+    def candidates(self, since: datetime, model: str) -> list[Candidate]:
         rows = self.db.execute(
             "SELECT s.id, s.vector, s.first_seen, group_concat(k.key, char(10)) AS keys"
             " FROM stories s LEFT JOIN story_keys k ON k.story_id = s.id"
             " AND (k.key LIKE 'arxiv:%' OR k.key LIKE 'release:%')"
-            " WHERE s.vector IS NOT NULL AND s.first_seen >= ? GROUP BY s.id",
-            (_iso(since),),
+            " WHERE s.vector IS NOT NULL AND s.vector_model = ? AND s.first_seen >= ?"
+            " GROUP BY s.id",
+            (model, _iso(since)),
         )
         return [
             Candidate(
@@ -174,6 +192,8 @@ class SQLiteStoryStore:
         vector: np.ndarray | None,
         now: datetime,
         update_note: str | None = None,
+        weak_keys: Iterable[str] = (),
+        vector_model: str | None = None,
     ) -> Placement:
         """Put an item in a story (a new one when ``story_id`` is None), with its keys."""
         stamp = _iso(now)
@@ -183,7 +203,7 @@ class SQLiteStoryStore:
                 story_id = "s_" + uuid.uuid4().hex[:16]
                 db.execute(
                     "INSERT INTO stories (id, kind, title, url, first_seen, last_changed,"
-                    " published, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " published, vector, vector_model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         story_id,
                         item.kind.value,
@@ -193,7 +213,14 @@ class SQLiteStoryStore:
                         stamp,
                         _iso(item.published),
                         _blob(vector) if vector is not None else None,
+                        vector_model if vector is not None else None,
                     ),
+                )
+            elif update_note and item.kind is ItemKind.RELEASE:
+                # A new release of the tool: the story now names and links the new one.
+                db.execute(
+                    "UPDATE stories SET title = ?, url = ?, published = ? WHERE id = ?",
+                    (item.title, item.url, _iso(item.published), story_id),
                 )
             elif item.kind is not ItemKind.POST:
                 # A story begun by a post about a paper or a release is about that paper
@@ -218,36 +245,71 @@ class SQLiteStoryStore:
                 "INSERT INTO story_keys (key, story_id) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
                 [(k, story_id) for k in keys],
             )
+            # A weak key (a tool's line of releases) follows the tool's latest story.
+            db.executemany(
+                "INSERT INTO story_keys (key, story_id) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET story_id = excluded.story_id",
+                [(k, story_id) for k in weak_keys],
+            )
+            if vector is not None and vector_model is not None:
+                # A story without a vector of the current model (after --reembed) takes
+                # the first one it is given again.
+                db.execute(
+                    "UPDATE stories SET vector = ?, vector_model = ? WHERE id = ?"
+                    " AND (vector_model IS NULL OR vector_model != ? OR ?)",
+                    (_blob(vector), vector_model, story_id, vector_model, new_story),
+                )
         return Placement(story_id, new_story, update_note)
 
-    def processed_fingerprint(self, source: str, item_id: str) -> str | None:
+    def processed_content(self, source: str, item_id: str) -> str | None:
+        """The content hash of the item as last processed (None: not processed)."""
         row = self.db.execute(
-            "SELECT fingerprint FROM processed WHERE source = ? AND item_id = ?", (source, item_id)
+            "SELECT content_hash FROM processed WHERE source = ? AND item_id = ?",
+            (source, item_id),
         ).fetchone()
-        return row["fingerprint"] if row else None
+        return row["content_hash"] if row else None
 
-    def mark_processed(self, items: Iterable[Item], now: datetime) -> None:
+    def mark_processed(
+        self, items: Iterable[Item], now: datetime, content_hashes: Iterable[str]
+    ) -> None:
         """Record items as processed: only once their chunks are in the vector store, so
         a crash in between leaves them pending, and the next run finishes them."""
         stamp = _iso(now)
         with self.state.transaction() as db:
             db.executemany(
-                "INSERT INTO processed (source, item_id, fingerprint, processed_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (source, item_id) DO UPDATE SET"
-                " fingerprint = excluded.fingerprint, processed_at = excluded.processed_at",
-                [(i.source, i.id, i.fingerprint, stamp) for i in items],
+                "INSERT INTO processed (source, item_id, fingerprint, processed_at, content_hash)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, item_id) DO UPDATE SET"
+                " fingerprint = excluded.fingerprint, processed_at = excluded.processed_at,"
+                " content_hash = excluded.content_hash",
+                [
+                    (i.source, i.id, i.fingerprint, stamp, h)
+                    for i, h in zip(items, content_hashes, strict=True)
+                ],
             )
 
     # --- summaries -----------------------------------------------------------------
 
-    def summary_jobs(self) -> list[SummaryJob]:
-        """Stories that need a summary: new, updated, or whose LLM summary failed before."""
+    def summary_jobs(self, now: datetime, only: Iterable[str] | None = None) -> list[SummaryJob]:
+        """Stories that need a summary: new, updated, or an LLM retry whose time has come.
+
+        ``only`` limits the jobs to those stories. The text summarised is the newest
+        member's for an updated story (what changed) and the longest otherwise.
+        """
+        wanted = set(only) if only is not None else None
         jobs = []
-        for story in self.db.execute("SELECT id, kind FROM stories WHERE summary_due = 1"):
+        rows = self.db.execute(
+            "SELECT id, kind, updated FROM stories WHERE summary_due = 1"
+            " AND (summary_retry_after IS NULL OR summary_retry_after <= ?)",
+            (_iso(now),),
+        )
+        for story in rows:
+            if wanted is not None and story["id"] not in wanted:
+                continue
+            order = "m.rowid DESC" if story["updated"] else "length(i.text) DESC"
             member = self.db.execute(
                 "SELECT i.* FROM story_members m JOIN items i"
                 " ON i.source = m.source AND i.id = m.item_id WHERE m.story_id = ?"
-                " ORDER BY length(i.text) DESC LIMIT 1",
+                f" ORDER BY {order} LIMIT 1",
                 (story["id"],),
             ).fetchone()
             if member is None:
@@ -274,14 +336,37 @@ class SQLiteStoryStore:
         return bool(row and row["summary_due"] and row["members"] == 1)
 
     def save_summary(
-        self, story_id: str, text: str, method: str, model: str | None, retry_reason: str | None
+        self,
+        story_id: str,
+        text: str,
+        method: str,
+        model: str | None,
+        retry_reason: str | None,
+        now: datetime,
     ) -> None:
-        """Store a summary; with ``retry_reason`` it is a fallback and stays due for a retry."""
+        """Store a summary. With ``retry_reason`` it is a fallback: the LLM is tried again
+        after a backoff (30 min, 1 h, 2 h, ... a day), at most MAX_SUMMARY_ATTEMPTS times."""
         with self.state.transaction() as db:
+            row = db.execute(
+                "SELECT summary_attempts FROM stories WHERE id = ?", (story_id,)
+            ).fetchone()
+            attempts = (row["summary_attempts"] if row else 0) + 1 if retry_reason else 0
+            due = bool(retry_reason) and attempts < MAX_SUMMARY_ATTEMPTS
+            delay = min(timedelta(days=1), timedelta(minutes=30) * 2 ** max(0, attempts - 1))
             db.execute(
                 "UPDATE stories SET summary = ?, summary_method = ?, summary_model = ?,"
-                " summary_due = ?, summary_error = ? WHERE id = ?",
-                (text, method, model, 1 if retry_reason else 0, retry_reason, story_id),
+                " summary_due = ?, summary_error = ?, summary_attempts = ?,"
+                " summary_retry_after = ? WHERE id = ?",
+                (
+                    text,
+                    method,
+                    model,
+                    1 if due else 0,
+                    retry_reason,
+                    attempts,
+                    _iso(now + delay) if due else None,
+                    story_id,
+                ),
             )
 
     # --- reading ---------------------------------------------------------------------
@@ -301,10 +386,13 @@ class SQLiteStoryStore:
         row = self.db.execute("SELECT * FROM stories WHERE id = ?", (story_id,)).fetchone()
         return self._story(row) if row else None
 
-    def vectors(self, story_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    def vectors(self, story_ids: Sequence[str], model: str) -> dict[str, np.ndarray]:
+        """Story vectors made by ``model`` (others are not comparable with its vectors)."""
         out = {}
         for story_id in story_ids:
-            row = self.db.execute("SELECT vector FROM stories WHERE id = ?", (story_id,)).fetchone()
+            row = self.db.execute(
+                "SELECT vector FROM stories WHERE id = ? AND vector_model = ?", (story_id, model)
+            ).fetchone()
             if row and row["vector"] is not None:
                 out[story_id] = _vector(row["vector"])
         return out

@@ -164,3 +164,156 @@ def test_a_crash_before_the_chunks_are_stored_loses_nothing_and_doubles_nothing(
         assert len(tracker.stories.stories()) == 3
         assert tracker.vectors.count() >= 4
         assert tracker.stories.pending_items() == []
+
+
+class FailingLLM:
+    """A real OpenAI-compatible HTTP server on 127.0.0.1 that rejects every request."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        calls = self.calls = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                calls.append(self.path)
+                body = b'{"error": {"message": "model not loaded"}}'
+                self.send_response(400)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+
+
+def test_a_failing_llm_is_tried_once_per_story_and_then_backs_off(
+    world, monkeypatch, capsys
+) -> None:
+    llm = FailingLLM()
+    monkeypatch.setenv("OPENAI_BASE_URL", llm.url)
+    monkeypatch.setenv("TRACKER_SUMMARY_MODEL", "tiny")
+    try:
+        main(["collect", "--no-process"])
+        with open_tracker(Settings.from_env()) as tracker:
+            report = tracker.process()
+            stories = tracker.stories.stories()
+            assert all(s.summary and s.summary_method == "extractive" for s in stories)
+            assert len(llm.calls) <= len(stories) + 1  # once per story (a promoted one twice)
+            assert report.summary_fallbacks
+            calls = len(llm.calls)
+            tracker.process()  # straight away: the retries are not due yet
+            assert len(llm.calls) == calls
+            assert not tracker.stories.has_work()
+    finally:
+        llm.close()
+
+
+def releases(*tags_and_days: tuple[str, int], notes: str = "Faster prefix caching.") -> str:
+    entries = "".join(
+        f"""<entry><id>tag:github.com,2008:Repository/1/{tag}</id>
+        <updated>2026-11-{day:02d}T10:00:00Z</updated>
+        <link rel="alternate" type="text/html" href="https://github.com/acme/tool/releases/tag/{
+            tag
+        }"/>
+        <title>{tag}</title><content type="html">{
+            notes
+            if tag != "v2.0.0"
+            else "&lt;h2&gt;Breaking changes&lt;/h2&gt;&lt;ul&gt;&lt;li&gt;Removed the --legacy flag.&lt;/li&gt;&lt;/ul&gt;"
+        }</content></entry>"""
+        for tag, day in tags_and_days
+    )
+    return f'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>r</title>{entries}</feed>'
+
+
+def process_at(tracker, when):
+    return tracker.process(now=lambda: when)
+
+
+def test_a_new_release_updates_the_story_which_then_names_and_summarises_it(
+    server, write_sources, monkeypatch
+) -> None:
+    monkeypatch.setenv(
+        "TRACKER_SOURCES",
+        str(
+            write_sources(
+                f'sources:\n  - {{name: tool, kind: github_releases, repo: acme/tool, url: "{server.url("/r.atom")}"}}\n'
+            )
+        ),
+    )
+    settings = Settings.from_env()
+    server.add("/r.atom", releases(("v1.0.0", 1)))
+    main(["collect", "--no-process"])
+    with open_tracker(settings) as tracker:
+        process_at(tracker, datetime(2026, 11, 1, tzinfo=UTC))
+    server.add("/r.atom", releases(("v2.0.0", 5), ("v1.0.0", 1)))
+    main(["collect", "--no-process"])
+    with open_tracker(settings) as tracker:
+        process_at(tracker, datetime(2026, 11, 5, tzinfo=UTC))
+        (story,) = tracker.stories.stories()
+    assert story.updated and story.update_note == "new release v2.0.0"
+    assert story.url.endswith("/tag/v2.0.0") and "v2.0.0" in story.title
+    assert story.summary is not None and "--legacy" in story.summary
+
+
+def test_releases_after_a_long_gap_start_a_new_line_that_later_releases_join(
+    server, write_sources, monkeypatch
+) -> None:
+    monkeypatch.setenv(
+        "TRACKER_SOURCES",
+        str(
+            write_sources(
+                f'sources:\n  - {{name: tool, kind: github_releases, repo: acme/tool, url: "{server.url("/r.atom")}"}}\n'
+            )
+        ),
+    )
+    settings = Settings.from_env()
+    shown = []
+    for tag, day in (("v1.0.0", 1), ("v1.1.0", 31), ("v1.2.0", 36)):
+        shown.insert(0, (tag, day % 28 + 1))
+        server.add("/r.atom", releases(*shown))
+        main(["collect", "--no-process"])
+        with open_tracker(settings) as tracker:
+            process_at(tracker, datetime(2026, 10, 1, tzinfo=UTC) + timedelta(days=day))
+    with open_tracker(settings) as tracker:
+        stories = tracker.stories.stories()
+    assert len(stories) == 2
+    assert sorted(len(s.members) for s in stories) == [1, 2]
+
+
+def test_reembedding_with_another_model_replaces_the_story_vectors_too(world, capsys) -> None:
+    import numpy as np
+
+    class Tiny:
+        name = "test:tiny-64"
+        dimensions = 64
+
+        def embed(self, texts):
+            rows = np.zeros((len(texts), 64), dtype=np.float32)
+            for i, text in enumerate(texts):
+                for word in text.lower().split():
+                    rows[i, hash(word) % 64] += 1.0
+            return rows / np.clip(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9, None)
+
+    main(["collect"])
+    capsys.readouterr()
+    settings = Settings.from_env()
+    from tracker.config import load_config
+
+    with open_tracker(settings) as tracker:
+        tracker.__dict__["embedder"] = Tiny()
+        report = tracker.process(reembed=True)
+        assert report.items == 4 and report.updates == 0
+        vectors = tracker.stories.vectors([s.id for s in tracker.stories.stories()], Tiny.name)
+        assert len(vectors) == 3 and all(v.shape == (64,) for v in vectors.values())
+        ranked = tracker.ranked(load_config(settings.sources_path))
+        assert len(ranked) == 3 and ranked[0].parts["interest"] > 0

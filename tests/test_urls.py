@@ -53,3 +53,10 @@ def test_arxiv_ids_lose_their_version_but_keep_it_aside(
 def test_a_non_arxiv_string_is_refused() -> None:
     with pytest.raises(ValueError):
         split_arxiv_id("not-a-paper")
+
+
+def test_credentials_never_survive_in_a_url_meant_for_display() -> None:
+    from tracker.urls import without_credentials
+
+    url = "http://user:sk-SECRET@llm.example:8000/v1?api-key=sk-SECRET#x"
+    assert without_credentials(url) == "http://llm.example:8000/v1"

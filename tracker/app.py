@@ -93,7 +93,7 @@ class Tracker:
         """Stories changed within ``since``, best first, with their score parts."""
         now = now or utcnow()
         stories = self.stories.stories(now - since if since else None)
-        vectors = self.stories.vectors([s.id for s in stories])
+        vectors = self.stories.vectors([s.id for s in stories], self.embedder.name)
         interests = self.interest_vectors(config)
         weights = {s.name: s.weight for s in config.sources}
         return rank(stories, now, vectors, interests, weights)

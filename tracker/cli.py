@@ -18,7 +18,7 @@ from storage.state import SourceStats, SQLiteStateStore
 from tracker import __version__
 from tracker.collect import collect
 from tracker.config import Config, load_config
-from tracker.errors import ConfigError, ConfigProblem, StorageError
+from tracker.errors import ConfigError, ConfigProblem, StorageError, TrackerError
 from tracker.models import SourceResult, Status
 from tracker.settings import Settings
 
@@ -109,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StorageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except TrackerError as exc:  # an embedding server down, a model that cannot load
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted; what was already collected is saved", file=sys.stderr)
         return 130

@@ -32,6 +32,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from tracker.errors import TrackerError
+from tracker.urls import without_credentials
 
 if TYPE_CHECKING:  # imported lazily: openai alone takes ~0.8 s to import
     import onnxruntime
@@ -419,7 +420,10 @@ class OpenAIEmbedder:
         self.model = model
         self.base_url = base_url.rstrip("/") if base_url else None
         self.spec = f"openai:{model}"
-        self.url = self.base_url or DEFAULT_OPENAI_BASE_URL
+        endpoint = self.base_url or DEFAULT_OPENAI_BASE_URL
+        # What names and messages show: never a user, password or query, which may hold
+        # a key (the name is stored in Chroma and SQLite, and sent to a Chroma server).
+        self.url = without_credentials(endpoint)
         self.name = f"openai:{model}@{self.url}"
         self.batch_size = batch_size
         self._dimensions = dimensions
@@ -428,7 +432,7 @@ class OpenAIEmbedder:
         # never read from the environment here: Settings does that.
         self._client = openai.OpenAI(
             api_key=api_key or "no-key",
-            base_url=self.url,
+            base_url=endpoint,
             timeout=timeout,
             max_retries=max_retries,
         )

@@ -8,6 +8,7 @@ many texts at once, and each item is placed in its story in one transaction.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -71,20 +72,22 @@ class Pipeline:
     def run(self) -> ProcessReport:
         started = time.perf_counter()
         report = ProcessReport()
-        pending = self.stories.pending_items()
-        total = len(pending)
+        total = self.stories.count_pending()
         if self.on_progress:
             self.on_progress(0, total)
-        for start in range(0, total, BATCH_ITEMS):
-            batch = pending[start : start + BATCH_ITEMS]
-            self._process_batch(batch, report)
+        done = 0
+        # One batch at a time from the database: a backlog of 100k items is never in
+        # memory at once. Each batch is marked processed, so the next query moves on.
+        while batch := self.stories.pending_items(limit=BATCH_ITEMS):
+            touched = self._process_batch(batch, report)
             # Stories this batch changed (a post that turned out to be about a paper, a
             # merge) are summarised while the batch's pooled sentence vectors are at hand.
-            self._summarise(report)
+            self._summarise(report, only=touched)
+            done += len(batch)
             if self.on_progress:
-                self.on_progress(min(start + BATCH_ITEMS, total), total)
+                self.on_progress(min(done, total), total)
         self._pooled = {}
-        self._summarise(report)  # what is left: LLM summaries to retry
+        self._summarise(report)  # what is left: LLM summaries whose retry time has come
         report.seconds = time.perf_counter() - started
         return report
 
@@ -128,7 +131,7 @@ class Pipeline:
 
     # --- stories -----------------------------------------------------------------
 
-    def _process_batch(self, items: list[Item], report: ProcessReport) -> None:
+    def _process_batch(self, items: list[Item], report: ProcessReport) -> set[str]:
         chunked = {(i.source, i.id): chunk_text(i.title, i.text) for i in items}
         sentences = self._summary_sentences(items, chunked)
         wanted: dict[str, list[str]] = {}
@@ -140,12 +143,14 @@ class Pipeline:
         )
         self._pooled = phrase_vectors
         now = self.now()
-        candidates = self.stories.candidates(now - self.window)
+        candidates = self.stories.candidates(now - self.window, self.embedder.name)
         records: dict[str, list[ChunkRecord]] = {}
+        touched: set[str] = set()
         for item in items:
             chunks = chunked[(item.source, item.id)]
             vector = vectors[chunks[0].content_hash] if chunks else None
             story_id = self._place(item, vector, candidates, now, report)
+            touched.add(story_id)
             if (item.source, item.id) in sentences:
                 self._summarise_new(item, story_id, sentences[(item.source, item.id)], report)
             item_key = f"{item.source}/{item.id}"
@@ -160,7 +165,8 @@ class Pipeline:
             ]
             report.items += 1
         self.vectors.replace_items(records)
-        self.stories.mark_processed(items, now)
+        self.stories.mark_processed(items, now, [content_hash(i) for i in items])
+        return touched
 
     def _place(
         self,
@@ -171,23 +177,23 @@ class Pipeline:
         report: ProcessReport,
     ) -> str:
         keys = item_keys(item)
+        model = self.embedder.name
         existing = self.stories.story_of(item.source, item.id)
-        if (
-            existing is not None
-            and self.stories.processed_fingerprint(item.source, item.id) is None
-        ):
-            return existing  # placed by a run that stopped before it finished: carry on
         if existing is not None:
-            # The item changed upstream (edited post, new paper version, edited notes).
-            self.stories.place(item, existing, keys.strong, vector, now, _changed_note(item))
-            report.updates += 1
+            before = self.stories.processed_content(item.source, item.id)
+            # None: placed by a run that stopped before it finished, or re-embedding; the
+            # same words: the feed only moved a timestamp. Neither is news.
+            changed = before is not None and before != content_hash(item)
+            note = _changed_note(item) if changed else None
+            self.stories.place(item, existing, keys.strong, vector, now, note, (), model)
+            report.updates += 1 if note else 0
             return existing
         index = self.stories.key_index(keys.strong | keys.weak)
         match = assign(keys, vector, index, candidates, now, self.window, self.threshold)
         previous = self.stories.paper_version(match.story_id) if match.story_id else None
         note = update_note(item, match.reason, previous) if match.story_id else None
         placement = self.stories.place(
-            item, match.story_id, keys.strong | keys.weak, vector, now, note
+            item, match.story_id, keys.strong, vector, now, note, keys.weak, model
         )
         if placement.new_story:
             report.new_stories += 1
@@ -249,8 +255,8 @@ class Pipeline:
         )
         self._record_summary(story_id, item.title, summary, report)
 
-    def _summarise(self, report: ProcessReport) -> None:
-        for job in self.stories.summary_jobs():
+    def _summarise(self, report: ProcessReport, only: set[str] | None = None) -> None:
+        for job in self.stories.summary_jobs(self.now(), only):
             summary = self.summariser.summarise(
                 SummaryInput(
                     title=job.title,
@@ -267,13 +273,23 @@ class Pipeline:
         self, story_id: str, title: str, summary: Summary, report: ProcessReport
     ) -> None:
         self.stories.save_summary(
-            story_id, summary.text, summary.method, summary.model, summary.fallback_reason
+            story_id,
+            summary.text,
+            summary.method,
+            summary.model,
+            summary.fallback_reason,
+            self.now(),
         )
         report.summaries += 1
         if summary.method == "llm":
             report.summaries_llm += 1
         if summary.fallback_reason:
             report.summary_fallbacks.append(f"{title[:60]}: {summary.fallback_reason}")
+
+
+def content_hash(item: Item) -> str:
+    """What a reader of the item sees: its title and text."""
+    return hashlib.sha256(f"{item.title}\n{item.text}".encode()).hexdigest()
 
 
 def _spans(text: str, phrases: Sequence[str]) -> tuple[list[tuple[int, int]], list[str]]:

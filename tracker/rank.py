@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -58,9 +59,11 @@ def base_parts(
     if vector is not None and interests is not None and len(interests):
         similarity = max(0.0, float(np.max(interests @ vector)))
     sources = story.sources
+    # Independent outlets, not source entries: two arXiv queries are one publisher.
+    outlets = {urlsplit(m.url).hostname or m.source for m in story.members} or {""}
     age_hours = max(0.0, (now - freshness(story)).total_seconds() / 3600)
     interest = weights.interest * similarity
-    coverage = weights.coverage * math.log2(max(1, len(sources)))
+    coverage = weights.coverage * math.log2(len(outlets))
     recency = weights.recency * 0.5 ** (age_hours / weights.half_life_hours)
     base = interest + coverage + recency
     weight = max((source_weights.get(s, 1.0) for s in sources), default=1.0)

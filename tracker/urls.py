@@ -138,3 +138,16 @@ def split_arxiv_id(text: str) -> tuple[str, int | None]:
         raise ValueError(f"{text!r} is not an arXiv id")
     version = match.group("version")
     return match.group("id"), int(version) if version else None
+
+
+def without_credentials(url: str) -> str:
+    """The URL without user, password, query or fragment: safe to show and to store."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    if ":" in host:
+        host = f"[{host}]"
+    return urlunsplit((parts.scheme, f"{host}{port}", parts.path, "", ""))
