@@ -24,6 +24,7 @@ from tracker.models import Item
 from tracker.stories import (
     DEFAULT_THRESHOLD,
     Candidate,
+    CandidatePool,
     assign,
     identities,
     item_keys,
@@ -143,7 +144,7 @@ class Pipeline:
         )
         self._pooled = phrase_vectors
         now = self.now()
-        candidates = self.stories.candidates(now - self.window, self.embedder.name)
+        candidates = CandidatePool(self.stories.candidates(now - self.window, self.embedder.name))
         records: dict[str, list[ChunkRecord]] = {}
         touched: set[str] = set()
         for item in items:
@@ -172,7 +173,7 @@ class Pipeline:
         self,
         item: Item,
         vector: np.ndarray | None,
-        candidates: list[Candidate],
+        candidates: CandidatePool,
         now: datetime,
         report: ProcessReport,
     ) -> str:

@@ -118,7 +118,7 @@ def assign(
     keys: Keys,
     vector: np.ndarray | None,
     key_index: Mapping[str, tuple[str, datetime]],
-    candidates: Sequence[Candidate],
+    candidates: Sequence[Candidate] | CandidatePool,
     now: datetime,
     window: timedelta,
     threshold: float = DEFAULT_THRESHOLD,
@@ -130,28 +130,54 @@ def assign(
     for key in sorted(keys.weak):
         if key in key_index and key_index[key][1] >= now - window:
             return Match(key_index[key][0], "update", key=key)
-    if vector is not None:
+    if vector is not None and candidates:
+        pool = candidates if isinstance(candidates, CandidatePool) else CandidatePool(candidates)
         mine = identities(keys.strong)
-        pool = [
-            c
-            for c in candidates
-            if c.first_seen >= now - window and not conflicting(mine, c.identities)
-        ]
-        best = nearest(vector, pool)
-        if best is not None and best[1] >= threshold:
-            return Match(best[0], "similar", similarity=best[1])
+        for candidate, score in pool.above(vector, threshold):
+            if candidate.first_seen >= now - window and not conflicting(mine, candidate.identities):
+                return Match(candidate.story_id, "similar", similarity=score)
     return Match(None, "new")
+
+
+class CandidatePool:
+    """Recent stories with their vectors stacked once, so matching an item is one product.
+
+    With tens of thousands of stories in the window, stacking them again for every item
+    (or checking each in Python) would cost more than embedding the item.
+    """
+
+    def __init__(self, candidates: Iterable[Candidate] = ()):
+        self._items: list[Candidate] = list(candidates)
+        # Stacked once; stories added later (a batch's new ones) are few and kept apart.
+        self._base = (
+            np.stack([c.vector for c in self._items]).astype(np.float32) if self._items else None
+        )
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def append(self, candidate: Candidate) -> None:
+        self._items.append(candidate)
+
+    def above(self, vector: np.ndarray, threshold: float) -> list[tuple[Candidate, float]]:
+        """Candidates at least ``threshold`` similar, most similar first."""
+        if not self._items:
+            return []
+        query = np.asarray(vector, dtype=np.float32)
+        parts = [self._base @ query] if self._base is not None else []
+        extra = self._items[len(self._base) if self._base is not None else 0 :]
+        if extra:
+            parts.append(np.stack([c.vector for c in extra]).astype(np.float32) @ query)
+        scores = np.concatenate(parts)
+        hits = np.flatnonzero(scores >= threshold)
+        order = hits[np.argsort(-scores[hits], kind="stable")]
+        return [(self._items[i], float(scores[i])) for i in order]
 
 
 def nearest(vector: np.ndarray, candidates: Iterable[Candidate]) -> tuple[str, float] | None:
     """The most similar candidate by cosine similarity (vectors are L2-normalised)."""
-    pool = list(candidates)
-    if not pool:
-        return None
-    matrix = np.stack([c.vector for c in pool])
-    scores = matrix @ vector
-    best = int(np.argmax(scores))
-    return pool[best].story_id, float(scores[best])
+    hits = CandidatePool(candidates).above(vector, -2.0)
+    return (hits[0][0].story_id, hits[0][1]) if hits else None
 
 
 def update_note(item: Item, reason: str, previous_version: int | None) -> str | None:
