@@ -131,11 +131,33 @@ def m004_retries_and_vector_models(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE processed ADD COLUMN content_hash TEXT")
 
 
+def m005_digests(db: sqlite3.Connection) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE digests (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            created      TEXT NOT NULL,
+            destination  TEXT NOT NULL
+        );
+        -- Which stories each digest carried: a story is never sent twice (unless updated).
+        CREATE TABLE digest_stories (
+            digest_id  INTEGER NOT NULL REFERENCES digests (id),
+            story_id   TEXT NOT NULL,
+            sent_at    TEXT NOT NULL,
+            PRIMARY KEY (digest_id, story_id)
+        );
+        CREATE INDEX digest_stories_story ON digest_stories (story_id)
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "validators_belong_to_an_endpoint", m002_validators_belong_to_an_endpoint),
     (3, "stories", m003_stories),
     (4, "retries_and_vector_models", m004_retries_and_vector_models),
+    (5, "digests", m005_digests),
 ]
 
 

@@ -369,6 +369,33 @@ class SQLiteStoryStore:
                 ),
             )
 
+    # --- digests -----------------------------------------------------------------------
+
+    def sent(self) -> tuple[dict[str, datetime], datetime | None]:
+        """Story id -> when a digest last carried it, and when the last digest was made."""
+        stories = {
+            r["story_id"]: datetime.fromisoformat(r["sent"])
+            for r in self.db.execute(
+                "SELECT story_id, max(sent_at) AS sent FROM digest_stories GROUP BY story_id"
+            )
+        }
+        row = self.db.execute("SELECT max(created) AS last FROM digests").fetchone()
+        return stories, _dt(row["last"]) if row else None
+
+    def record_digest(self, created: datetime, destination: str, story_ids: Sequence[str]) -> int:
+        """Remember a digest as sent, with its stories, in one transaction."""
+        stamp = _iso(created)
+        with self.state.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO digests (created, destination) VALUES (?, ?)", (stamp, destination)
+            )
+            digest_id = int(cursor.lastrowid or 0)
+            db.executemany(
+                "INSERT INTO digest_stories (digest_id, story_id, sent_at) VALUES (?, ?, ?)",
+                [(digest_id, s, stamp) for s in dict.fromkeys(story_ids)],
+            )
+        return digest_id
+
     # --- reading ---------------------------------------------------------------------
 
     def stories(self, since: datetime | None = None) -> list[Story]:

@@ -88,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     stories.add_argument("--json", action="store_true", help="print the stories as JSON")
     stories.set_defaults(run=cmd_stories)
 
+    digest = commands.add_parser("digest", help="the digest of what is new since the last one")
+    digest.add_argument(
+        "--since",
+        default=None,
+        metavar="AGE",
+        help="stories new or updated within AGE instead of since the last digest",
+    )
+    digest.add_argument("--format", choices=("markdown", "json", "discord"), default="markdown")
+    digest.add_argument(
+        "--dry-run", action="store_true", help="show it without recording it as sent"
+    )
+    digest.set_defaults(run=cmd_digest)
+
     stats = commands.add_parser("stats", help="items and health per source")
     stats.add_argument("--json", action="store_true", help="print the result as JSON")
     stats.set_defaults(run=cmd_stats)
@@ -274,6 +287,39 @@ def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
         if story.summary:
             print(f"    {story.summary}")
         print(f"    {', '.join(story.sources)}: {' '.join(story.links[:4])}")
+    return EXIT_OK
+
+
+# --- digest -------------------------------------------------------------------
+
+
+def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    from tracker.app import open_tracker
+    from tracker.config import parse_interval
+    from tracker.digest import Sent, select
+    from tracker.process import utcnow
+    from tracker.render import to_json, to_markdown
+
+    config = load_config(settings.sources_path)
+    now = utcnow()
+    with open_tracker(settings) as tracker:
+        stories, last = tracker.stories.sent()
+        if args.since:
+            last = now - _age(args.since, parse_interval)
+        digest = select(
+            tracker.ranked(config), Sent(stories, last), now, config.digest.size, config.stack
+        )
+        if args.format == "json":
+            print(json.dumps(to_json(digest), indent=2, ensure_ascii=False))
+        elif args.format == "discord":
+            from tracker.discord_render import render_discord
+
+            payloads = [m.to_payload() for m in render_discord(digest)]
+            print(json.dumps(payloads, indent=2, ensure_ascii=False))
+        else:
+            print(to_markdown(digest), end="")
+        if not args.dry_run:
+            tracker.stories.record_digest(now, args.format, [e.story_id for e in digest.entries])
     return EXIT_OK
 
 

@@ -225,6 +225,10 @@ class Config(_Strict):
 
     sources: list[Source] = Field(default_factory=list, description="What to follow.")
     interests: list[str] = Field(default_factory=list, description="Topics you care about.")
+    stack: list[str] = Field(
+        default_factory=list,
+        description="Tools you run (repo names): their breaking releases top the digest.",
+    )
     digest: DigestSettings = Field(default_factory=DigestSettings)
 
     def source(self, name: str) -> Source:
