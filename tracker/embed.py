@@ -21,7 +21,7 @@ import importlib.metadata
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,15 +276,19 @@ class LocalMiniLM:
         def run(batch: np.ndarray) -> None:
             out[batch] = self._run(loaded, [ids[i] for i in batch])
 
+        self._each(batches, run)
+        return out
+
+    def _each(self, batches: list[np.ndarray], run: Callable[[np.ndarray], None]) -> None:
+        """``run`` every batch, ``threads`` at a time."""
         if self.threads == 1 or len(batches) == 1:
             for batch in batches:
                 run(batch)
-        else:
-            # onnxruntime releases the GIL during a run and a session may run concurrently.
-            with ThreadPoolExecutor(min(self.threads, len(batches))) as pool:
-                for _ in pool.map(run, batches):
-                    pass  # re-raises the first exception, if any
-        return out
+            return
+        # onnxruntime releases the GIL during a run and a session may run concurrently.
+        with ThreadPoolExecutor(min(self.threads, len(batches))) as pool:
+            for _ in pool.map(run, batches):
+                pass  # re-raises the first exception, if any
 
     @staticmethod
     def _token_ids(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
@@ -345,13 +349,7 @@ class LocalMiniLM:
                 if covered.any():
                     span_vectors[i][covered] = _pooled(states[covered], inside[covered])
 
-        if self.threads == 1 or len(batches) == 1:
-            for batch in batches:
-                run(batch)
-        else:
-            with ThreadPoolExecutor(min(self.threads, len(batches))) as pool:
-                for _ in pool.map(run, batches):
-                    pass
+        self._each(batches, run)
         return out, span_vectors
 
     def _run(self, loaded: _Loaded, rows: list[list[int]]) -> np.ndarray:
