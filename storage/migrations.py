@@ -152,12 +152,35 @@ def m005_digests(db: sqlite3.Connection) -> None:
     )
 
 
+def m006_chunk_texts(db: sqlite3.Connection) -> None:
+    # The chunks' text and filters, for the lexical (BM25) half of retrieval; the dense
+    # half lives in Chroma. Written in the same step as Chroma's.
+    _run(
+        db,
+        """
+        CREATE TABLE chunks (
+            id            TEXT PRIMARY KEY,
+            item_key      TEXT NOT NULL,
+            story_id      TEXT NOT NULL,
+            kind          TEXT NOT NULL,
+            source        TEXT NOT NULL,
+            published_ts  INTEGER,
+            title         TEXT NOT NULL,
+            url           TEXT NOT NULL,
+            text          TEXT NOT NULL
+        );
+        CREATE INDEX chunks_item ON chunks (item_key)
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "validators_belong_to_an_endpoint", m002_validators_belong_to_an_endpoint),
     (3, "stories", m003_stories),
     (4, "retries_and_vector_models", m004_retries_and_vector_models),
     (5, "digests", m005_digests),
+    (6, "chunk_texts", m006_chunk_texts),
 ]
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from storage.state import SQLiteStateStore, item_from_row
+from storage.vectors import ChunkRecord
 from tracker.models import Item, ItemKind, Story, StoryMember
 from tracker.stories import Candidate, identities
 
@@ -268,6 +269,38 @@ class SQLiteStoryStore:
             (source, item_id),
         ).fetchone()
         return row["content_hash"] if row else None
+
+    def replace_chunks(self, records: Mapping[str, Sequence[ChunkRecord]]) -> None:
+        """The chunks of each item, for lexical search (an updated item may have fewer)."""
+        with self.state.transaction() as db:
+            for item_key, rows in records.items():
+                db.execute("DELETE FROM chunks WHERE item_key = ?", (item_key,))
+                db.executemany(
+                    "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            r.id,
+                            item_key,
+                            str(r.metadata["story_id"]),
+                            str(r.metadata["kind"]),
+                            str(r.metadata["source"]),
+                            r.metadata.get("published_ts"),
+                            str(r.metadata["title"]),
+                            str(r.metadata["url"]),
+                            r.text,
+                        )
+                        for r in rows
+                    ],
+                )
+
+    def chunk_rows(self) -> list[dict[str, object]]:
+        """Every chunk's id, filters and text, in a stable order (for the BM25 index)."""
+        return [dict(r) for r in self.db.execute("SELECT * FROM chunks ORDER BY rowid")]
+
+    def chunk_version(self) -> tuple[int, int]:
+        """Changes whenever chunks are added or replaced: (count, highest rowid)."""
+        row = self.db.execute("SELECT count(*) AS n, max(rowid) AS top FROM chunks").fetchone()
+        return int(row["n"]), int(row["top"] or 0)
 
     def mark_processed(
         self, items: Iterable[Item], now: datetime, content_hashes: Iterable[str]

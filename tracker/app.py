@@ -16,6 +16,7 @@ import numpy as np
 from storage.state import SQLiteStateStore
 from storage.stories import SQLiteStoryStore
 from storage.vectors import ChromaVectorStore
+from tracker.ask import Answer, Filters, LexicalIndex, Passage, extractive_answer, retrieve
 from tracker.config import Config
 from tracker.embed import Embedder, TrackerEmbeddingFunction, make_embedder
 from tracker.process import Pipeline, ProcessReport, utcnow
@@ -29,6 +30,7 @@ class Tracker:
         self.settings = settings
         self.state = state
         self.stories = SQLiteStoryStore(state)
+        self._lexical: tuple[tuple[int, int], LexicalIndex] | None = None
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -97,6 +99,17 @@ class Tracker:
         interests = self.interest_vectors(config)
         weights = {s.name: s.weight for s in config.sources}
         return rank(stories, now, vectors, interests, weights)
+
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index, rebuilt only when the chunks changed since it was built."""
+        version = self.stories.chunk_version()
+        if self._lexical is None or self._lexical[0] != version:
+            self._lexical = (version, LexicalIndex(self.stories.chunk_rows()))
+        return self._lexical[1]
+
+    def ask(self, question: str, filters: Filters, n: int = 8) -> tuple[Answer, list[Passage]]:
+        passages = retrieve(question, filters, self.lexical(), self.vectors, self.embedder, n=n)
+        return extractive_answer(question, passages, self.embedder), passages
 
     def interest_vectors(self, config: Config) -> np.ndarray | None:
         if not config.interests:

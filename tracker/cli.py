@@ -101,6 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     digest.set_defaults(run=cmd_digest)
 
+    ask = commands.add_parser("ask", help="answer a question from the collected sources")
+    ask.add_argument("question")
+    ask.add_argument("--since", default=None, metavar="AGE", help="only sources within AGE")
+    ask.add_argument("--kind", choices=("paper", "post", "release"), default=None)
+    ask.add_argument("--source", default=None, metavar="NAME", help="only this source")
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+    ask.set_defaults(run=cmd_ask)
+
     stats = commands.add_parser("stats", help="items and health per source")
     stats.add_argument("--json", action="store_true", help="print the result as JSON")
     stats.set_defaults(run=cmd_stats)
@@ -320,6 +328,30 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
             print(to_markdown(digest), end="")
         if not args.dry_run:
             tracker.stories.record_digest(now, args.format, [e.story_id for e in digest.entries])
+    return EXIT_OK
+
+
+# --- ask --------------------------------------------------------------------------
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from tracker.app import open_tracker
+    from tracker.ask import Filters
+    from tracker.config import parse_interval
+    from tracker.process import utcnow
+
+    since = utcnow() - _age(args.since, parse_interval) if args.since else None
+    filters = Filters(since=since, kind=args.kind, source=args.source)
+    with open_tracker(settings) as tracker:
+        answer, _ = tracker.ask(args.question, filters)
+    if args.json:
+        print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(answer.text)
+    if answer.citations:
+        print()
+        for c in answer.citations:
+            print(f"[{c.n}] {c.title} <{c.url}>")
     return EXIT_OK
 
 

@@ -166,6 +166,7 @@ class Pipeline:
             ]
             report.items += 1
         self.vectors.replace_items(records)
+        self.stories.replace_chunks(records)
         self.stories.mark_processed(items, now, [content_hash(i) for i in items])
         return touched
 
