@@ -16,7 +16,15 @@ import numpy as np
 from storage.state import SQLiteStateStore
 from storage.stories import SQLiteStoryStore
 from storage.vectors import ChromaVectorStore
-from tracker.ask import Answer, Filters, LexicalIndex, Passage, extractive_answer, retrieve
+from tracker.ask import (
+    Answer,
+    Filters,
+    LexicalIndex,
+    LLMAnswerer,
+    Passage,
+    extractive_answer,
+    retrieve,
+)
 from tracker.config import Config
 from tracker.embed import Embedder, TrackerEmbeddingFunction, make_embedder
 from tracker.process import Pipeline, ProcessReport, utcnow
@@ -108,7 +116,13 @@ class Tracker:
         return self._lexical[1]
 
     def ask(self, question: str, filters: Filters, n: int = 8) -> tuple[Answer, list[Passage]]:
+        """An answer from the corpus: by the LLM when one is configured (checked against
+        its passages, falling back to excerpts on any failure), else cited excerpts."""
         passages = retrieve(question, filters, self.lexical(), self.vectors, self.embedder, n=n)
+        s = self.settings
+        if s.summary_model and (s.openai_api_key or s.openai_base_url):
+            llm = LLMAnswerer(s.summary_model, s.openai_api_key, s.openai_base_url)
+            return llm.answer(question, passages, self.embedder), passages
         return extractive_answer(question, passages, self.embedder), passages
 
     def interest_vectors(self, config: Config) -> np.ndarray | None:
