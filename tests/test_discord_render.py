@@ -480,3 +480,29 @@ def test_random_digests_respect_every_limit() -> None:
                 title = unescape(embed.title or "")
                 flat = " ".join(e.title.split()) or "(untitled)"
                 assert flat.startswith(title.removesuffix("…")), (flat, title)
+
+
+def test_a_long_answer_is_split_between_sentences_and_keeps_its_citations() -> None:
+    from tracker.discord_render import render_answer
+
+    sentences = [
+        f"Sentence number {i} says something about @everyone and models [1]." for i in range(120)
+    ]
+    citations = [
+        (1, "A paper <@123>", "https://arxiv.org/abs/2411.01234"),
+        (2, "A post", "https://x.example/a_(b)"),
+    ]
+    messages = render_answer(" ".join(sentences), citations)
+    assert len(messages) > 1
+    for message in messages:
+        validate([message])
+        assert len(message.content.encode("utf-16-le")) // 2 <= 2000
+        assert "@everyone" not in message.content and "<@123>" not in message.content
+    text = " ".join(m.content for m in messages)
+    for i in range(120):
+        assert f"Sentence number {i} says" in text  # no sentence lost or cut
+    assert (
+        "[1] A paper" in messages[-1].content
+        and "(https://arxiv.org/abs/2411.01234)" in messages[-1].content
+    )
+    assert "%28b%29" in messages[-1].content

@@ -421,3 +421,48 @@ def render_discord(digest: Digest) -> list[DiscordMessage]:
 def _fit_content(text: str) -> str:
     # Everything in content is built here from bounded parts; this is the last guard.
     return text if len16(text) <= CONTENT_LIMIT else shorten(text, CONTENT_LIMIT, lambda s: s)
+
+
+# --- /ask answers ------------------------------------------------------------------------------
+
+_ANSWER_SENTENCE = re.compile(r"(?<=[.!?\]])\s+")
+
+
+def render_answer(text: str, citations: Sequence[tuple[int, str, str]]) -> list[DiscordMessage]:
+    """An answer as messages of at most 2,000 characters, split between sentences (never
+    inside one unless a single sentence is longer than a message), then its citations as
+    numbered links. ``citations`` are (n, title, url). Scraped text cannot ping anyone."""
+    sentences = [escape_markdown_and_mentions(s) for s in _ANSWER_SENTENCE.split(_clean(text)) if s]
+    lines = [f"[{n}] {shorten(title, 200)} {_link_markdown(url)}" for n, title, url in citations]
+    # Each unit with the separator that goes before it when it shares a message.
+    units = [(s, " ") for s in sentences] + [
+        (line, "\n\n" if k == 0 else "\n") for k, line in enumerate(lines)
+    ]
+    messages: list[str] = []
+    current = ""
+    for unit, separator in units:
+        for part in _fit_pieces(unit, CONTENT_LIMIT):
+            joined = f"{current}{separator}{part}" if current else part
+            if len16(joined) <= CONTENT_LIMIT:
+                current = joined
+            else:
+                messages.append(current)
+                current = part
+    if current:
+        messages.append(current)
+    return [DiscordMessage(content=m) for m in messages]
+
+
+def _fit_pieces(piece: str, limit: int) -> list[str]:
+    """A piece that fits a message as it is, or cut at words into pieces that do."""
+    if len16(piece) <= limit:
+        return [piece]
+    out = []
+    rest = piece
+    while len16(rest) > limit:
+        head = shorten(rest, limit, render=lambda s: s).removesuffix(ELLIPSIS)
+        if not head:
+            head = rest[: limit // 2]
+        out.append(head)
+        rest = rest[len(head) :].lstrip()
+    return [*out, rest] if rest else out
