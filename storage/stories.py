@@ -359,15 +359,6 @@ class SQLiteStoryStore:
             )
         return jobs
 
-    def summary_is_due_and_alone(self, story_id: str) -> bool:
-        """A story with one member and no summary yet (what a new item just started)."""
-        row = self.db.execute(
-            "SELECT s.summary_due, count(m.item_id) AS members FROM stories s"
-            " JOIN story_members m ON m.story_id = s.id WHERE s.id = ? GROUP BY s.id",
-            (story_id,),
-        ).fetchone()
-        return bool(row and row["summary_due"] and row["members"] == 1)
-
     def save_summary(
         self,
         story_id: str,

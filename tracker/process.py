@@ -152,8 +152,6 @@ class Pipeline:
             vector = vectors[chunks[0].content_hash] if chunks else None
             story_id = self._place(item, vector, candidates, now, report)
             touched.add(story_id)
-            if (item.source, item.id) in sentences:
-                self._summarise_new(item, story_id, sentences[(item.source, item.id)], report)
             item_key = f"{item.source}/{item.id}"
             records[item_key] = [
                 ChunkRecord(
@@ -237,25 +235,6 @@ class Pipeline:
             title = strip_inline_markdown(item.title)
             out[(item.source, item.id)] = [*split(item.text[:limit]), title]
         return out
-
-    def _summarise_new(
-        self, item: Item, story_id: str, phrases: list[str], report: ProcessReport
-    ) -> None:
-        """Summarise a story this item just started, with the vectors pooled for it."""
-        if not self.stories.summary_is_due_and_alone(story_id):
-            return
-        known = {p: self._pooled[p] for p in phrases if p in self._pooled}
-        summary = self.summariser.summarise(
-            SummaryInput(
-                title=item.title,
-                text=item.text,
-                kind=item.kind.value,
-                source=item.source,
-                url=item.url,
-                known_vectors=known,
-            )
-        )
-        self._record_summary(story_id, item.title, summary, report)
 
     def _summarise(self, report: ProcessReport, only: set[str] | None = None) -> None:
         for job in self.stories.summary_jobs(self.now(), only):
