@@ -174,6 +174,42 @@ def m006_chunk_texts(db: sqlite3.Connection) -> None:
     )
 
 
+def m007_delivery_feedback_notices(db: sqlite3.Connection) -> None:
+    # A digest is rendered into an outbox of messages before anything is posted; each
+    # message is marked when the destination accepted it, so a partial post resumes
+    # where it stopped. A digest counts as sent (``completed``) only when all are posted.
+    _run(
+        db,
+        """
+        ALTER TABLE digests ADD COLUMN completed TEXT;
+        UPDATE digests SET completed = created;
+        CREATE TABLE digest_messages (
+            digest_id   INTEGER NOT NULL REFERENCES digests (id),
+            idx         INTEGER NOT NULL,
+            payload     TEXT NOT NULL,     -- JSON, exactly what is sent
+            story_ids   TEXT NOT NULL,     -- JSON list
+            message_id  TEXT,              -- set when the destination accepted it
+            posted_at   TEXT,
+            PRIMARY KEY (digest_id, idx)
+        );
+        CREATE INDEX digest_messages_message ON digest_messages (message_id);
+        -- A reader's vote on a story (from a reaction): one per reader and story.
+        CREATE TABLE feedback (
+            story_id  TEXT NOT NULL,
+            user_id   TEXT NOT NULL,
+            vote      INTEGER NOT NULL CHECK (vote IN (-1, 1)),
+            at        TEXT NOT NULL,
+            PRIMARY KEY (story_id, user_id)
+        );
+        -- Announcements that are made once (a source starts failing, a bad sources.yaml).
+        CREATE TABLE notices (
+            key  TEXT PRIMARY KEY,
+            at   TEXT NOT NULL
+        )
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "validators_belong_to_an_endpoint", m002_validators_belong_to_an_endpoint),
@@ -181,6 +217,7 @@ MIGRATIONS: list[Migration] = [
     (4, "retries_and_vector_models", m004_retries_and_vector_models),
     (5, "digests", m005_digests),
     (6, "chunk_texts", m006_chunk_texts),
+    (7, "delivery_feedback_notices", m007_delivery_feedback_notices),
 ]
 
 

@@ -403,7 +403,9 @@ class SQLiteStoryStore:
                 "SELECT story_id, max(sent_at) AS sent FROM digest_stories GROUP BY story_id"
             )
         }
-        row = self.db.execute("SELECT max(created) AS last FROM digests").fetchone()
+        row = self.db.execute(
+            "SELECT max(created) AS last FROM digests WHERE completed IS NOT NULL"
+        ).fetchone()
         return stories, _dt(row["last"]) if row else None
 
     def record_digest(self, created: datetime, destination: str, story_ids: Sequence[str]) -> int:
@@ -411,7 +413,8 @@ class SQLiteStoryStore:
         stamp = _iso(created)
         with self.state.transaction() as db:
             cursor = db.execute(
-                "INSERT INTO digests (created, destination) VALUES (?, ?)", (stamp, destination)
+                "INSERT INTO digests (created, destination, completed) VALUES (?, ?, ?)",
+                (stamp, destination, stamp),
             )
             digest_id = int(cursor.lastrowid or 0)
             db.executemany(

@@ -34,7 +34,12 @@ from tracker.summarise import Summariser, make_summariser
 
 
 class Tracker:
-    def __init__(self, settings: Settings, state: SQLiteStateStore):
+    def __init__(
+        self, settings: Settings, state: SQLiteStateStore, embedder: Embedder | None = None
+    ):
+        """``embedder``: one already loaded (the bot's query side shares the job side's)."""
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder
         self.settings = settings
         self.state = state
         self.stories = SQLiteStoryStore(state)

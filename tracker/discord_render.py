@@ -373,7 +373,9 @@ def _section_header(section: DigestSection, continued: bool) -> str:
     return f"**{emoji} {name}**" + (" (continued)" if continued else "")
 
 
-def render_discord(digest: Digest) -> list[DiscordMessage]:
+def render_discord(
+    digest: Digest, embeds_per_message: int = EMBEDS_PER_MESSAGE
+) -> list[DiscordMessage]:
     """The digest as Discord messages, in posting order.
 
     Each section starts a new message whose content carries the section header
@@ -381,7 +383,11 @@ def render_discord(digest: Digest) -> list[DiscordMessage]:
     then packed as embeds, starting a new message before one would exceed 10
     embeds or 6000 characters. Nothing is dropped: a long digest becomes more
     messages. A quiet digest is one message that says so.
+
+    The bot posts with ``embeds_per_message=1``: one story per message, so that a
+    reaction or a thread on a message belongs to exactly one story.
     """
+    embeds_per_message = max(1, min(embeds_per_message, EMBEDS_PER_MESSAGE))
     intro = [_heading(digest)]
     if digest.left_out > 0:
         intro.append(_left_out_note(digest.left_out))
@@ -399,7 +405,7 @@ def render_discord(digest: Digest) -> list[DiscordMessage]:
         for entry in section.entries:
             embed = story_embed(entry, pinned=pinned)
             batch = batches[-1]
-            if batch and (len(batch) == EMBEDS_PER_MESSAGE or size + embed.size() > EMBEDS_TOTAL):
+            if batch and (len(batch) == embeds_per_message or size + embed.size() > EMBEDS_TOTAL):
                 batch, size = [], 0
                 batches.append(batch)
             batch.append((embed, entry.story_id))

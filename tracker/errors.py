@@ -14,6 +14,11 @@ class TrackerError(Exception):
     """Base of every error tracker raises on purpose."""
 
 
+class UserError(TrackerError):
+    """A request a person made that cannot be done as asked (an unknown story, a URL that
+    is not a feed); the message is shown to them as it is."""
+
+
 @dataclass(frozen=True)
 class ConfigProblem:
     """One problem in a configuration file, located as precisely as we can."""
@@ -73,3 +78,16 @@ class ParseError(SourceError):
     """The response arrived but is not something we can read as the expected format."""
 
     transient = False
+
+
+class DeliveryError(TrackerError):
+    """A destination (Discord, a file) did not accept a message.
+
+    ``retryable`` outages (5xx, rate limits, timeouts, a dropped connection) are tried
+    again with backoff; the others (missing permission, unknown channel) need a person.
+    """
+
+    def __init__(self, message: str, retryable: bool, retry_after: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
