@@ -35,6 +35,9 @@ def tracker_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "TRACKER_EMBEDDING_MODEL",
         "TRACKER_SUMMARY_MODEL",
         "TRACKER_DEDUPE_DAYS",
+        "DISCORD_TOKEN",
+        "DISCORD_CHANNEL_ID",
+        "DISCORD_GUILD_ID",
     ):
         monkeypatch.delenv(name, raising=False)
     return home

@@ -65,6 +65,25 @@ class Settings:
     chroma_url: str | None = None
     #: New items are compared with stories first seen this many days back.
     dedupe_days: int = 14
+    #: The Discord bot's token; unset means ``tracker serve`` writes digests to files.
+    discord_token: str | None = field(default=None, repr=False)
+    #: The digest's channel (overrides ``digest.channel_id`` in sources.yaml).
+    discord_channel_id: int | None = None
+    #: Sync slash commands to this server only (instant; for trying the bot out).
+    discord_guild_id: int | None = None
+
+    @property
+    def digests_path(self) -> Path:
+        return self.home / "digests"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.home / "serve.lock"
+
+    def secrets(self) -> list[str]:
+        """The secret values in use, so that logs can blank them out wherever they appear."""
+        values = (self.discord_token, self.openai_api_key, self.github_token)
+        return [v for v in values if v and len(v) >= 8]
 
     @property
     def state_db(self) -> Path:
@@ -100,6 +119,24 @@ class Settings:
                 )
                 return default
 
+        def snowflake(name: str) -> int | None:
+            raw = (env.get(name) or "").strip()
+            if not raw:
+                return None
+            if raw.isdigit() and 15 <= len(raw) <= 21:
+                return int(raw)
+            problems.append(
+                ConfigProblem(
+                    "environment",
+                    None,
+                    name,
+                    f"{raw!r} is not a Discord id",
+                    "turn on Developer Mode in Discord (Settings > Advanced), right-click "
+                    "the channel or server and choose Copy ID",
+                )
+            )
+            return None
+
         home = Path(env["TRACKER_HOME"]).expanduser() if env.get("TRACKER_HOME") else None
         settings = cls(
             home=home or default_home(env),
@@ -115,6 +152,9 @@ class Settings:
             summary_model=_summary_model(env),
             chroma_url=env.get("CHROMA_URL") or None,
             dedupe_days=int(number("TRACKER_DEDUPE_DAYS", 14, int)),
+            discord_token=(env.get("DISCORD_TOKEN") or "").strip() or None,
+            discord_channel_id=snowflake("DISCORD_CHANNEL_ID"),
+            discord_guild_id=snowflake("DISCORD_GUILD_ID"),
         )
         model = settings.embedding_model
         if model != "local" and not model.startswith("openai:"):

@@ -1,0 +1,127 @@
+"""The digest outbox: a digest's messages, stored before the first is sent.
+
+Posting a digest is not one step: Discord can accept three messages and then
+fail. Rendering every message into the outbox first, and marking each one as
+the destination accepts it, lets a retry (or a restarted process) send exactly
+the messages that are left, never one twice. A story counts as sent when the
+message carrying it was accepted; the digest counts as made when all were.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from storage.state import SQLiteStateStore
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    digest_id: int
+    idx: int
+    payload: dict[str, Any]
+    story_ids: tuple[str, ...]
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+class DigestOutbox:
+    def __init__(self, state: SQLiteStateStore):
+        self.state = state
+
+    def pending(self, destination: str) -> int | None:
+        """The oldest digest for ``destination`` that still has messages to send."""
+        row = self.state.db.execute(
+            "SELECT id FROM digests WHERE destination = ? AND completed IS NULL "
+            "ORDER BY id LIMIT 1",
+            (destination,),
+        ).fetchone()
+        return int(row["id"]) if row else None
+
+    def create(
+        self,
+        created: datetime,
+        destination: str,
+        messages: Sequence[tuple[dict[str, Any], Sequence[str]]],
+    ) -> int:
+        """Store a digest's messages, unsent, in one transaction; returns the digest's id."""
+        with self.state.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO digests (created, destination) VALUES (?, ?)",
+                (_iso(created), destination),
+            )
+            digest_id = int(cursor.lastrowid or 0)
+            db.executemany(
+                "INSERT INTO digest_messages (digest_id, idx, payload, story_ids) "
+                "VALUES (?, ?, ?, ?)",
+                [
+                    (digest_id, idx, json.dumps(payload), json.dumps(list(story_ids)))
+                    for idx, (payload, story_ids) in enumerate(messages)
+                ],
+            )
+            if not messages:
+                db.execute("UPDATE digests SET completed = created WHERE id = ?", (digest_id,))
+        return digest_id
+
+    def remaining(self, digest_id: int) -> list[OutboxMessage]:
+        rows = self.state.db.execute(
+            "SELECT * FROM digest_messages WHERE digest_id = ? AND message_id IS NULL ORDER BY idx",
+            (digest_id,),
+        )
+        return [
+            OutboxMessage(
+                digest_id, r["idx"], json.loads(r["payload"]), tuple(json.loads(r["story_ids"]))
+            )
+            for r in rows
+        ]
+
+    def mark_sent(self, message: OutboxMessage, message_id: str, now: datetime) -> bool:
+        """Record that the destination accepted ``message``; its stories count as sent.
+        Returns True when this was the digest's last message (the digest is complete)."""
+        with self.state.transaction() as db:
+            created = db.execute(
+                "SELECT created FROM digests WHERE id = ?", (message.digest_id,)
+            ).fetchone()["created"]
+            db.execute(
+                "UPDATE digest_messages SET message_id = ?, posted_at = ? "
+                "WHERE digest_id = ? AND idx = ?",
+                (message_id, _iso(now), message.digest_id, message.idx),
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO digest_stories (digest_id, story_id, sent_at) "
+                "VALUES (?, ?, ?)",
+                [(message.digest_id, s, created) for s in message.story_ids],
+            )
+            left = db.execute(
+                "SELECT count(*) FROM digest_messages WHERE digest_id = ? AND message_id IS NULL",
+                (message.digest_id,),
+            ).fetchone()[0]
+            if left == 0:
+                db.execute(
+                    "UPDATE digests SET completed = ? WHERE id = ?",
+                    (_iso(now), message.digest_id),
+                )
+        return left == 0
+
+    def stories_of_message(self, message_id: str) -> tuple[str, ...]:
+        """The stories a posted message carries (empty when it is not a digest message)."""
+        row = self.state.db.execute(
+            "SELECT story_ids FROM digest_messages WHERE message_id = ?", (message_id,)
+        ).fetchone()
+        return tuple(json.loads(row["story_ids"])) if row else ()
+
+    def recent_stories(self, limit: int = 50) -> list[str]:
+        """Story ids of the most recently posted digest messages, newest first."""
+        seen: dict[str, None] = {}
+        for row in self.state.db.execute(
+            "SELECT story_ids FROM digest_messages WHERE message_id IS NOT NULL "
+            "ORDER BY posted_at DESC LIMIT ?",
+            (limit,),
+        ):
+            seen.update(dict.fromkeys(json.loads(row["story_ids"])))
+        return list(seen)[:limit]
