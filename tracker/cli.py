@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
     ask.set_defaults(run=cmd_ask)
 
+    serve = commands.add_parser(
+        "serve",
+        help="run on a schedule: collect, post the daily digest (Discord bot if DISCORD_TOKEN)",
+    )
+    serve.set_defaults(run=cmd_serve)
+
     stats = commands.add_parser("stats", help="items and health per source")
     stats.add_argument("--json", action="store_true", help="print the result as JSON")
     stats.set_defaults(run=cmd_stats)
@@ -328,6 +334,21 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
             print(to_markdown(digest), end="")
         if not args.dry_run:
             tracker.stories.record_digest(now, args.format, [e.story_id for e in digest.entries])
+    return EXIT_OK
+
+
+# --- serve ------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from tracker import logs
+    from tracker.serve import serve
+
+    logs.setup(args.verbose, settings.secrets())
+    config = load_config(settings.sources_path)
+    asyncio.run(serve(settings, config))
     return EXIT_OK
 
 

@@ -95,10 +95,15 @@ async def deliver(
                 delay = policy.delay(attempt, exc.retry_after)
                 log.info("digest %s: %s; retrying in %.0f s", digest_id, exc, delay)
                 await sleep(delay)
-        stamp = now()
-        await run(lambda o, m=message, i=message_id, t=stamp: o.mark_sent(m, i, t))
+        await run(_marker(message, message_id, now()))
         sent += 1
     return DeliveryReport(digest_id, sent, 0)
+
+
+def _marker(
+    message: OutboxMessage, message_id: str, at: datetime
+) -> Callable[[DigestOutbox], bool]:
+    return lambda outbox: outbox.mark_sent(message, message_id, at)
 
 
 class FileDestination:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import TextIO
 
 _QUIET_LIBRARIES = ("discord", "apscheduler", "httpx", "httpcore", "chromadb", "trafilatura")
@@ -41,13 +41,11 @@ class RedactSecrets(logging.Filter):
 class LogfmtFormatter(logging.Formatter):
     """``time=… level=… logger=… msg="…"``: greppable by people, parseable by machines."""
 
-    converter = time.gmtime
-
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         if record.exc_info:
             message = f"{message}\n{self.formatException(record.exc_info)}"
-        stamp = self.formatTime(record, "%Y-%m-%dT%H:%M:%SZ")
+        stamp = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         text = message.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
         return f'time={stamp} level={record.levelname.lower()} logger={record.name} msg="{text}"'
 

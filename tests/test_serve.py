@@ -1,0 +1,268 @@
+"""``tracker serve`` and its runtime: scheduled collection, the digest, live config, health.
+
+The runtime runs for real here (real SQLite, Chroma, embedding model, HTTP on
+loopback); only the clock and the destination are the test's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.conftest import FeedServer
+from tracker.config import load_config
+from tracker.delivery import FileDestination, RetryPolicy
+from tracker.digest import Digest
+from tracker.local_services import LocalServices
+from tracker.runtime import Runtime
+from tracker.services import Outgoing
+from tracker.settings import Settings
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Announcements:
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    async def announce(self, text: str) -> None:
+        self.texts.append(text)
+
+
+class StandInChannel:
+    """Accepts every message and gives it an id, as Discord would."""
+
+    name = "discord:42"
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def render(self, digest: Digest) -> list[Outgoing]:
+        if digest.quiet:
+            return [Outgoing({"content": "quiet"}, ())]
+        return [Outgoing({"content": e.title}, (e.story_id,)) for e in digest.entries]
+
+    async def send(self, payload: dict[str, Any]) -> str:
+        self.sent.append(payload)
+        return str(900_000_000_000_000_000 + len(self.sent))
+
+
+async def no_sleep(seconds: float) -> None:
+    return None
+
+
+def runtime_for(
+    settings: Settings, clock: Clock, destination: Any = None
+) -> tuple[Runtime, Announcements]:
+    notes = Announcements()
+    runtime = Runtime(
+        settings,
+        load_config(settings.sources_path),
+        destination,
+        notes,
+        now=clock,
+        retry=RetryPolicy(attempts=2),
+        sleep=no_sleep,
+    )
+    return runtime, notes
+
+
+@pytest.fixture
+def serve_settings(world: FeedServer, tracker_home: Path) -> Settings:
+    return Settings.from_env()
+
+
+# Monday morning, after the digest time of the world's sources.yaml (08:00 UTC by default).
+MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def test_a_day_of_serving_collects_posts_one_digest_and_is_quiet_until_the_next_day(
+    serve_settings: Settings,
+):
+    clock = Clock(MONDAY)
+    out = io.StringIO()
+    destination = FileDestination(serve_settings.digests_path, ZoneInfo("UTC"), out)
+    runtime, notes = runtime_for(serve_settings, clock, destination)
+
+    async def day() -> list[Any]:
+        try:
+            run = await runtime.collect_all()
+            first = await runtime.digest_job()
+            again = await runtime.digest_job()  # a coalesced misfire, or a second process
+            clock.now = MONDAY + timedelta(days=1)
+            tomorrow = await runtime.digest_job()
+            return [run, first, again, tomorrow]
+        finally:
+            await runtime.stop()
+
+    run, first, again, tomorrow = asyncio.run(day())
+
+    assert {r.source for r in run.results} == {"papers", "blog", "infer"}
+    assert first is not None and first.complete
+    assert again is None
+    assert tomorrow is not None and tomorrow.complete
+    files = sorted(p.name for p in serve_settings.digests_path.iterdir())
+    assert files == ["2026-11-23.md", "2026-11-24.md"]
+    monday = (serve_settings.digests_path / "2026-11-23.md").read_text(encoding="utf-8")
+    assert "Faster Decoding with Draft Models" in monday
+    assert "quiet" in (serve_settings.digests_path / "2026-11-24.md").read_text(encoding="utf-8")
+    assert "Faster Decoding with Draft Models" in out.getvalue()
+    assert notes.texts == []
+
+
+def test_an_invalid_edit_keeps_the_running_config_and_is_reported_once(serve_settings: Settings):
+    clock = Clock(MONDAY)
+    runtime, notes = runtime_for(serve_settings, clock)
+    path = serve_settings.sources_path
+    good = path.read_text(encoding="utf-8")
+
+    async def edits() -> tuple[set[str], set[str], set[str]]:
+        await runtime.schedule(paused=True)
+        before = set(runtime.scheduler.job_ids())
+        path.write_text(good + "  - {name: broken, kind: feed}\n", encoding="utf-8")
+        await runtime.reload()
+        await runtime.reload()  # still broken: not reported again
+        during = set(runtime.scheduler.job_ids())
+        path.write_text(good.replace("name: blog,", "name: weblog,"), encoding="utf-8")
+        await runtime.reload()
+        after = set(runtime.scheduler.job_ids())
+        await runtime.stop()
+        return before, during, after
+
+    before, during, after = asyncio.run(edits())
+
+    assert "collect:blog" in before and before == during
+    assert "collect:weblog" in after and "collect:blog" not in after
+    assert runtime.config.source("weblog")
+    (note,) = notes.texts
+    assert "url" in note and "last good configuration" in note
+
+
+def test_a_failing_source_is_announced_once_and_its_recovery_once(
+    serve_settings: Settings, world: FeedServer
+):
+    clock = Clock(MONDAY)
+    runtime, notes = runtime_for(serve_settings, clock)
+    world.add("/blog.xml", b"oops", status=503)
+
+    async def failing() -> None:
+        try:
+            for _ in range(4):
+                await runtime.collect_job("blog")
+                clock.now += timedelta(days=2)  # past any backoff
+            world.add("/blog.xml", b"<rss version='2.0'><channel><title>t</title></channel></rss>")
+            await runtime.collect_job("blog")
+            await runtime.collect_job("blog")
+        finally:
+            await runtime.stop()
+
+    asyncio.run(failing())
+
+    failing_notes = [t for t in notes.texts if "is failing" in t]
+    recovered = [t for t in notes.texts if "working again" in t]
+    assert len(failing_notes) == 1 and "503" in failing_notes[0]
+    assert len(recovered) == 1
+
+
+def test_the_bots_services_answer_from_what_serve_collected(serve_settings: Settings):
+    clock = Clock(MONDAY)
+    channel = StandInChannel()
+    runtime, _ = runtime_for(serve_settings, clock, channel)
+    services = LocalServices(runtime)
+
+    async def use() -> dict[str, Any]:
+        try:
+            await runtime.collect_all()
+            await runtime.digest_job()
+            answer = await services.ask(
+                "How does speculative decoding speed up models?", None, None
+            )
+            hits = await services.search("draft model decoding")
+            health = await services.sources()
+            paper_message = next(
+                i for i, p in enumerate(channel.sent, 1) if "Draft Models" in p["content"]
+            )
+            message_id = 900_000_000_000_000_000 + paper_message
+            voted = await services.feedback(message_id, 7, 1)
+            not_ours = await services.feedback(123, 7, 1)
+            why = await services.why_message(message_id)
+            by_title = await services.why("faster decoding draft")
+            choices = await services.story_choices("decoding")
+            preview = await services.digest_preview(timedelta(days=30))
+            return locals()
+        finally:
+            await runtime.stop()
+
+    got = asyncio.run(use())
+
+    assert any("arxiv.org/abs/2411.01234" in c.url for c in got["answer"].citations)
+    assert got["hits"][0].title == "Faster Decoding with Draft Models"
+    assert {h.name for h in got["health"]} == {"papers", "blog", "infer"}
+    assert all(h.last_success is not None and not h.backing_off for h in got["health"])
+    assert got["voted"] is True and got["not_ours"] is False
+    (why,) = got["why"]
+    assert why.title == "Faster Decoding with Draft Models" and why.feedback["up"] == 1
+    assert abs(sum(why.parts.values()) - why.score) < 1e-3
+    assert got["by_title"].story_id == why.story_id
+    assert any(title == why.title for title, _ in got["choices"])
+    assert got["preview"].entries  # a preview of the last 30 days, though all were sent
+
+
+# --- the real command, in its own process ----------------------------------------------------
+
+
+def test_tracker_serve_without_a_token_writes_the_digest_file_and_stops_cleanly(
+    world: FeedServer, tracker_home: Path, tmp_path: Path
+):
+    sources = Path(os.environ["TRACKER_SOURCES"])
+    sources.write_text(
+        sources.read_text(encoding="utf-8") + 'digest: {time: "00:00", timezone: UTC}\n',
+        encoding="utf-8",
+    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [str(Path(sys.executable).parent / "tracker"), "serve"]
+    days = {f"{datetime.now(UTC):%Y-%m-%d}.md"}
+    first = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        digests = tracker_home / "digests"
+        deadline = time.monotonic() + 180
+        while not (digests.exists() and any(digests.glob("*.md"))):
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "no digest file appeared"
+            time.sleep(0.2)
+
+        # A second serve on the same TRACKER_HOME refuses to start: no double posts.
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert "already running" in second.stderr and str(first.pid) in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        out, err = first.communicate(timeout=60)
+
+    assert first.returncode == 0, err
+    (path,) = digests.glob("*.md")
+    days.add(f"{datetime.now(UTC):%Y-%m-%d}.md")
+    assert path.name in days
+    assert "Faster Decoding with Draft Models" in path.read_text(encoding="utf-8")
+    assert "Faster Decoding with Draft Models" in out
+    assert 'msg="stopped"' in err
+    assert "Traceback" not in err

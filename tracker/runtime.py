@@ -1,0 +1,383 @@
+"""The long-running tracker: scheduled collection, the daily digest, and live config.
+
+``Runtime`` is what ``tracker serve`` runs, with or without the Discord bot.
+It owns three workers, each a thread with its own SQLite connection, so the
+event loop never blocks and SQLite sees one caller per connection:
+
+- ``jobs``: collecting, processing, choosing the digest (the slow work);
+- ``queries``: what people ask for (/ask, /search, /why), not stuck behind a
+  long collect;
+- ``outbox``: marking digest messages as sent and storing feedback, quick
+  writes that must not wait for a collect either.
+
+Every job is safe to stop at any point: each source is saved in its own
+transaction and each digest message is marked only once accepted, so a
+stopped (or killed) process resumes where it was on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from storage.notices import NoticeStore
+from storage.outbox import DigestOutbox
+from storage.state import SQLiteStateStore
+from tracker.app import Tracker
+from tracker.collect import collect
+from tracker.config import Config
+from tracker.delivery import DeliveryReport, FileDestination, RetryPolicy, deliver
+from tracker.digest import Digest, Sent, select
+from tracker.embed import Embedder
+from tracker.errors import ConfigError, TrackerError
+from tracker.health import HealthChange, health_changes
+from tracker.models import SourceResult, Status
+from tracker.process import utcnow
+from tracker.schedule import DEFAULT_INTERVALS, Scheduler, digest_due
+from tracker.services import Destination, Notifier
+from tracker.settings import Settings
+from tracker.watch import ConfigWatcher
+from tracker.worker import Worker
+
+log = logging.getLogger("tracker.serve")
+T = TypeVar("T")
+
+#: How often sources.yaml is checked for edits.
+WATCH_SECONDS = 5.0
+#: After a digest could not be delivered, the next attempt.
+REDELIVER_AFTER = timedelta(minutes=10)
+
+
+class Stopping(Exception):
+    """Raised inside a blocking job when the runtime is shutting down."""
+
+
+class LogNotifier:
+    """Announcements without a bot: the log (the terminal, or the service's journal)."""
+
+    async def announce(self, text: str) -> None:
+        log.warning("%s", text)
+
+
+@dataclass(frozen=True)
+class CollectRun:
+    results: tuple[SourceResult, ...]
+    new_stories: int
+    health: tuple[HealthChange, ...]
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        config: Config,
+        destination: Destination | None = None,
+        notifier: Notifier | None = None,
+        *,
+        now: Callable[[], datetime] = utcnow,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        watch_seconds: float = WATCH_SECONDS,
+    ):
+        self.settings = settings
+        self.watcher = ConfigWatcher(settings.sources_path, config)
+        self.destination: Destination = destination or FileDestination(
+            settings.digests_path, ZoneInfo(config.digest.timezone)
+        )
+        self.notifier: Notifier = notifier or LogNotifier()
+        self.now = now
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep
+        self.watch_seconds = watch_seconds
+        self._stop = threading.Event()
+        self._embedder: Embedder | None = None
+        self.jobs: Worker[Tracker] = Worker("jobs", self._open_tracker, _close_tracker)
+        self.queries: Worker[Tracker] = Worker("queries", self._open_tracker, _close_tracker)
+        self.outbox: Worker[SQLiteStateStore] = Worker(
+            "outbox", lambda: SQLiteStateStore(settings.state_db), SQLiteStateStore.close
+        )
+        self.scheduler = Scheduler(collect=self.collect_job, digest=self.digest_job)
+        self._digest_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.started = asyncio.Event()
+        self._redelivery_planned = False
+        self._scheduling = False
+
+    # --- the pieces --------------------------------------------------------------------
+
+    @property
+    def config(self) -> Config:
+        """The last good configuration: an invalid edit of sources.yaml never replaces it."""
+        return self.watcher.current
+
+    def _open_tracker(self) -> Tracker:
+        tracker = Tracker(self.settings, SQLiteStateStore(self.settings.state_db), self._embedder)
+        return tracker
+
+    async def embedder(self) -> Embedder:
+        """The embedding model, loaded once (on the jobs thread) and shared by both sides."""
+        if self._embedder is None:
+            self._embedder = await self.jobs.run(lambda t: t.embedder)
+        return self._embedder
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Begin in the background and return at once: catch up on collection, then
+        schedule every source for when it is next due, then catch up on a missed digest;
+        meanwhile watch sources.yaml."""
+        self._spawn(self._catch_up())
+        self._spawn(self._watch())
+
+    async def _catch_up(self) -> None:
+        await self.embedder()  # load the model once, before the first question needs it
+        await self.collect_all()
+        await self.schedule()
+        await self.digest_job()
+        self.started.set()
+
+    async def schedule(self, paused: bool = False) -> None:
+        """Plan every source's job for when it is next due, and the digest's; from now on
+        edits of sources.yaml change the jobs. ``paused`` plans without running (tests)."""
+        due = await self.jobs.run(lambda t: self._next_due(t, self.config))
+        self.scheduler.apply(self.config, due)
+        self.scheduler.start(paused=paused)
+        self._scheduling = True
+        log.info("scheduled %d sources and the digest", len(self.scheduler.job_ids()) - 1)
+
+    def _next_due(self, tracker: Tracker, config: Config) -> dict[str, datetime]:
+        """When each source is next due: its last success plus its interval, or its retry
+        time while it backs off. A restart does not collect everything again at once."""
+        states = tracker.state.source_states()
+        due: dict[str, datetime] = {}
+        for source in config.sources:
+            state = states.get(source.name)
+            if state is None:
+                continue  # never collected: at once
+            if state.next_attempt_after is not None and state.consecutive_failures:
+                due[source.name] = state.next_attempt_after
+            elif state.last_success is not None:
+                interval = source.interval or DEFAULT_INTERVALS[source.kind]
+                due[source.name] = state.last_success + interval
+        return due
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            if not isinstance(exc, Stopping):
+                log.error("background task failed", exc_info=exc)
+
+    async def stop(self) -> None:
+        """Stop scheduling, let the job in progress reach a safe point, release stores."""
+        self._stop.set()
+        self.scheduler.shutdown(wait=False)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for worker in (self.jobs, self.queries, self.outbox):
+            await asyncio.to_thread(worker.shutdown)
+
+    def _check_stop(self, *_: object) -> None:
+        if self._stop.is_set():
+            raise Stopping()
+
+    # --- collecting ----------------------------------------------------------------------
+
+    async def collect_all(self) -> CollectRun:
+        """Every enabled source that is due (not collected within its interval) and not
+        backing off, then processing: what a start-up does before the schedule takes over."""
+        return await self._collect(names=(), due_only=True)
+
+    async def collect_job(self, name: str) -> None:
+        """The scheduled job of one source."""
+        config = self.config
+        if not any(s.name == name and s.enabled for s in config.sources):
+            return  # removed or disabled since the job was planned
+        await self._collect(names=(name,), due_only=False)
+
+    async def _collect(self, names: Sequence[str], due_only: bool) -> CollectRun:
+        config = self.config
+        try:
+            run = await self.jobs.run(lambda t: self._collect_blocking(t, config, names, due_only))
+        except Stopping:
+            raise
+        except TrackerError as exc:
+            log.error("collecting failed: %s", exc)
+            return CollectRun((), 0, ())
+        for result in run.results:
+            if result.status is Status.ERROR and not result.backing_off:
+                log.info("source %s failed: %s", result.source, result.error)
+        new = sum(r.new for r in run.results)
+        if run.results:
+            log.info(
+                "collected %d sources: %d new items, %d new stories",
+                len(run.results),
+                new,
+                run.new_stories,
+            )
+        for change in run.health:
+            log.warning("%s", change.plain)
+            await self.notifier.announce(change.markdown)
+        return run
+
+    def _collect_blocking(
+        self, tracker: Tracker, config: Config, names: Sequence[str], due_only: bool
+    ) -> CollectRun:
+        now = self.now()
+        state = tracker.state
+        if names:
+            # A scheduled source respects its backoff: the job fires at its interval, and a
+            # failing source waits for its retry time instead.
+            current = state.source_state(names[0])
+            if current is not None and current.backing_off(now):
+                return CollectRun((), 0, ())
+        results = collect(
+            config,
+            self.settings,
+            state,
+            names=names,
+            due_only=due_only,
+            now=self.now,
+            on_result=self._check_stop,
+        )
+        report = tracker.process(now=self.now, on_progress=self._check_stop)
+        notices = NoticeStore(state)
+        said = notices.keys()
+        changes = health_changes(state.source_states(), [r.source for r in results], said)
+        for change in changes:
+            if change.failing:
+                notices.add(change.notice_key, now)
+            else:
+                notices.remove(change.notice_key)
+        return CollectRun(tuple(results), report.new_stories, tuple(changes))
+
+    # --- the digest --------------------------------------------------------------------
+
+    async def digest_job(self) -> DeliveryReport | None:
+        """Deliver an unfinished digest, then make today's if it is due and not made yet.
+
+        Safe to call at any time and any number of times: a digest already made for the
+        latest scheduled time is not made again (a laptop waking after a missed 08:00
+        posts once), and a half-posted one is finished rather than started over.
+        """
+        async with self._digest_lock:
+            destination = self.destination
+            pending = await self.outbox.run(lambda s: DigestOutbox(s).pending(destination.name))
+            if pending is not None:
+                report = await self._deliver(pending)
+                if not report.complete:
+                    return report
+            config = self.config
+            now = self.now()
+            last = await self.jobs.run(lambda t: t.stories.sent()[1])
+            if not digest_due(last, now, config.digest):
+                return None
+            digest = await self.jobs.run(lambda t: self._select(t, config, now))
+            messages = destination.render(digest)
+            digest_id = await self.outbox.run(
+                lambda s: DigestOutbox(s).create(
+                    now, destination.name, [(m.payload, m.story_ids) for m in messages]
+                )
+            )
+            log.info(
+                "digest %d: %d stories in %d messages",
+                digest_id,
+                len(digest.entries),
+                len(messages),
+            )
+            return await self._deliver(digest_id)
+
+    def _select(self, tracker: Tracker, config: Config, now: datetime) -> Digest:
+        stories, last = tracker.stories.sent()
+        ranked = tracker.ranked(config, now=now)
+        return select(ranked, Sent(stories, last), now, config.digest.size, config.stack)
+
+    async def _deliver(self, digest_id: int) -> DeliveryReport:
+        report = await deliver(
+            digest_id, self.destination, self._on_outbox, self.now, self.retry, self.sleep
+        )
+        if not report.complete:
+            # Discord is down or the bot lacks a permission: try again later, from where
+            # it stopped. Said once per digest, in the log (the channel may be the problem).
+            log.error(
+                "digest %d: %d of its messages are not delivered yet (%s); retrying in %d min",
+                digest_id,
+                report.left,
+                report.error,
+                REDELIVER_AFTER.seconds // 60,
+            )
+            if not self._redelivery_planned:
+                self._redelivery_planned = True
+                self._spawn(self._redeliver_later())
+        return report
+
+    async def _redeliver_later(self) -> None:
+        await self.sleep(REDELIVER_AFTER.total_seconds())
+        self._redelivery_planned = False
+        await self.digest_job()
+
+    async def _on_outbox(self, fn: Callable[[DigestOutbox], T]) -> T:
+        return await self.outbox.run(lambda state: fn(DigestOutbox(state)))
+
+    # --- sources.yaml ------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        while not self._stop.is_set():
+            await asyncio.sleep(self.watch_seconds)
+            # The loop's timers stand still while a laptop sleeps: nudge the scheduler so
+            # that jobs missed meanwhile run within one poll of waking.
+            if self._scheduling:
+                self.scheduler.wakeup()
+            await self.reload()
+
+    async def reload(self) -> None:
+        """Apply an edit of sources.yaml: jobs added, removed or rescheduled; an invalid
+        edit keeps the last good configuration and is reported once."""
+        event = await asyncio.to_thread(self.watcher.check)
+        if event is None:
+            return
+        if event.error is not None:
+            if event.first_report:
+                self._report_config_error(event.error)
+            return
+        assert event.config is not None
+        if not self._scheduling:
+            return  # the start-up catch-up schedules from the latest config when it is done
+        changes = self.scheduler.apply(event.config)
+        if isinstance(self.destination, FileDestination):
+            self.destination.zone = ZoneInfo(event.config.digest.timezone)
+        log.info(
+            "sources.yaml reloaded: %d added, %d removed, %d rescheduled",
+            len(changes.added),
+            len(changes.removed),
+            len(changes.rescheduled),
+        )
+
+    def _report_config_error(self, error: ConfigError) -> None:
+        text = (
+            f"{self.settings.sources_path} has an error; the last good configuration keeps "
+            f"running until it is fixed:\n{error}"
+        )
+        log.error("%s", text)
+        self._spawn(self.notifier.announce(_code_block(text)))
+
+
+def _close_tracker(tracker: Tracker) -> None:
+    tracker.state.close()
+
+
+def _code_block(text: str) -> str:
+    body = text.replace("```", "'''")[:1800]
+    return f"⚠️ sources.yaml\n```\n{body}\n```"

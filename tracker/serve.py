@@ -1,0 +1,116 @@
+"""``tracker serve``: the scheduler, and the Discord bot when a token is set.
+
+Without ``DISCORD_TOKEN`` it still collects on schedule and writes each digest
+to ``TRACKER_HOME/digests/YYYY-MM-DD.md`` and the terminal, so the main job
+runs with no accounts at all. SIGINT or SIGTERM stops it cleanly: the job in
+progress stops at its next safe point (every source and every digest message
+is saved as it completes), a second signal quits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from typing import Any
+
+from tracker.config import Config
+from tracker.errors import TrackerError
+from tracker.local_services import LocalServices
+from tracker.lock import InstanceLock
+from tracker.runtime import Runtime
+from tracker.settings import Settings
+
+log = logging.getLogger("tracker.serve")
+
+
+class BotLoginError(TrackerError):
+    pass
+
+
+async def serve(settings: Settings, config: Config, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set (or a signal arrives). Holds the single-instance lock."""
+    stop = stop or asyncio.Event()
+    _on_signals(stop)
+    with InstanceLock(settings.lock_path):
+        runtime = Runtime(settings, config)
+        if settings.discord_token:
+            await _with_bot(settings, config, runtime, stop)
+        else:
+            log.info("no DISCORD_TOKEN: digests go to %s and the terminal", settings.digests_path)
+            await runtime.start()
+            try:
+                await stop.wait()
+            finally:
+                log.info("stopping")
+                await runtime.stop()
+        log.info("stopped")
+
+
+async def _with_bot(
+    settings: Settings, config: Config, runtime: Runtime, stop: asyncio.Event
+) -> None:
+    import discord
+
+    from bot.client import TrackerBot
+
+    channel_id = settings.discord_channel_id or config.digest.channel_id
+
+    async def started(bot: Any) -> None:
+        await runtime.start()
+
+    bot = TrackerBot(
+        LocalServices(runtime), channel_id, on_start=started, guild_id=settings.discord_guild_id
+    )
+    if channel_id:
+        runtime.destination = bot.destination()
+        runtime.notifier = bot.notifier()
+    else:
+        log.warning(
+            "no channel for the digest: set DISCORD_CHANNEL_ID (or digest.channel_id in "
+            "sources.yaml); until then digests go to %s",
+            settings.digests_path,
+        )
+    bot_task = asyncio.ensure_future(bot.start(settings.discord_token or ""))
+    stop_task = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({bot_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop_task.cancel()
+        log.info("stopping")
+        await runtime.stop()
+        await bot.close()
+    if bot_task.done() and not bot_task.cancelled() and bot_task.exception() is not None:
+        exc = bot_task.exception()
+        if isinstance(exc, discord.LoginFailure):
+            raise BotLoginError(
+                "Discord rejected DISCORD_TOKEN; copy the bot's token again from the Developer "
+                "Portal (Applications > your app > Bot > Reset Token)"
+            ) from None
+        if isinstance(exc, discord.PrivilegedIntentsRequired):
+            raise BotLoginError(
+                "Discord refused the bot's intents; tracker needs no privileged intents, so "
+                "this is a bug: please report it"
+            ) from None
+        raise BotLoginError(f"the Discord bot stopped: {type(exc).__name__}: {exc}") from None
+
+
+def _on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    count = 0
+
+    def handle() -> None:
+        nonlocal count
+        count += 1
+        if count == 1:
+            log.info("stopping after the current step (signal again to quit at once)")
+            stop.set()
+        else:
+            os._exit(130)  # state is saved step by step; nothing half-written survives
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Windows, or not the main thread: Ctrl-C still raises KeyboardInterrupt.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, handle)
