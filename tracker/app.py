@@ -13,6 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
+from storage.feedback import SQLiteFeedbackStore
 from storage.state import SQLiteStateStore
 from storage.stories import SQLiteStoryStore
 from storage.vectors import ChromaVectorStore
@@ -27,6 +28,7 @@ from tracker.ask import (
 )
 from tracker.config import Config
 from tracker.embed import Embedder, TrackerEmbeddingFunction, make_embedder
+from tracker.feedback import feedback_signal
 from tracker.process import Pipeline, ProcessReport, utcnow
 from tracker.rank import Ranked, rank
 from tracker.settings import Settings
@@ -105,13 +107,26 @@ class Tracker:
     def ranked(
         self, config: Config, since: timedelta | None = None, now: datetime | None = None
     ) -> list[Ranked]:
-        """Stories changed within ``since``, best first, with their score parts."""
+        """Stories changed within ``since``, best first, with their score parts.
+
+        Readers' votes (on any story, however old) adjust the ranking: see tracker.feedback.
+        """
         now = now or utcnow()
         stories = self.stories.stories(now - since if since else None)
         vectors = self.stories.vectors([s.id for s in stories], self.embedder.name)
         interests = self.interest_vectors(config)
         weights = {s.name: s.weight for s in config.sources}
-        return rank(stories, now, vectors, interests, weights)
+        votes = SQLiteFeedbackStore(self.state).votes()
+        signal = None
+        if votes:
+            known = {s.id: s for s in stories}
+            voted = [known.get(i) or self.stories.story(i) for i in votes]
+            signal = feedback_signal(
+                votes,
+                [s for s in voted if s is not None],
+                self.stories.vectors(list(votes), self.embedder.name),
+            )
+        return rank(stories, now, vectors, interests, weights, feedback=signal)
 
     def lexical(self) -> LexicalIndex:
         """The BM25 index, rebuilt only when the chunks changed since it was built."""

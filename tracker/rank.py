@@ -1,8 +1,9 @@
 """Ranking: a score for each story that can always be explained as its parts.
 
 Pure: a function of the stories, their vectors, the user's interests, the
-sources' weights and an injected ``now``. The parts add up to the score, so
-"why is this first?" has an exact answer.
+sources' weights, the readers' votes (``tracker.feedback``) and an injected
+``now``. The parts add up to the score, so "why is this first?" has an exact
+answer.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from tracker.feedback import FeedbackSignal
 from tracker.models import Story
 
 
@@ -53,8 +55,14 @@ def base_parts(
     interests: np.ndarray | None,
     source_weights: Mapping[str, float],
     weights: Weights = Weights(),
+    feedback: FeedbackSignal | None = None,
 ) -> dict[str, float]:
-    """The parts of a story's score that do not depend on the other stories."""
+    """The parts of a story's score that do not depend on the other stories.
+
+    With ``feedback``, each source's weight is multiplied by what the votes on that
+    source say, and a ``feedback`` part adds the story's similarity to liked stories
+    and takes off its similarity to disliked ones (not scaled by the weight).
+    """
     similarity = 0.0
     if vector is not None and interests is not None and len(interests):
         similarity = max(0.0, float(np.max(interests @ vector)))
@@ -66,14 +74,28 @@ def base_parts(
     coverage = weights.coverage * math.log2(len(outlets))
     recency = weights.recency * 0.5 ** (age_hours / weights.half_life_hours)
     base = interest + coverage + recency
-    weight = max((source_weights.get(s, 1.0) for s in sources), default=1.0)
-    return {
+    weight = max((_source_weight(s, story, source_weights, feedback) for s in sources), default=1.0)
+    parts = {
         "interest": round(interest, 4),
         "coverage": round(coverage, 4),
         "recency": round(recency, 4),
         # The source weight scales the rest; as a part it is what the scaling added.
         "source_weight": round(base * (weight - 1.0), 4),
     }
+    if feedback is not None:
+        parts["feedback"] = round(feedback.similarity(vector), 4) + 0.0  # no -0.0
+    return parts
+
+
+def _source_weight(
+    source: str,
+    story: Story,
+    source_weights: Mapping[str, float],
+    feedback: FeedbackSignal | None,
+) -> float:
+    """The configured weight, times the votes' multiplier (without the story's own votes)."""
+    weight = source_weights.get(source, 1.0)
+    return weight * feedback.source_factor(source, story.id) if feedback is not None else weight
 
 
 def rank(
@@ -83,6 +105,7 @@ def rank(
     interests: np.ndarray | None,
     source_weights: Mapping[str, float],
     weights: Weights = Weights(),
+    feedback: FeedbackSignal | None = None,
 ) -> list[Ranked]:
     """Stories best first, each with its score and parts.
 
@@ -92,7 +115,9 @@ def rank(
     """
     queues: dict[str, list[tuple[float, str, Story, dict[str, float]]]] = {}
     for story in stories:
-        parts = base_parts(story, now, vectors.get(story.id), interests, source_weights, weights)
+        parts = base_parts(
+            story, now, vectors.get(story.id), interests, source_weights, weights, feedback
+        )
         queues.setdefault(story.kind.value, []).append(
             (sum(parts.values()), story.id, story, parts)
         )

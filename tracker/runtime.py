@@ -59,10 +59,11 @@ class Stopping(Exception):
 
 
 class LogNotifier:
-    """Announcements without a bot: the log (the terminal, or the service's journal)."""
+    """Announcements without a bot. The runtime logs every announcement in plain words as
+    it makes it, so here there is nothing more to say."""
 
     async def announce(self, text: str) -> None:
-        log.warning("%s", text)
+        log.debug("announcement: %s", text)
 
 
 @dataclass(frozen=True)
