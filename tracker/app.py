@@ -6,7 +6,7 @@ Heavy parts (the embedding model, Chroma) are opened on first use, so
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -29,6 +29,7 @@ from tracker.ask import (
 from tracker.config import Config
 from tracker.embed import Embedder, TrackerEmbeddingFunction, make_embedder
 from tracker.feedback import feedback_signal
+from tracker.models import Story
 from tracker.process import Pipeline, ProcessReport, utcnow
 from tracker.rank import Ranked, rank
 from tracker.settings import Settings
@@ -105,14 +106,20 @@ class Tracker:
         self.stories.forget_processing()
 
     def ranked(
-        self, config: Config, since: timedelta | None = None, now: datetime | None = None
+        self,
+        config: Config,
+        since: timedelta | None = None,
+        now: datetime | None = None,
+        only: Sequence[Story] | None = None,
     ) -> list[Ranked]:
-        """Stories changed within ``since``, best first, with their score parts.
-
-        Readers' votes (on any story, however old) adjust the ranking: see tracker.feedback.
+        """Stories changed within ``since`` (or just ``only``), best first, with their
+        score parts. Readers' votes (on any story, however old) adjust the ranking: see
+        tracker.feedback.
         """
         now = now or utcnow()
-        stories = self.stories.stories(now - since if since else None)
+        stories = (
+            list(only) if only is not None else self.stories.stories(now - since if since else None)
+        )
         vectors = self.stories.vectors([s.id for s in stories], self.embedder.name)
         interests = self.interest_vectors(config)
         weights = {s.name: s.weight for s in config.sources}

@@ -239,7 +239,7 @@ def _regional(ch: str) -> bool:
 _URL_UNSAFE = re.compile(r"[\s()<>\[\]\"\\`]")
 
 
-def _usable_url(link: str) -> str | None:
+def usable_url(link: str) -> str | None:
     """``link`` made safe inside a Markdown link target and as an embed url, or None.
 
     Only absolute http(s) links qualify; characters that would end or confuse a
@@ -264,7 +264,7 @@ def _percent_encode(m: re.Match[str]) -> str:
 
 
 def _link_markdown(link: str) -> str:
-    url = _usable_url(link)
+    url = usable_url(link)
     if url is None:  # shown, but not as a link: it would not work as one
         return escape_markdown_and_mentions(_clean(link, one_line=True))
     host = (urlsplit(url).hostname or url).removeprefix("www.")
@@ -310,7 +310,7 @@ def story_embed(entry: DigestEntry, pinned: bool = False) -> Embed:
     """One story as one embed, within every per-embed limit and small enough to send alone."""
     title = shorten(_clean(entry.title, one_line=True) or "(untitled)", TITLE_LIMIT)
     links = list(dict.fromkeys(link for link in entry.links if link.strip()))
-    url = next((u for u in map(_usable_url, links) if u), None)
+    url = next((u for u in map(usable_url, links) if u), None)
 
     blocks: list[str] = []
     if entry.update is not None:

@@ -22,7 +22,6 @@ from tracker.digest import Digest, Sent, select
 from tracker.errors import UserError
 from tracker.http import is_public_host
 from tracker.models import Story
-from tracker.rank import rank
 from tracker.runtime import Runtime
 from tracker.services import SearchHit, SourceChange, SourceHealth, Why
 from tracker.sources_edit import add_source, check_feed_url, probe_feed, remove_source
@@ -110,13 +109,12 @@ class LocalServices:
         url = check_feed_url(url.strip(), is_public=self.is_public)
         settings = self.runtime.settings
         probe = await asyncio.to_thread(probe_feed, url, settings, is_public=self.is_public)
-        used, _ = await asyncio.to_thread(
-            add_source, settings.sources_path, probe.url, name, probe.title
-        )
+        # The address as given: a redirect may be temporary (a CDN, a maintenance page).
+        used, _ = await asyncio.to_thread(add_source, settings.sources_path, url, name, probe.title)
         await self.runtime.reload()
         count = f"{probe.items} entries" if probe.items != 1 else "1 entry"
         title = f"“{probe.title}”, " if probe.title else ""
-        return SourceChange(used, "feed", probe.url, f"{title}{count} now; collecting it now")
+        return SourceChange(used, "feed", url, f"{title}{count} now; collecting it now")
 
     async def remove_source(self, name: str) -> SourceChange:
         source = next((s for s in self.config.sources if s.name == name), None)
@@ -246,9 +244,7 @@ def _why(t: Tracker, config: Config, story: Story, now: datetime) -> Why:
     if position is not None:
         entry = ranked[position - 1]
     else:  # older than the window: scored on its own
-        vectors = t.stories.vectors([story.id], t.embedder.name)
-        weights = {s.name: s.weight for s in config.sources}
-        entry = rank([story], now, vectors, t.interest_vectors(config), weights)[0]
+        entry = t.ranked(config, now=now, only=[story])[0]
     counts = SQLiteFeedbackStore(t.state).counts(story.id)
     return Why(
         story_id=story.id,

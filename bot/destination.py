@@ -1,0 +1,202 @@
+"""The digest channel as a ``Destination`` and a ``Notifier``: sending, and naming failures.
+
+Rendering is the tracker's (``render_discord``, one story per message so a
+reaction or a thread belongs to one story); this module only posts each
+message and turns every way Discord can refuse it into a ``DeliveryError``
+that says whether waiting helps (an outage, a rate limit) or a person must act
+(a missing permission, a wrong channel id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+import aiohttp
+import discord
+
+from bot.replies import NO_PINGS
+from tracker.digest import Digest
+from tracker.discord_render import CONTENT_LIMIT, len16, render_discord, shorten
+from tracker.errors import DeliveryError
+from tracker.services import Outgoing
+
+log = logging.getLogger("tracker.bot.destination")
+
+#: Seeded under every story so voting is one click away.
+SEED_REACTIONS = ("👍", "👎")
+
+#: How sending can fail for reasons outside the bot (everything else is a bug and surfaces).
+SEND_FAILURES: tuple[type[BaseException], ...] = (
+    discord.HTTPException,
+    discord.RateLimited,
+    TimeoutError,  # asyncio.TimeoutError is this one since Python 3.11
+    aiohttp.ClientError,
+    OSError,
+)
+
+
+class ChannelSource(Protocol):
+    """What finding a channel needs from the bot (a ``discord.Client``)."""
+
+    def get_channel(self, id: int, /) -> Any: ...
+
+    async def fetch_channel(self, channel_id: int, /) -> Any: ...
+
+
+class DigestChannel:
+    """The configured channel, looked up when first needed: the cache may not be filled when
+    the first digest is due (setup runs before the gateway is ready), so it falls back to
+    fetching it over HTTP."""
+
+    def __init__(self, bot: ChannelSource, channel_id: int | None):
+        self.bot = bot
+        self.channel_id = channel_id
+        self._fetched: Any = None
+
+    async def get(self) -> Any:
+        if not self.channel_id:
+            raise DeliveryError(
+                "no Discord channel is configured for the digest; set DISCORD_CHANNEL_ID "
+                "(or digest.channel_id in sources.yaml)",
+                retryable=False,
+            )
+        channel = self.bot.get_channel(self.channel_id) or self._fetched
+        if channel is None:
+            try:
+                channel = await self.bot.fetch_channel(self.channel_id)
+            except SEND_FAILURES as exc:
+                raise self.delivery_error(exc) from None
+            self._fetched = channel
+        if not hasattr(channel, "send"):
+            raise DeliveryError(
+                f"channel {self.channel_id} is not a text channel; point DISCORD_CHANNEL_ID "
+                "(or digest.channel_id) at one",
+                retryable=False,
+            )
+        return channel
+
+    def label(self, channel: Any = None) -> str:
+        name = getattr(channel or self._fetched, "name", None)
+        return f"#{name}" if name else f"channel {self.channel_id}"
+
+    def delivery_error(self, exc: BaseException, channel: Any = None) -> DeliveryError:
+        """One of ``SEND_FAILURES`` said for the operator, with whether waiting may help:
+        outages, rate limits and dropped connections pass; refusals need a person."""
+        if isinstance(exc, discord.Forbidden):
+            return DeliveryError(
+                f"Discord refused the message ({exc.status}: {exc.text or 'Forbidden'}); give the "
+                f"bot View Channel, Send Messages and Embed Links in {self.label(channel)}",
+                retryable=False,
+            )
+        if isinstance(exc, discord.NotFound):
+            return DeliveryError(
+                f"channel {self.channel_id} does not exist or the bot cannot see it; check "
+                "DISCORD_CHANNEL_ID / digest.channel_id",
+                retryable=False,
+            )
+        if isinstance(exc, discord.RateLimited):
+            return DeliveryError(
+                f"Discord is rate limiting the bot for {exc.retry_after:.0f} s",
+                retryable=True,
+                retry_after=exc.retry_after,
+            )
+        if isinstance(exc, discord.HTTPException):
+            if exc.status == 429 or exc.status >= 500:
+                return DeliveryError(
+                    f"Discord did not accept the message right now ({exc.status})", retryable=True
+                )
+            return DeliveryError(
+                f"Discord rejected the message ({exc.status}: {exc.text or 'no reason given'})",
+                retryable=False,
+            )
+        return DeliveryError(
+            f"could not reach Discord ({type(exc).__name__}: {exc})", retryable=True
+        )
+
+
+class ChannelDestination:
+    """Digests as messages in one Discord channel, one story per message."""
+
+    def __init__(self, bot: ChannelSource, channel_id: int | None):
+        self.name = f"discord:{channel_id}" if channel_id else "discord"
+        self.channel = DigestChannel(bot, channel_id)
+        self._seeding: set[asyncio.Task[None]] = set()
+
+    def render(self, digest: Digest) -> list[Outgoing]:
+        return [
+            Outgoing(m.to_payload(), m.story_ids)
+            for m in render_discord(digest, embeds_per_message=1)
+        ]
+
+    async def send(self, payload: dict[str, Any]) -> str:
+        channel = await self.channel.get()
+        embeds = [discord.Embed.from_dict(e) for e in payload.get("embeds", [])]
+        try:
+            message = await channel.send(
+                content=payload.get("content") or None,
+                embeds=embeds,
+                allowed_mentions=NO_PINGS,
+            )
+        except SEND_FAILURES as exc:
+            raise self.channel.delivery_error(exc, channel) from None
+        if embeds:
+            # Seeding runs beside delivery, so the message is recorded as sent at once.
+            task = asyncio.create_task(self._seed(message))
+            self._seeding.add(task)
+            task.add_done_callback(self._seeding.discard)
+        return str(message.id)
+
+    async def settle(self, timeout: float | None = None) -> None:
+        """Wait for reactions still being seeded; after ``timeout`` seconds, drop the rest
+        (on shutdown a seed is not worth waiting on a slow Discord for)."""
+        if not self._seeding:
+            return
+        _, pending = await asyncio.wait(set(self._seeding), timeout=timeout)
+        for task in pending:
+            task.cancel()
+
+    async def _seed(self, message: Any) -> None:
+        for emoji in SEED_REACTIONS:
+            try:
+                await message.add_reaction(emoji)
+            except SEND_FAILURES as exc:  # voting still works without the seed: log, go on
+                log.warning(
+                    "could not add %s under message %s (%s); give the bot Add Reactions and "
+                    "Read Message History",
+                    emoji,
+                    getattr(message, "id", "?"),
+                    exc,
+                )
+                return
+
+
+class ChannelNotifier:
+    """Announcements (a source failing, a bad sources.yaml) in the digest channel.
+
+    An announcement is a side note: when it cannot be sent it is logged and
+    dropped, never raised into the job that made it.
+    """
+
+    def __init__(self, bot: ChannelSource, channel_id: int | None):
+        self.channel = DigestChannel(bot, channel_id)
+
+    async def announce(self, text: str) -> None:
+        try:
+            channel = await self.channel.get()
+            await channel.send(
+                content=fit_message(text), allowed_mentions=NO_PINGS, suppress_embeds=True
+            )
+        except Exception as exc:
+            log.warning("announcement not sent (%s): %s", exc, shorten(text, 200, lambda s: s))
+
+
+def fit_message(text: str) -> str:
+    """``text`` within 2,000 characters; a code block cut short is closed again."""
+    if len16(text) <= CONTENT_LIMIT:
+        return text
+    cut = shorten(text, CONTENT_LIMIT - 4, lambda s: s)
+    if cut.count("```") % 2:
+        cut += "\n```"
+    return cut

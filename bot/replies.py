@@ -1,0 +1,103 @@
+"""How the bot talks back: no pings, no scraped formatting, nothing over Discord's limits.
+
+Every command answers through these helpers, so the rules hold in one place:
+``allowed_mentions`` is always none, scraped text is escaped before it reaches
+Markdown, a link is only a link when its URL is plain http(s), and content is
+packed into messages of at most 2,000 characters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+import discord
+
+from tracker.discord_render import (
+    CONTENT_LIMIT,
+    escape_markdown_and_mentions,
+    len16,
+    shorten,
+    usable_url,
+)
+
+#: The one mention policy of the bot: it never pings anyone, whatever the text says.
+NO_PINGS = discord.AllowedMentions.none()
+
+SOMETHING_WENT_WRONG = "Something went wrong on my side; try again in a minute."
+NEEDS_MANAGE_SERVER = "You need the Manage Server permission to change sources."
+
+
+def safe_url(url: str) -> str | None:
+    """``url`` fit to be a Markdown link target, or None when it is not a plain http(s) URL."""
+    return usable_url(url.strip())
+
+
+def link(label: str, url: str, limit: int = 200) -> str:
+    """Scraped ``label`` as a masked link to ``url``, or as plain escaped text without one."""
+    text = shorten(" ".join(label.split()) or "(untitled)", limit)
+    target = safe_url(url)
+    return f"[{text}]({target})" if target else text
+
+
+def escaped(text: str, limit: int) -> str:
+    """Scraped text on one line, escaped, and cut to ``limit`` characters."""
+    return shorten(" ".join(text.split()), limit, escape_markdown_and_mentions)
+
+
+def timestamp(when: datetime, style: str = "R") -> str:
+    """A Discord timestamp: each reader sees it in their own zone ("in 3 hours", "2 days ago")."""
+    if when.tzinfo is None:  # tracker stores UTC; a naive time is UTC
+        when = when.replace(tzinfo=UTC)
+    return f"<t:{int(when.timestamp())}:{style}>"
+
+
+def pack(lines: Iterable[str], limit: int = CONTENT_LIMIT, separator: str = "\n") -> list[str]:
+    """Lines joined into as few messages as fit ``limit``; a line never straddles two."""
+    messages: list[str] = []
+    current = ""
+    for line in lines:
+        if len16(line) > limit:
+            line = shorten(line, limit, lambda s: s)
+        joined = f"{current}{separator}{line}" if current else line
+        if len16(joined) <= limit:
+            current = joined
+        else:
+            messages.append(current)
+            current = line
+    if current:
+        messages.append(current)
+    return messages
+
+
+async def reply(interaction: discord.Interaction, text: str, *, ephemeral: bool = True) -> None:
+    """Answer with ``text`` whether or not the interaction was answered (or deferred) yet:
+    Discord takes one initial response, then only follow-ups."""
+    text = shorten(text, CONTENT_LIMIT, lambda s: s)
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=ephemeral, allowed_mentions=NO_PINGS)
+    else:
+        await interaction.response.send_message(
+            text, ephemeral=ephemeral, allowed_mentions=NO_PINGS
+        )
+
+
+async def follow_up(
+    interaction: discord.Interaction,
+    contents: Sequence[str],
+    *,
+    ephemeral: bool,
+    previews: bool = False,
+) -> None:
+    """Send ``contents`` as follow-ups of a deferred interaction, in order.
+
+    Link previews are off unless asked for: five citations would otherwise
+    unfurl into five cards under the answer.
+    """
+    for content in contents:
+        await interaction.followup.send(
+            content,
+            ephemeral=ephemeral,
+            allowed_mentions=NO_PINGS,
+            suppress_embeds=not previews,
+        )
