@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import FeedServer
+from tests.conftest import FeedServer, blog_feed
 from tracker.config import load_config
 from tracker.delivery import FileDestination, RetryPolicy
 from tracker.digest import Digest
@@ -266,3 +266,69 @@ def test_tracker_serve_without_a_token_writes_the_digest_file_and_stops_cleanly(
     assert "Faster Decoding with Draft Models" in out
     assert 'msg="stopped"' in err
     assert "Traceback" not in err
+
+
+def test_a_source_added_from_discord_is_scheduled_and_collected_without_a_restart(
+    serve_settings: Settings, world: FeedServer
+):
+    world.add("/more.xml", blog_feed(world).replace("Inference Notes", "More Notes"))
+    clock = Clock(MONDAY)
+    runtime, _ = runtime_for(serve_settings, clock)
+    services = LocalServices(runtime, is_public=lambda host: True)  # the test server is loopback
+
+    async def add() -> tuple[Any, set[str], list[Any]]:
+        try:
+            await runtime.schedule(paused=True)
+            change = await services.add_source(world.url("/more.xml"), None)
+            jobs = set(runtime.scheduler.job_ids())
+            await runtime.collect_job(change.name)
+            return change, jobs, await services.sources()
+        finally:
+            await runtime.stop()
+
+    change, jobs, health = asyncio.run(add())
+
+    assert change.name == "more-notes" and "More Notes" in change.note
+    assert f"collect:{change.name}" in jobs
+    (added,) = [h for h in health if h.name == change.name]
+    assert added.last_success is not None
+    assert "name: more-notes" in serve_settings.sources_path.read_text(encoding="utf-8")
+
+
+def test_a_rejected_discord_token_is_a_configuration_error_that_never_shows_the_token(
+    serve_settings: Settings, world: FeedServer, monkeypatch: pytest.MonkeyPatch
+):
+    import discord
+
+    from tracker.errors import ConfigError
+    from tracker.serve import serve
+
+    token = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.not-a-real-token-value"
+    # Discord's API, played by the loopback server: it refuses the token as Discord does.
+    world.add(
+        "/api/v10/users/@me",
+        b'{"message": "401: Unauthorized", "code": 0}',
+        status=401,
+        content_type="application/json",
+    )
+    monkeypatch.setattr(discord.http.Route, "BASE", world.url("/api/v10"))
+    settings = Settings.from_env({**os.environ, "DISCORD_TOKEN": token})
+
+    with pytest.raises(ConfigError) as caught:
+        asyncio.run(serve(settings, load_config(settings.sources_path)))
+
+    assert "DISCORD_TOKEN" in str(caught.value) and "Reset Token" in str(caught.value)
+    assert token not in str(caught.value)
+    assert any(h.path == "/api/v10/users/@me" for h in world.hits)
+    assert not settings.lock_path.exists() or not _locked(settings.lock_path)
+
+
+def _locked(path: Path) -> bool:
+    from tracker.errors import TrackerError
+    from tracker.lock import InstanceLock
+
+    try:
+        with InstanceLock(path):
+            return False
+    except TrackerError:
+        return True

@@ -17,7 +17,7 @@ import signal
 from typing import Any
 
 from tracker.config import Config
-from tracker.errors import TrackerError
+from tracker.errors import ConfigError, ConfigProblem, TrackerError
 from tracker.local_services import LocalServices
 from tracker.lock import InstanceLock
 from tracker.runtime import Runtime
@@ -85,9 +85,18 @@ async def _with_bot(
     if bot_task.done() and not bot_task.cancelled() and bot_task.exception() is not None:
         exc = bot_task.exception()
         if isinstance(exc, discord.LoginFailure):
-            raise BotLoginError(
-                "Discord rejected DISCORD_TOKEN; copy the bot's token again from the Developer "
-                "Portal (Applications > your app > Bot > Reset Token)"
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        "environment",
+                        None,
+                        "DISCORD_TOKEN",
+                        "Discord rejected the token",
+                        "copy the bot's token again from the Developer Portal (Applications > "
+                        "your app > Bot > Reset Token), or unset DISCORD_TOKEN to write "
+                        "digests to files",
+                    )
+                ]
             ) from None
         if isinstance(exc, discord.PrivilegedIntentsRequired):
             raise BotLoginError(
