@@ -110,6 +110,8 @@ class DigestChannel:
             return DeliveryError(
                 f"Discord rejected the message ({exc.status}: {exc.text or 'no reason given'})",
                 retryable=False,
+                # 400/413: this message's content; the channel works, the rest can go.
+                refused=exc.status in (400, 413),
             )
         return DeliveryError(
             f"could not reach Discord ({type(exc).__name__}: {exc})", retryable=True

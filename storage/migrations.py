@@ -210,6 +210,19 @@ def m007_delivery_feedback_notices(db: sqlite3.Connection) -> None:
     )
 
 
+def m008_refused_and_abandoned_messages(db: sqlite3.Connection) -> None:
+    # A message the destination will never accept (Discord answers 400 to it) is set
+    # aside with the reason instead of blocking the rest; a digest still undelivered when
+    # the next one is due is abandoned, and the next one carries its unsent stories.
+    _run(
+        db,
+        """
+        ALTER TABLE digest_messages ADD COLUMN error TEXT;
+        ALTER TABLE digests ADD COLUMN abandoned TEXT
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "validators_belong_to_an_endpoint", m002_validators_belong_to_an_endpoint),
@@ -218,6 +231,7 @@ MIGRATIONS: list[Migration] = [
     (5, "digests", m005_digests),
     (6, "chunk_texts", m006_chunk_texts),
     (7, "delivery_feedback_notices", m007_delivery_feedback_notices),
+    (8, "refused_and_abandoned_messages", m008_refused_and_abandoned_messages),
 ]
 
 

@@ -38,10 +38,25 @@ class DigestOutbox:
         """The oldest digest for ``destination`` that still has messages to send."""
         row = self.state.db.execute(
             "SELECT id FROM digests WHERE destination = ? AND completed IS NULL "
-            "ORDER BY id LIMIT 1",
+            "AND abandoned IS NULL ORDER BY id LIMIT 1",
             (destination,),
         ).fetchone()
         return int(row["id"]) if row else None
+
+    def created(self, digest_id: int) -> datetime:
+        row = self.state.db.execute(
+            "SELECT created FROM digests WHERE id = ?", (digest_id,)
+        ).fetchone()
+        return datetime.fromisoformat(row["created"])
+
+    def abandon(self, digest_id: int, now: datetime) -> None:
+        """Give up on an undelivered digest: it no longer blocks the next one, and its
+        unsent stories, never recorded as sent, are the next one's to carry."""
+        with self.state.transaction() as db:
+            db.execute(
+                "UPDATE digests SET abandoned = ? WHERE id = ? AND completed IS NULL",
+                (_iso(now), digest_id),
+            )
 
     def create(
         self,
@@ -83,22 +98,38 @@ class DigestOutbox:
     def mark_sent(self, message: OutboxMessage, message_id: str, now: datetime) -> bool:
         """Record that the destination accepted ``message``; its stories count as sent.
         Returns True when this was the digest's last message (the digest is complete)."""
+        return self._settle(message, now, message_id=message_id)
+
+    def mark_refused(self, message: OutboxMessage, error: str, now: datetime) -> bool:
+        """Set aside a message the destination will never accept, with the reason, so the
+        rest of the digest goes out; its stories are not counted as sent."""
+        return self._settle(message, now, error=error)
+
+    def _settle(
+        self,
+        message: OutboxMessage,
+        now: datetime,
+        message_id: str | None = None,
+        error: str | None = None,
+    ) -> bool:
         with self.state.transaction() as db:
             created = db.execute(
                 "SELECT created FROM digests WHERE id = ?", (message.digest_id,)
             ).fetchone()["created"]
             db.execute(
-                "UPDATE digest_messages SET message_id = ?, posted_at = ? "
+                "UPDATE digest_messages SET message_id = ?, error = ?, posted_at = ? "
                 "WHERE digest_id = ? AND idx = ?",
-                (message_id, _iso(now), message.digest_id, message.idx),
+                (message_id, error, _iso(now), message.digest_id, message.idx),
             )
-            db.executemany(
-                "INSERT OR IGNORE INTO digest_stories (digest_id, story_id, sent_at) "
-                "VALUES (?, ?, ?)",
-                [(message.digest_id, s, created) for s in message.story_ids],
-            )
+            if message_id is not None:
+                db.executemany(
+                    "INSERT OR IGNORE INTO digest_stories (digest_id, story_id, sent_at) "
+                    "VALUES (?, ?, ?)",
+                    [(message.digest_id, s, created) for s in message.story_ids],
+                )
             left = db.execute(
-                "SELECT count(*) FROM digest_messages WHERE digest_id = ? AND message_id IS NULL",
+                "SELECT count(*) FROM digest_messages WHERE digest_id = ? "
+                "AND message_id IS NULL AND error IS NULL",
                 (message.digest_id,),
             ).fetchone()[0]
             if left == 0:

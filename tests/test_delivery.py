@@ -201,3 +201,49 @@ def test_file_destination_reports_an_unwritable_folder_as_a_retryable_delivery_e
     with pytest.raises(DeliveryError) as caught:
         asyncio.run(destination.send(message.payload))
     assert caught.value.retryable and "TRACKER_HOME" in str(caught.value)
+
+
+def test_a_message_the_destination_refuses_is_set_aside_and_the_rest_go_out(state):
+    channel = StandInChannel()
+    channel.failures[1] = [
+        DeliveryError("Discord rejected the message (400: Invalid Form Body)", False, refused=True)
+    ]
+    digest_id = stored(state, channel)
+
+    report = send_all(state, channel, digest_id)
+
+    assert report.complete and (report.sent, report.refused) == (2, 1)
+    assert [p["content"] for p in channel.accepted] == ["Story 0", "Story 2"]
+    sent, last = SQLiteStoryStore(state).sent()
+    assert set(sent) == {"s0", "s2"} and last == NOW  # the refused story is not counted as sent
+    assert DigestOutbox(state).pending(channel.name) is None
+
+
+def test_an_unexpected_exception_from_the_destination_is_retried_like_an_outage(state):
+    class Flaky(StandInChannel):
+        calls = 0
+
+        async def send(self, payload: dict[str, Any]) -> str:
+            self.calls += 1
+            if self.calls == 1:
+                raise ConnectionResetError("peer reset the connection")
+            return await super().send(payload)
+
+    channel = Flaky()
+    sleeps = Sleeps()
+    report = send_all(state, channel, stored(state, channel, n=1), sleeps)
+
+    assert report.complete and sleeps.seconds == [2.0]
+
+
+def test_stopping_ends_delivery_between_messages(state):
+    channel = StandInChannel()
+    digest_id = stored(state, channel)
+    stop_after_first = lambda: len(channel.accepted) >= 1  # noqa: E731
+
+    report = asyncio.run(
+        deliver(digest_id, channel, runner(state), lambda: NOW, stopping=stop_after_first)
+    )
+
+    assert (report.sent, report.left) == (1, 2)
+    assert DigestOutbox(state).remaining(digest_id)[0].idx == 1

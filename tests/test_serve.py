@@ -233,7 +233,8 @@ def test_tracker_serve_without_a_token_writes_the_digest_file_and_stops_cleanly(
 ):
     sources = Path(os.environ["TRACKER_SOURCES"])
     sources.write_text(
-        sources.read_text(encoding="utf-8") + 'digest: {time: "00:00", timezone: UTC}\n',
+        sources.read_text(encoding="utf-8")
+        + f'digest: {{time: "{datetime.now(UTC) - timedelta(minutes=1):%H:%M}", timezone: UTC}}\n',
         encoding="utf-8",
     )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -332,3 +333,102 @@ def _locked(path: Path) -> bool:
             return False
     except TrackerError:
         return True
+
+
+def test_a_digest_discord_never_accepted_gives_way_to_the_next_which_carries_its_stories(
+    serve_settings: Settings,
+):
+    from tracker.errors import DeliveryError
+
+    class MisconfiguredChannel(StandInChannel):
+        refuse = True
+
+        async def send(self, payload: dict[str, Any]) -> str:
+            if self.refuse:
+                raise DeliveryError("Discord refused the message (403: Missing Access)", False)
+            return await super().send(payload)
+
+    clock = Clock(MONDAY)
+    channel = MisconfiguredChannel()
+    runtime, _ = runtime_for(serve_settings, clock, channel)
+
+    async def three_days() -> list[Any]:
+        try:
+            await runtime.collect_all()
+            monday = await runtime.digest_job()
+            clock.now += timedelta(hours=1)
+            retried = await runtime.digest_job()  # the 10-minute retry: same digest, same refusal
+            clock.now = MONDAY + timedelta(days=1)
+            tuesday = await runtime.digest_job()  # still refused: Monday's gives way to Tuesday's
+            channel.refuse = False  # someone fixed the permission
+            clock.now += timedelta(minutes=10)
+            fixed = await runtime.digest_job()
+            return [monday, retried, tuesday, fixed]
+        finally:
+            await runtime.stop()
+
+    monday, retried, tuesday, fixed = asyncio.run(three_days())
+
+    assert monday is not None and not monday.complete and "Missing Access" in (monday.error or "")
+    assert retried is not None and retried.digest_id == monday.digest_id
+    assert tuesday is not None and not tuesday.complete and tuesday.digest_id != monday.digest_id
+    assert fixed is not None and fixed.complete and fixed.digest_id == tuesday.digest_id
+    titles = [p["content"] for p in channel.sent]
+    assert "Faster Decoding with Draft Models" in titles  # Monday's stories, in Tuesday's digest
+    assert len(titles) == len(set(titles))
+
+
+def test_a_failed_catch_up_still_starts_the_schedule(serve_settings: Settings, monkeypatch):
+    clock = Clock(MONDAY)
+    runtime, _ = runtime_for(serve_settings, clock)
+
+    async def broken() -> Any:
+        raise RuntimeError("chroma fell over")
+
+    monkeypatch.setattr(runtime, "collect_all", broken)
+
+    async def start() -> set[str]:
+        try:
+            await runtime.start()
+            async with asyncio.timeout(120):
+                await runtime.started.wait()
+            return set(runtime.scheduler.job_ids())
+        finally:
+            await runtime.stop()
+
+    jobs = asyncio.run(start())
+
+    assert {"digest", "collect:papers", "collect:blog", "collect:infer"} <= jobs
+
+
+def test_the_watcher_survives_an_unexpected_error_and_goes_on_watching(serve_settings: Settings):
+    clock = Clock(MONDAY)
+    runtime, _ = runtime_for(serve_settings, clock)
+    runtime.watch_seconds = 0.01
+    path = serve_settings.sources_path
+    real_check = runtime.watcher.check
+    failures = []
+
+    def check_once_broken() -> Any:
+        if not failures:
+            failures.append(1)
+            raise OSError("the disk hiccuped")
+        return real_check()
+
+    runtime.watcher.check = check_once_broken  # type: ignore[method-assign]
+
+    async def watch() -> Any:
+        try:
+            await runtime.schedule(paused=True)
+            await runtime.start_watching()
+            path.write_text(
+                path.read_text(encoding="utf-8").replace("name: blog,", "name: weblog,")
+            )
+            async with asyncio.timeout(60):
+                while "collect:weblog" not in runtime.scheduler.job_ids():
+                    await asyncio.sleep(0.01)
+            return runtime.config.source("weblog")
+        finally:
+            await runtime.stop()
+
+    assert asyncio.run(watch()) is not None and failures == [1]

@@ -280,6 +280,23 @@ def load_config(path: Path) -> Config:
 
 def parse_config(text: str, file: str = "sources.yaml") -> Config:
     """Validate YAML text; ``file`` is only used to name the file in messages."""
+    try:
+        return _parse_config(text, file)
+    except RecursionError:  # hundreds of nested brackets: the parser gives up
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    file,
+                    None,
+                    None,
+                    "the YAML is nested too deeply to read",
+                    "sources.yaml needs only a few levels; look for runaway [ or { brackets",
+                )
+            ]
+        ) from None
+
+
+def _parse_config(text: str, file: str) -> Config:
     yaml = YAML(typ="rt")
     try:
         data = yaml.load(text)

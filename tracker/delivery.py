@@ -56,6 +56,8 @@ class DeliveryReport:
     sent: int
     left: int
     error: str | None = None
+    #: Messages the destination will never accept, set aside so the rest went out.
+    refused: int = 0
 
     @property
     def complete(self) -> bool:
@@ -69,41 +71,69 @@ async def deliver(
     now: Callable[[], datetime],
     policy: RetryPolicy = RetryPolicy(),
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> DeliveryReport:
     """Send what is left of digest ``digest_id``; stop at the first message that cannot be
-    sent after retries, leaving it and the rest for the next call."""
+    sent after retries (or when ``stopping``), leaving it and the rest for the next call.
+
+    A message the destination refuses for its content (``refused``) is set aside with
+    the reason and the rest go on: one bad message must not hold back every digest after
+    it. Any other exception from the destination counts as an outage and is retried.
+    """
     remaining: list[OutboxMessage] = await run(lambda o: o.remaining(digest_id))
-    sent = 0
+    sent = refused = 0
     for position, message in enumerate(remaining):
+        left = len(remaining) - position
+        if stopping():
+            return DeliveryReport(digest_id, sent, left, "stopped before sending", refused)
         attempt = 0
-        while True:
+        message_id: str | None = None
+        while message_id is None:
             try:
                 message_id = await destination.send(message.payload)
                 break
             except DeliveryError as exc:
-                attempt += 1
-                if not exc.retryable or attempt >= policy.attempts:
-                    left = len(remaining) - position
-                    log.warning(
-                        "digest %s: message %d not sent (%s); %d left for the next attempt",
-                        digest_id,
-                        message.idx + 1,
-                        exc,
-                        left,
-                    )
-                    return DeliveryReport(digest_id, sent, left, str(exc))
-                delay = policy.delay(attempt, exc.retry_after)
-                log.info("digest %s: %s; retrying in %.0f s", digest_id, exc, delay)
-                await sleep(delay)
-        await run(_marker(message, message_id, now()))
-        sent += 1
-    return DeliveryReport(digest_id, sent, 0)
+                error = exc
+            except Exception as exc:  # a destination's bug, or an outage it did not name
+                log.warning("digest %s: sending failed unexpectedly", digest_id, exc_info=True)
+                error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
+            if error.refused:
+                log.error(
+                    "digest %s: message %d refused (%s); set aside, the rest goes on",
+                    digest_id,
+                    message.idx + 1,
+                    error,
+                )
+                await run(_refuser(message, str(error), now()))
+                refused += 1
+                break
+            attempt += 1
+            if not error.retryable or attempt >= policy.attempts or stopping():
+                log.warning(
+                    "digest %s: message %d not sent (%s); %d left for the next attempt",
+                    digest_id,
+                    message.idx + 1,
+                    error,
+                    left,
+                )
+                return DeliveryReport(digest_id, sent, left, str(error), refused)
+            delay = policy.delay(attempt, error.retry_after)
+            log.info("digest %s: %s; retrying in %.0f s", digest_id, error, delay)
+            await sleep(delay)
+        if message_id is not None:
+            await run(_marker(message, message_id, now()))
+            sent += 1
+    return DeliveryReport(digest_id, sent, 0, None, refused)
 
 
 def _marker(
     message: OutboxMessage, message_id: str, at: datetime
 ) -> Callable[[DigestOutbox], bool]:
     return lambda outbox: outbox.mark_sent(message, message_id, at)
+
+
+def _refuser(message: OutboxMessage, error: str, at: datetime) -> Callable[[DigestOutbox], bool]:
+    return lambda outbox: outbox.mark_refused(message, error, at)
 
 
 class FileDestination:

@@ -87,7 +87,16 @@ class DeliveryError(TrackerError):
     again with backoff; the others (missing permission, unknown channel) need a person.
     """
 
-    def __init__(self, message: str, retryable: bool, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        retryable: bool,
+        retry_after: float | None = None,
+        refused: bool = False,
+    ):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        #: This message will never be accepted (Discord's 400 on its content), but the
+        #: destination works: set it aside and send the rest.
+        self.refused = refused

@@ -83,7 +83,7 @@ class Runtime:
         *,
         now: Callable[[], datetime] = utcnow,
         retry: RetryPolicy | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
         watch_seconds: float = WATCH_SECONDS,
     ):
         self.settings = settings
@@ -94,7 +94,7 @@ class Runtime:
         self.notifier: Notifier = notifier or LogNotifier()
         self.now = now
         self.retry = retry or RetryPolicy()
-        self.sleep = sleep
+        self.sleep = sleep if sleep is not None else self._sleep
         self.watch_seconds = watch_seconds
         self._stop = threading.Event()
         self._embedder: Embedder | None = None
@@ -109,6 +109,8 @@ class Runtime:
         self.started = asyncio.Event()
         self._redelivery_planned = False
         self._scheduling = False
+        self._stopping = asyncio.Event()
+        self._watch_error: str | None = None
 
     # --- the pieces --------------------------------------------------------------------
 
@@ -134,11 +136,22 @@ class Runtime:
         schedule every source for when it is next due, then catch up on a missed digest;
         meanwhile watch sources.yaml."""
         self._spawn(self._catch_up())
+        await self.start_watching()
+
+    async def start_watching(self) -> None:
+        """Poll sources.yaml every ``watch_seconds`` in the background."""
         self._spawn(self._watch())
 
     async def _catch_up(self) -> None:
-        await self.embedder()  # load the model once, before the first question needs it
-        await self.collect_all()
+        try:
+            await self.embedder()  # load the model once, before the first question needs it
+            await self.collect_all()
+        except Stopping:
+            return
+        except Exception:  # whatever went wrong, the schedule must still run
+            log.exception("catching up at start failed; the schedule takes over")
+        if self._stop.is_set():
+            return
         await self.schedule()
         await self.digest_job()
         self.started.set()
@@ -180,15 +193,35 @@ class Runtime:
             if not isinstance(exc, Stopping):
                 log.error("background task failed", exc_info=exc)
 
-    async def stop(self) -> None:
-        """Stop scheduling, let the job in progress reach a safe point, release stores."""
+    async def stop(self, grace: float = 60.0) -> None:
+        """Stop scheduling, let the job in progress reach a safe point, release stores.
+
+        A digest being posted stops between two messages (never between Discord
+        accepting one and the outbox recording it); a collect stops after the source
+        in hand; both resume from there on the next start.
+        """
         self._stop.set()
+        self._stopping.set()
+        try:
+            async with asyncio.timeout(grace):
+                async with self._digest_lock:
+                    pass
+        except TimeoutError:
+            log.warning("the digest did not reach a safe point within %.0f s", grace)
         self.scheduler.shutdown(wait=False)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for worker in (self.jobs, self.queries, self.outbox):
             await asyncio.to_thread(worker.shutdown)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when stopping."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        except TimeoutError:
+            pass
 
     def _check_stop(self, *_: object) -> None:
         if self._stop.is_set():
@@ -202,11 +235,17 @@ class Runtime:
         return await self._collect(names=(), due_only=True)
 
     async def collect_job(self, name: str) -> None:
-        """The scheduled job of one source."""
+        """The scheduled job of one source. It never raises: a failure is logged and the
+        next run comes at the next interval."""
         config = self.config
-        if not any(s.name == name and s.enabled for s in config.sources):
-            return  # removed or disabled since the job was planned
-        await self._collect(names=(name,), due_only=False)
+        if self._stop.is_set() or not any(s.name == name and s.enabled for s in config.sources):
+            return  # stopping, or removed or disabled since the job was planned
+        try:
+            await self._collect(names=(name,), due_only=False)
+        except (Stopping, asyncio.CancelledError):
+            return  # shutting down: the source is collected again on the next start
+        except Exception:
+            log.exception("collecting %s failed", name)
 
     async def _collect(self, names: Sequence[str], due_only: bool) -> CollectRun:
         config = self.config
@@ -271,32 +310,58 @@ class Runtime:
 
         Safe to call at any time and any number of times: a digest already made for the
         latest scheduled time is not made again (a laptop waking after a missed 08:00
-        posts once), and a half-posted one is finished rather than started over.
+        posts once), and a half-posted one is finished rather than started over. It never
+        raises: a failure is logged and tried again in ``REDELIVER_AFTER``.
         """
+        if self._stop.is_set():
+            return None
+        try:
+            return await self._digest()
+        except (Stopping, asyncio.CancelledError):
+            return None
+        except Exception:
+            log.exception("the digest job failed; trying again in %s", _minutes(REDELIVER_AFTER))
+            self._plan_redelivery()
+            return None
+
+    async def _digest(self) -> DeliveryReport | None:
         async with self._digest_lock:
             destination = self.destination
-            pending = await self.outbox.run(lambda s: DigestOutbox(s).pending(destination.name))
-            if pending is not None:
-                report = await self._deliver(pending)
-                if not report.complete:
-                    return report
             config = self.config
             now = self.now()
+            pending = await self._on_outbox(lambda o: o.pending(destination.name))
+            report: DeliveryReport | None = None
+            if pending is not None:
+                report = await self._deliver(pending)
+                if self._stop.is_set():
+                    return report
+                if not report.complete:
+                    created = await self._on_outbox(lambda o: o.created(pending))
+                    if not digest_due(created, now, config.digest):
+                        return report
+                    # Undelivered when the next is due: the next carries its unsent stories.
+                    log.error(
+                        "digest %d was not delivered before the next was due; the new one "
+                        "carries its unsent stories",
+                        pending,
+                    )
+                    await self._on_outbox(lambda o: o.abandon(pending, now))
             last = await self.jobs.run(lambda t: t.stories.sent()[1])
             if not digest_due(last, now, config.digest):
-                return None
+                return report if pending is not None else None
             digest = await self.jobs.run(lambda t: self._select(t, config, now))
             messages = destination.render(digest)
-            digest_id = await self.outbox.run(
-                lambda s: DigestOutbox(s).create(
+            digest_id = await self._on_outbox(
+                lambda o: o.create(
                     now, destination.name, [(m.payload, m.story_ids) for m in messages]
                 )
             )
             log.info(
-                "digest %d: %d stories in %d messages",
+                "digest %d: %d stories in %d message%s",
                 digest_id,
                 len(digest.entries),
                 len(messages),
+                "" if len(messages) == 1 else "s",
             )
             return await self._deliver(digest_id)
 
@@ -307,25 +372,34 @@ class Runtime:
 
     async def _deliver(self, digest_id: int) -> DeliveryReport:
         report = await deliver(
-            digest_id, self.destination, self._on_outbox, self.now, self.retry, self.sleep
+            digest_id,
+            self.destination,
+            self._on_outbox,
+            self.now,
+            self.retry,
+            self.sleep,
+            stopping=self._stop.is_set,
         )
-        if not report.complete:
+        if not report.complete and not self._stop.is_set():
             # Discord is down or the bot lacks a permission: try again later, from where
-            # it stopped. Said once per digest, in the log (the channel may be the problem).
+            # it stopped.
             log.error(
-                "digest %d: %d of its messages are not delivered yet (%s); retrying in %d min",
+                "digest %d: %d of its messages are not delivered yet (%s); retrying in %s",
                 digest_id,
                 report.left,
                 report.error,
-                REDELIVER_AFTER.seconds // 60,
+                _minutes(REDELIVER_AFTER),
             )
-            if not self._redelivery_planned:
-                self._redelivery_planned = True
-                self._spawn(self._redeliver_later())
+            self._plan_redelivery()
         return report
 
+    def _plan_redelivery(self) -> None:
+        if not self._redelivery_planned and not self._stop.is_set():
+            self._redelivery_planned = True
+            self._spawn(self._redeliver_later())
+
     async def _redeliver_later(self) -> None:
-        await self.sleep(REDELIVER_AFTER.total_seconds())
+        await self._sleep(REDELIVER_AFTER.total_seconds())
         self._redelivery_planned = False
         await self.digest_job()
 
@@ -336,12 +410,20 @@ class Runtime:
 
     async def _watch(self) -> None:
         while not self._stop.is_set():
-            await asyncio.sleep(self.watch_seconds)
-            # The loop's timers stand still while a laptop sleeps: nudge the scheduler so
-            # that jobs missed meanwhile run within one poll of waking.
-            if self._scheduling:
-                self.scheduler.wakeup()
-            await self.reload()
+            await self._sleep(self.watch_seconds)
+            if self._stop.is_set():
+                return
+            try:
+                # The loop's timers stand still while a laptop sleeps: nudge the scheduler
+                # so that jobs missed meanwhile run within one poll of waking.
+                if self._scheduling:
+                    self.scheduler.wakeup()
+                await self.reload()
+                self._watch_error = None
+            except Exception as exc:  # never let the watcher die: say it once, keep going
+                if str(exc) != self._watch_error:
+                    log.exception("checking %s failed", self.settings.sources_path)
+                self._watch_error = str(exc)
 
     async def reload(self) -> None:
         """Apply an edit of sources.yaml: jobs added, removed or rescheduled; an invalid
@@ -373,6 +455,10 @@ class Runtime:
         )
         log.error("%s", text)
         self._spawn(self.notifier.announce(_code_block(text)))
+
+
+def _minutes(span: timedelta) -> str:
+    return f"{int(span.total_seconds() // 60)} min"
 
 
 def _close_tracker(tracker: Tracker) -> None:

@@ -141,11 +141,15 @@ def digest_due(last_completed: datetime | None, now: datetime, digest: DigestSet
 
     ``tracker serve`` asks this at start-up, because the scheduler only knows
     about times it was running for. However many days were missed, the answer is
-    one digest. A tracker that never sent one owes today's only once its time has
-    come: starting at 07:00 does not owe yesterday's.
+    one digest, and only while the latest time is less than ``DIGEST_GRACE`` ago
+    (the same rule as a misfire of the scheduled job). A tracker that never sent
+    one owes today's only once its time has come: starting at 07:00 does not owe
+    yesterday's.
     """
     _require_aware(now, "now")
     fire = last_fire_time(now, digest)
+    if now - fire > DIGEST_GRACE:
+        return False  # too late for today's; tomorrow's comes at its time
     if last_completed is None:
         zone = ZoneInfo(digest.timezone)
         return fire.astimezone(zone).date() == now.astimezone(zone).date()
