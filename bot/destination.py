@@ -118,6 +118,13 @@ class DigestChannel:
         )
 
 
+def render_messages(digest: Digest) -> list[Outgoing]:
+    """The digest as the bot posts it: one story per message."""
+    return [
+        Outgoing(m.to_payload(), m.story_ids) for m in render_discord(digest, embeds_per_message=1)
+    ]
+
+
 class ChannelDestination:
     """Digests as messages in one Discord channel, one story per message."""
 
@@ -127,10 +134,7 @@ class ChannelDestination:
         self._seeding: set[asyncio.Task[None]] = set()
 
     def render(self, digest: Digest) -> list[Outgoing]:
-        return [
-            Outgoing(m.to_payload(), m.story_ids)
-            for m in render_discord(digest, embeds_per_message=1)
-        ]
+        return render_messages(digest)
 
     async def send(self, payload: dict[str, Any]) -> str:
         channel = await self.channel.get()

@@ -432,3 +432,57 @@ def test_the_watcher_survives_an_unexpected_error_and_goes_on_watching(serve_set
             await runtime.stop()
 
     assert asyncio.run(watch()) is not None and failures == [1]
+
+
+def test_with_discord_unreachable_serve_still_collects_keeps_the_digest_and_retries_login(
+    serve_settings: Settings, world: FeedServer, monkeypatch: pytest.MonkeyPatch, caplog
+):
+    import logging
+    import socket
+
+    import discord
+
+    from storage.outbox import DigestOutbox
+    from storage.state import SQLiteStateStore
+    from tracker.serve import serve
+
+    with socket.socket() as probe:  # a port nothing listens on: Discord is unreachable
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setattr(discord.http.Route, "BASE", f"http://127.0.0.1:{closed}/api/v10")
+    path = serve_settings.sources_path
+    due = datetime.now(UTC) - timedelta(minutes=1)
+    path.write_text(
+        path.read_text(encoding="utf-8") + f'digest: {{time: "{due:%H:%M}", timezone: UTC}}\n'
+    )
+    settings = Settings.from_env(
+        {**os.environ, "DISCORD_TOKEN": "x" * 59, "DISCORD_CHANNEL_ID": "123456789012345678"}
+    )
+    caplog.set_level(logging.INFO, logger="tracker")
+
+    def pending_digest() -> int | None:
+        with SQLiteStateStore(settings.state_db) as state:
+            return DigestOutbox(state).pending("discord:123456789012345678")
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(serve(settings, load_config(path), stop, login_retry=0.05))
+        try:
+            async with asyncio.timeout(120):
+                while not (
+                    settings.state_db.exists()
+                    and await asyncio.to_thread(pending_digest) is not None
+                    and caplog.text.count("cannot reach Discord") >= 2
+                ):
+                    assert not task.done(), task.exception()
+                    await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await task
+
+    asyncio.run(run())
+
+    with SQLiteStateStore(settings.state_db) as state:
+        assert state.count_items() > 0  # collected with no Discord at all
+    assert pending_digest() is not None  # the digest waits in the outbox for the bot
+    assert "x" * 59 not in caplog.text

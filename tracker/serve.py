@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import signal
-from typing import Any
 
 from tracker.config import Config
 from tracker.errors import ConfigError, ConfigProblem, TrackerError
@@ -30,60 +29,77 @@ class BotLoginError(TrackerError):
     pass
 
 
-async def serve(settings: Settings, config: Config, stop: asyncio.Event | None = None) -> None:
+#: The first wait before logging in to Discord again after it could not be reached.
+LOGIN_RETRY = 5.0
+LOGIN_RETRY_CAP = 300.0
+
+
+async def serve(
+    settings: Settings,
+    config: Config,
+    stop: asyncio.Event | None = None,
+    login_retry: float = LOGIN_RETRY,
+) -> None:
     """Run until ``stop`` is set (or a signal arrives). Holds the single-instance lock."""
     stop = stop or asyncio.Event()
     _on_signals(stop)
     with InstanceLock(settings.lock_path):
         runtime = Runtime(settings, config)
-        if settings.discord_token:
-            await _with_bot(settings, config, runtime, stop)
-        else:
-            log.info("no DISCORD_TOKEN: digests go to %s and the terminal", settings.digests_path)
-            await runtime.start()
-            try:
+        try:
+            if settings.discord_token:
+                await _with_bot(settings, config, runtime, stop, login_retry)
+            else:
+                log.info(
+                    "no DISCORD_TOKEN: digests go to %s and the terminal", settings.digests_path
+                )
+                await runtime.start()
                 await stop.wait()
-            finally:
-                log.info("stopping")
-                await runtime.stop()
+        finally:
+            log.info("stopping")
+            await runtime.stop()
         log.info("stopped")
 
 
 async def _with_bot(
-    settings: Settings, config: Config, runtime: Runtime, stop: asyncio.Event
+    settings: Settings, config: Config, runtime: Runtime, stop: asyncio.Event, retry: float
 ) -> None:
+    """The runtime runs from the start, whether or not Discord can be reached; the bot
+    logs in, and when Discord drops it or cannot be reached, a new bot logs in again
+    with backoff. Only a rejected token ends it: waiting would not help."""
     import discord
 
     from bot.client import TrackerBot
+    from bot.relay import BotRelay
 
     channel_id = settings.discord_channel_id or config.digest.channel_id
-
-    async def started(bot: Any) -> None:
-        await runtime.start()
-
-    bot = TrackerBot(
-        LocalServices(runtime), channel_id, on_start=started, guild_id=settings.discord_guild_id
-    )
-    if channel_id:
-        runtime.destination = bot.destination()
-        runtime.notifier = bot.notifier()
+    relay = BotRelay(channel_id) if channel_id else None
+    if relay is not None:
+        runtime.destination = relay
+        runtime.notifier = relay
     else:
         log.warning(
             "no channel for the digest: set DISCORD_CHANNEL_ID (or digest.channel_id in "
             "sources.yaml); until then digests go to %s",
             settings.digests_path,
         )
-    bot_task = asyncio.ensure_future(bot.start(settings.discord_token or ""))
-    stop_task = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({bot_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stop_task.cancel()
-        log.info("stopping")
-        await runtime.stop()
-        await bot.close()
-    if bot_task.done() and not bot_task.cancelled() and bot_task.exception() is not None:
-        exc = bot_task.exception()
+    services = LocalServices(runtime)
+    await runtime.start()
+    delay = retry
+    while not stop.is_set():
+        bot = TrackerBot(services, channel_id, guild_id=settings.discord_guild_id)
+        if relay is not None:
+            relay.bot = bot
+        began = asyncio.get_running_loop().time()
+        bot_task = asyncio.ensure_future(bot.start(settings.discord_token or ""))
+        stop_task = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({bot_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop_task.cancel()
+            await bot.close()
+        if stop.is_set():
+            return
+        exc = bot_task.exception() if not bot_task.cancelled() else None
         if isinstance(exc, discord.LoginFailure):
             raise ConfigError(
                 [
@@ -103,7 +119,18 @@ async def _with_bot(
                 "Discord refused the bot's intents; tracker needs no privileged intents, so "
                 "this is a bug: please report it"
             ) from None
-        raise BotLoginError(f"the Discord bot stopped: {type(exc).__name__}: {exc}") from None
+        if asyncio.get_running_loop().time() - began > LOGIN_RETRY_CAP:
+            delay = retry  # it was up for a while: this is a new outage, not the same one
+        reason = f"{type(exc).__name__}: {exc}" if exc else "the connection ended"
+        log.warning(
+            "cannot reach Discord (%s); collecting goes on, logging in again in %.0f s",
+            reason,
+            delay,
+        )
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await stop.wait()
+        delay = min(delay * 2, LOGIN_RETRY_CAP)
 
 
 def _on_signals(stop: asyncio.Event) -> None:
