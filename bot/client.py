@@ -24,6 +24,10 @@ from tracker.services import Services
 
 log = logging.getLogger("tracker.bot")
 
+# tracker never joins voice channels: no warnings at every start about voice libraries.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+
 #: What the invite link asks for: read and post in the digest channel, seed votes.
 REQUIRED_PERMISSIONS = discord.Permissions(
     view_channel=True,

@@ -23,16 +23,25 @@ class SQLiteFeedbackStore:
     def __init__(self, state: SQLiteStateStore):
         self.state = state
 
-    def vote(self, story_id: str, user_id: str, vote: int | None, now: datetime) -> None:
-        """Record ``user_id``'s vote on a story: +1, -1, or None to withdraw it."""
+    def vote(
+        self,
+        story_id: str,
+        user_id: str,
+        vote: int | None,
+        now: datetime,
+        only: int | None = None,
+    ) -> None:
+        """Record ``user_id``'s vote on a story: +1, -1, or None to withdraw it (with
+        ``only``: withdraw it only if it is that vote, as when one of two thumbs goes)."""
         if vote not in (None, -1, 1):
             raise ValueError(f"a vote is +1, -1 or None, not {vote!r}")
         stamp = _iso(now)
         with self.state.transaction() as db:
             if vote is None:
                 db.execute(
-                    "DELETE FROM feedback WHERE story_id = ? AND user_id = ? AND at <= ?",
-                    (story_id, user_id, stamp),
+                    "DELETE FROM feedback WHERE story_id = ? AND user_id = ? AND at <= ?"
+                    " AND (? IS NULL OR vote = ?)",
+                    (story_id, user_id, stamp, only, only),
                 )
             else:
                 db.execute(

@@ -234,8 +234,8 @@ class FakeServices:
         self._call("story_choices", text, n)
         return self.choices[:n]
 
-    async def feedback(self, message_id: int, user_id: int, vote: int | None) -> bool:
-        self._call("feedback", message_id, user_id, vote)
+    async def feedback(self, message_id: int, user_id: int, vote: int, added: bool = True) -> bool:
+        self._call("feedback", message_id, user_id, vote, added)
         return True
 
 

@@ -44,7 +44,11 @@ def test_thumbs_up_and_down_are_votes_and_removal_withdraws():
         ("add", reaction("👎", user_id=43)),
         ("remove", reaction("👍")),
     )
-    assert services.called("feedback") == [(900, 42, 1), (900, 43, -1), (900, 42, None)]
+    assert services.called("feedback") == [
+        (900, 42, 1, True),
+        (900, 43, -1, True),
+        (900, 42, 1, False),
+    ]
 
 
 def test_other_emoji_and_custom_emoji_are_not_votes():

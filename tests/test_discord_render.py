@@ -309,6 +309,14 @@ def test_ten_embeds_per_message() -> None:
     assert eleven[1].story_ids == ("s10",)
 
 
+def test_one_story_per_message_names_the_section_once_above_its_first_story() -> None:
+    messages = validate(render_discord(digest(*(entry(i) for i in range(3))), embeds_per_message=1))
+    assert [m.story_ids for m in messages] == [("s0",), ("s1",), ("s2",)]
+    assert messages[0].content.endswith("**📄 Papers**")
+    assert [m.content for m in messages[1:]] == ["", ""]
+    assert all("continued" not in m.content for m in messages)
+
+
 def test_the_largest_possible_story_fits_a_message_alone() -> None:
     huge = "w" * 3000
     e = entry(

@@ -57,6 +57,16 @@ def test_a_readers_newer_vote_replaces_the_older_and_none_withdraws_it(state) ->
     assert votes.counts("s1") == {"up": 0, "down": 0}
 
 
+def test_taking_away_the_old_thumb_leaves_the_new_vote(state) -> None:
+    votes = SQLiteFeedbackStore(state)
+    votes.vote("s1", "ada", -1, NOW)
+    votes.vote("s1", "ada", 1, NOW + timedelta(minutes=1))  # 👍 added, 👎 still there
+    votes.vote("s1", "ada", None, NOW + timedelta(minutes=2), only=-1)  # 👎 removed
+    assert votes.counts("s1") == {"up": 1, "down": 0}
+    votes.vote("s1", "ada", None, NOW + timedelta(minutes=3), only=1)  # 👍 removed
+    assert votes.counts("s1") == {"up": 0, "down": 0}
+
+
 def test_an_event_that_arrives_late_does_not_undo_a_newer_vote(state) -> None:
     votes = SQLiteFeedbackStore(state)
     votes.vote("s1", "ada", 1, NOW + timedelta(minutes=5))

@@ -202,6 +202,9 @@ def test_the_bots_services_answer_from_what_serve_collected(serve_settings: Sett
             message_id = 900_000_000_000_000_000 + paper_message
             voted = await services.feedback(message_id, 7, 1)
             not_ours = await services.feedback(123, 7, 1)
+            await services.feedback(message_id, 8, -1)
+            await services.feedback(message_id, 8, 1)  # changed their mind: 👍 now
+            await services.feedback(message_id, 8, -1, added=False)  # and took the 👎 away
             why = await services.why_message(message_id)
             by_title = await services.why("faster decoding draft")
             choices = await services.story_choices("decoding")
@@ -218,7 +221,8 @@ def test_the_bots_services_answer_from_what_serve_collected(serve_settings: Sett
     assert all(h.last_success is not None and not h.backing_off for h in got["health"])
     assert got["voted"] is True and got["not_ours"] is False
     (why,) = got["why"]
-    assert why.title == "Faster Decoding with Draft Models" and why.feedback["up"] == 1
+    assert why.title == "Faster Decoding with Draft Models"
+    assert why.feedback == {"up": 2, "down": 0}
     assert abs(sum(why.parts.values()) - why.score) < 1e-3
     assert got["by_title"].story_id == why.story_id
     assert any(title == why.title for title, _ in got["choices"])

@@ -411,7 +411,9 @@ def render_discord(
             batch.append((embed, entry.story_id))
             size += embed.size()
         for n, batch in enumerate(batches):
-            content = _section_header(section, continued=n > 0)
+            # One story per message: the header once, above the section's first story.
+            single = embeds_per_message == 1 and n > 0
+            content = "" if single else _section_header(section, continued=n > 0)
             if not messages:
                 content = "\n".join(intro) + "\n\n" + content
             messages.append(

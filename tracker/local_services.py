@@ -24,7 +24,7 @@ from tracker.http import is_public_host
 from tracker.models import Story
 from tracker.runtime import Runtime
 from tracker.services import SearchHit, SourceChange, SourceHealth, Why
-from tracker.sources_edit import add_source, check_feed_url, probe_feed, remove_source
+from tracker.sources_edit import add_source, probe_feed, remove_source
 
 #: /why ranks the stories of this period to give a story its place.
 WHY_WINDOW = timedelta(days=7)
@@ -57,7 +57,8 @@ class LocalServices:
             if since is not None:
                 last = now - since
                 stories = {}  # "what happened in the last day", sent or not
-            return select(t.ranked(config, now=now), Sent(stories, last), now, config.digest.size)
+            ranked = t.ranked(config, now=now)
+            return select(ranked, Sent(stories, last), now, config.digest.size, config.stack)
 
         await self.runtime.embedder()
         return await self.runtime.queries.run(preview)
@@ -106,7 +107,7 @@ class LocalServices:
     # --- changing sources.yaml ------------------------------------------------------------
 
     async def add_source(self, url: str, name: str | None) -> SourceChange:
-        url = check_feed_url(url.strip(), is_public=self.is_public)
+        url = url.strip()  # probe_feed checks it (in a thread: the check resolves the host)
         settings = self.runtime.settings
         probe = await asyncio.to_thread(probe_feed, url, settings, is_public=self.is_public)
         # The address as given: a redirect may be temporary (a CDN, a maintenance page).
@@ -179,14 +180,18 @@ class LocalServices:
 
     # --- feedback -------------------------------------------------------------------------
 
-    async def feedback(self, message_id: int, user_id: int, vote: int | None) -> bool:
+    async def feedback(self, message_id: int, user_id: int, vote: int, added: bool = True) -> bool:
         now = self.runtime.now()
 
         def record(state: SQLiteStateStore) -> bool:
             ids = DigestOutbox(state).stories_of_message(str(message_id))
             if len(ids) != 1:
                 return False  # not a digest message, or one that carries several stories
-            SQLiteFeedbackStore(state).vote(ids[0], str(user_id), vote, now)
+            store = SQLiteFeedbackStore(state)
+            if added:
+                store.vote(ids[0], str(user_id), vote, now)
+            else:
+                store.vote(ids[0], str(user_id), None, now, only=vote)
             return True
 
         return await self.runtime.outbox.run(record)

@@ -99,9 +99,10 @@ class Services(Protocol):
         """(title, story id) of recent stories matching ``text``, for autocomplete."""
         ...
 
-    async def feedback(self, message_id: int, user_id: int, vote: int | None) -> bool:
-        """Record a reader's vote (+1, -1, or None to withdraw it) on the story of a digest
-        message; False when the message is not a digest entry."""
+    async def feedback(self, message_id: int, user_id: int, vote: int, added: bool = True) -> bool:
+        """A reader added (or removed) a vote, +1 or -1, on the story of a digest message.
+        Removing a reaction withdraws the vote only if it is the reader's current one (they
+        may have left the other thumb). False when the message is not a digest entry."""
         ...
 
 

@@ -43,14 +43,17 @@ class FeedbackCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
-        if vote_of(payload.emoji) is not None:
-            await self._record(payload, None)
+        vote = vote_of(payload.emoji)
+        if vote is not None:
+            await self._record(payload, vote, added=False)
 
-    async def _record(self, payload: discord.RawReactionActionEvent, vote: int | None) -> None:
+    async def _record(
+        self, payload: discord.RawReactionActionEvent, vote: int, added: bool = True
+    ) -> None:
         if payload.user_id == self.own_id():
             return
         try:
-            counted = await self.services.feedback(payload.message_id, payload.user_id, vote)
+            counted = await self.services.feedback(payload.message_id, payload.user_id, vote, added)
         except Exception:  # the reaction stays on Discord; only our count misses it
             log.exception("could not record a vote on message %s", payload.message_id)
             return
