@@ -274,29 +274,38 @@ def test_tracker_serve_without_a_token_writes_the_digest_file_and_stops_cleanly(
 
 
 def test_a_source_added_from_discord_is_scheduled_and_collected_without_a_restart(
-    serve_settings: Settings, world: FeedServer
+    serve_settings: Settings, world: FeedServer, monkeypatch: pytest.MonkeyPatch
 ):
     world.add("/more.xml", blog_feed(world).replace("Inference Notes", "More Notes"))
     clock = Clock(MONDAY)
     runtime, _ = runtime_for(serve_settings, clock)
     services = LocalServices(runtime, is_public=lambda host: True)  # the test server is loopback
 
-    async def add() -> tuple[Any, set[str], list[Any]]:
+    async def add() -> tuple[Any, set[str], list[Any], list[Any]]:
         try:
             await runtime.schedule(paused=True)
             change = await services.add_source(world.url("/more.xml"), None)
             jobs = set(runtime.scheduler.job_ids())
+            # Added from Discord, the feed may never be fetched from inside the network:
+            # the loopback test server is refused at collect time too, not only when added.
             await runtime.collect_job(change.name)
-            return change, jobs, await services.sources()
+            refused = await services.sources()
+            with monkeypatch.context() as m:
+                m.setattr("tracker.http.is_public_host", lambda host: True)
+                clock.now += timedelta(days=1)  # past the backoff
+                await runtime.collect_job(change.name)
+            return change, jobs, refused, await services.sources()
         finally:
             await runtime.stop()
 
-    change, jobs, health = asyncio.run(add())
+    change, jobs, refused, health = asyncio.run(add())
 
     assert change.name == "more-notes" and "More Notes" in change.note
     assert f"collect:{change.name}" in jobs
+    (blocked,) = [h for h in refused if h.name == change.name]
+    assert "private or local address" in (blocked.last_error or "")
     (added,) = [h for h in health if h.name == change.name]
-    assert added.last_success is not None
+    assert added.last_success is not None and added.last_error is None
     assert "name: more-notes" in serve_settings.sources_path.read_text(encoding="utf-8")
 
 

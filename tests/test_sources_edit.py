@@ -147,11 +147,13 @@ def test_adding_appends_an_entry_and_leaves_every_other_line_alone(repo_copy: Pa
         "+   - name: inference-notes",
         "+     kind: feed",
         f"+     url: {FEED}",
+        "+     public_only: true",
     ]
     before = [s.name for s in load_config(REPO_SOURCES).sources]
     config = load_config(repo_copy)
     assert [s.name for s in config.sources] == [*before, "inference-notes"]
     assert config.source("inference-notes").url == FEED
+    assert config.source("inference-notes").public_only  # added from Discord: public only
 
 
 def test_add_then_remove_gives_back_the_same_bytes(repo_copy: Path) -> None:
@@ -201,18 +203,21 @@ def test_an_address_with_credentials_is_never_written(repo_copy: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", "sources:\n  - name: notes\n    kind: feed\n    url: {FEED}\n"),
+        ("", "sources:\n  - name: notes\n    kind: feed\n    url: {FEED}\n    public_only: true\n"),
         (
             "# my tracker\ninterests: [agents]  # for now\n",
             "# my tracker\ninterests: [agents]  # for now\n\n"
-            "sources:\n  - name: notes\n    kind: feed\n    url: {FEED}\n",
+            "sources:\n  - name: notes\n    kind: feed\n    url: {FEED}\n    public_only: true\n",
         ),
         (
             "sources:   # none yet\ninterests: [agents]\n",
-            "sources:   # none yet\n  - name: notes\n    kind: feed\n    url: {FEED}\n"
+            "sources:   # none yet\n  - name: notes\n    kind: feed\n    url: {FEED}\n    public_only: true\n"
             "interests: [agents]\n",
         ),
-        ("sources: []\n", "sources:\n  - name: notes\n    kind: feed\n    url: {FEED}\n"),
+        (
+            "sources: []\n",
+            "sources:\n  - name: notes\n    kind: feed\n    url: {FEED}\n    public_only: true\n",
+        ),
     ],
 )
 def test_a_missing_or_empty_sources_list_is_created(
@@ -236,7 +241,10 @@ def test_flow_style_entries_get_a_flow_style_sibling(tmp_path: Path) -> None:
     original = 'sources:\n  - {name: blog, kind: feed, url: "https://blog.example/feed"}\n'
     path.write_text(original)
     add_source(path, FEED, "notes")
-    assert path.read_text() == original + f"  - {{name: notes, kind: feed, url: {FEED}}}\n"
+    assert (
+        path.read_text()
+        == original + f"  - {{name: notes, kind: feed, url: {FEED}, public_only: true}}\n"
+    )
     assert load_config(path).source("notes").url == FEED
     remove_source(path, "notes")
     assert path.read_text() == original

@@ -146,6 +146,11 @@ class FeedSource(_SourceBase):
         default="auto",
         description="Fetch the linked page for entries that carry only a teaser (auto).",
     )
+    public_only: bool = Field(
+        default=False,
+        description="Never fetch from a private, loopback or link-local address, redirects "
+        "included (set on feeds added with /sources add).",
+    )
 
 
 class GitHubReleasesSource(_SourceBase):

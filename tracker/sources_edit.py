@@ -220,7 +220,10 @@ def add_source(path: Path, url: str, name: str | None, title: str | None = None)
         if followed:
             raise UserError(f"{url} is already followed, as the source {followed!r}")
         used = _new_name(layout, name, title, url)
-        return layout.added({"name": used, "kind": "feed", "url": url}), used
+        # Added by someone in Discord, not by whoever runs the machine: it may never be
+        # fetched from (or redirected to) an address inside the machine's network.
+        entry = {"name": used, "kind": "feed", "url": url, "public_only": True}
+        return layout.added(entry), used
 
     text, used = _edit(path, change, missing_ok=True)
     return used, text

@@ -232,7 +232,9 @@ class FeedCollector:
     """Collects one RSS, Atom or JSON feed."""
 
     def collect(self, source: FeedSource, ctx: CollectContext) -> Fetched:
-        response = ctx.http.get(source.url, ctx.validators, accept=FEED_ACCEPT)
+        response = ctx.http.get(
+            source.url, ctx.validators, accept=FEED_ACCEPT, public_only=source.public_only
+        )
         if response.not_modified:
             return Fetched(
                 items=[],
@@ -260,6 +262,8 @@ class FeedCollector:
             article = None
             if wants_page and entry.link and pages < ctx.max_pages:
                 pages += 1
+                if public_only is None and source.public_only:
+                    public_only = True
                 if public_only is None:
                     # A feed on a private address (an intranet, a test server) may link
                     # to pages there too; a public feed may not send us inside.
