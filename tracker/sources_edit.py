@@ -222,7 +222,12 @@ def add_source(path: Path, url: str, name: str | None, title: str | None = None)
         used = _new_name(layout, name, title, url)
         # Added by someone in Discord, not by whoever runs the machine: it may never be
         # fetched from (or redirected to) an address inside the machine's network.
-        entry = {"name": used, "kind": "feed", "url": url, "public_only": True}
+        entry: dict[str, str | bool] = {
+            "name": used,
+            "kind": "feed",
+            "url": url,
+            "public_only": True,
+        }
         return layout.added(entry), used
 
     text, used = _edit(path, change, missing_ok=True)
@@ -410,7 +415,7 @@ class _Layout:
 
     # --- editing ---
 
-    def added(self, entry: dict[str, str]) -> str:
+    def added(self, entry: dict[str, str | bool]) -> str:
         if self.seq is not None and self.entries and not self.seq.fa.flow_style():
             return self._append_entry(entry)  # the usual case: after the last entry
         if self.data is None or ("sources" not in self.data and not self.data.fa.flow_style()):
@@ -434,7 +439,7 @@ class _Layout:
                 after += 1
         return "".join(lines[:before] + lines[after:])
 
-    def _append_entry(self, entry: dict[str, str]) -> str:
+    def _append_entry(self, entry: dict[str, str | bool]) -> str:
         lines = list(self.lines)
         last = self.entries[-1]
         blank = len(self.entries) > 1 and any(
@@ -445,7 +450,7 @@ class _Layout:
         block = (self.newline if blank else "") + self._render(entry, self.dash_col, self.key_col)
         return "".join([*lines[: last.end], block, *lines[last.end :]])
 
-    def _append_sources(self, entry: dict[str, str]) -> str:
+    def _append_sources(self, entry: dict[str, str | bool]) -> str:
         text = self.text
         if text and not text.endswith(("\n", "\r")):
             text += self.newline
@@ -459,7 +464,7 @@ class _Layout:
         line = self.data.lc.key("sources")[0]
         return line if re.match(r"^sources\s*:\s*(#.*)?$", self.lines[line].strip()) else None
 
-    def _insert_after_key(self, entry: dict[str, str]) -> str:
+    def _insert_after_key(self, entry: dict[str, str | bool]) -> str:
         assert self.data is not None
         line = self._bare_key_line()
         assert line is not None
@@ -470,7 +475,7 @@ class _Layout:
         block = self._render(entry, dash, dash + 2)
         return "".join([*lines[: line + 1], block, *lines[line + 1 :]])
 
-    def _render(self, entry: dict[str, str], dash_col: int, key_col: int) -> str:
+    def _render(self, entry: dict[str, str | bool], dash_col: int, key_col: int) -> str:
         """The entry as YAML lines at this indentation, in the style of its siblings."""
         node = CommentedMap(entry)
         last = self.entries[-1].node if self.entries else None
