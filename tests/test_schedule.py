@@ -393,7 +393,7 @@ def test_every_source_is_collected_at_start_up_even_when_one_fails():
     assert sorted(run(main)) == sorted(f"s{n}" for n in range(20))
 
 
-def test_a_digest_missed_by_hours_is_sent_once():
+def test_a_digest_eleven_hours_late_still_runs_within_the_grace():
     async def main() -> int:
         sent = asyncio.Event()
         calls = 0
