@@ -1,0 +1,80 @@
+"""``tracker serve`` with no token over recorded real feeds: it writes the day's digest.
+
+Six recorded AI blogs from ../shared/fixtures are served on loopback; the real
+command runs in its own process, collects them, and writes the digest file. The
+expected titles come from feedparser reading the same files, not from tracker.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import feedparser
+import pytest
+from conftest import SHARED_FIXTURES, FeedServer
+
+if not SHARED_FIXTURES.is_dir():
+    pytest.skip("real-world fixtures not found", allow_module_level=True)
+
+pytestmark = pytest.mark.realworld
+
+BLOGS = SHARED_FIXTURES / "feeds" / "blogs"
+FEEDS = sorted(p for p in BLOGS.glob("ffp_ai_*") if p.suffix == ".xml")
+
+
+def test_serve_without_a_token_turns_recorded_blogs_into_a_digest_file(
+    server: FeedServer, tracker_home: Path, tmp_path: Path
+):
+    assert len(FEEDS) >= 6
+    titles: set[str] = set()
+    lines = []
+    for n, path in enumerate(FEEDS[:6]):
+        server.add(f"/feed{n}.xml", path.read_bytes())
+        titles |= {" ".join(e.title.split()) for e in feedparser.parse(path.read_bytes()).entries}
+        lines.append(
+            f'  - {{name: blog{n}, kind: feed, url: "{server.url(f"/feed{n}.xml")}", '
+            "full_text: never}"
+        )
+    due = datetime.now(UTC) - timedelta(minutes=1)
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        f'digest: {{time: "{due:%H:%M}", timezone: UTC, size: 8}}\nsources:\n'
+        + "\n".join(lines)
+        + "\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "TRACKER_SOURCES": str(sources)}
+    serve = subprocess.Popen(
+        [str(Path(sys.executable).parent / "tracker"), "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    digests = tracker_home / "digests"
+    try:
+        deadline = time.monotonic() + 300
+        while not (digests.exists() and any(digests.glob("*.md"))):
+            assert serve.poll() is None, serve.communicate()
+            assert time.monotonic() < deadline, "no digest file appeared"
+            time.sleep(0.2)
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        out, err = serve.communicate(timeout=120)
+
+    assert serve.returncode == 0, err
+    (path,) = digests.glob("*.md")
+    text = path.read_text(encoding="utf-8")
+    headings = re.findall(r"^### (.+)$", text, flags=re.M)
+    assert len(headings) == 8  # digest.size, from six blogs with far more posts than that
+    unescaped = [re.sub(r"\\(.)", r"\1", h) for h in headings]
+    assert sum(h in titles for h in unescaped) >= 6
+    assert "collected 6 sources" in err and "Traceback" not in err
+    assert headings[0] in out  # and printed to the terminal
