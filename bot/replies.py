@@ -16,9 +16,11 @@ import discord
 from tracker.discord_render import (
     CONTENT_LIMIT,
     escape_markdown_and_mentions,
-    len16,
     shorten,
     usable_url,
+)
+from tracker.discord_render import (
+    pack as pack_units,
 )
 
 #: The one mention policy of the bot: it never pings anyone, whatever the text says.
@@ -53,21 +55,9 @@ def timestamp(when: datetime, style: str = "R") -> str:
 
 
 def pack(lines: Iterable[str], limit: int = CONTENT_LIMIT, separator: str = "\n") -> list[str]:
-    """Lines joined into as few messages as fit ``limit``; a line never straddles two."""
-    messages: list[str] = []
-    current = ""
-    for line in lines:
-        if len16(line) > limit:
-            line = shorten(line, limit, lambda s: s)
-        joined = f"{current}{separator}{line}" if current else line
-        if len16(joined) <= limit:
-            current = joined
-        else:
-            messages.append(current)
-            current = line
-    if current:
-        messages.append(current)
-    return messages
+    """Lines joined into as few messages as fit ``limit``; a line never straddles two
+    (unless it is longer than a message on its own)."""
+    return pack_units(((line, separator) for line in lines), limit)
 
 
 async def reply(interaction: discord.Interaction, text: str, *, ephemeral: bool = True) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -446,19 +446,26 @@ def render_answer(text: str, citations: Sequence[tuple[int, str, str]]) -> list[
     units = [(s, " ") for s in sentences] + [
         (line, "\n\n" if k == 0 else "\n") for k, line in enumerate(lines)
     ]
+    return [DiscordMessage(content=m) for m in pack(units)]
+
+
+def pack(units: Iterable[tuple[str, str]], limit: int = CONTENT_LIMIT) -> list[str]:
+    """Pieces of text joined into as few messages as fit ``limit``, in order; each piece
+    comes with the separator that goes before it when it shares a message. A piece never
+    straddles two messages unless it is longer than one, when it is cut at words."""
     messages: list[str] = []
     current = ""
     for unit, separator in units:
-        for part in _fit_pieces(unit, CONTENT_LIMIT):
+        for part in _fit_pieces(unit, limit):
             joined = f"{current}{separator}{part}" if current else part
-            if len16(joined) <= CONTENT_LIMIT:
+            if len16(joined) <= limit:
                 current = joined
             else:
                 messages.append(current)
                 current = part
     if current:
         messages.append(current)
-    return [DiscordMessage(content=m) for m in messages]
+    return messages
 
 
 def _fit_pieces(piece: str, limit: int) -> list[str]:
