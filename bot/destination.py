@@ -37,6 +37,10 @@ SEND_FAILURES: tuple[type[BaseException], ...] = (
 )
 
 
+#: Discord's JSON error codes for a message whose content it will never accept.
+CONTENT_REFUSALS = frozenset({50035, 50006, 40005})
+
+
 class ChannelSource(Protocol):
     """What finding a channel needs from the bot (a ``discord.Client``)."""
 
@@ -110,8 +114,10 @@ class DigestChannel:
             return DeliveryError(
                 f"Discord rejected the message ({exc.status}: {exc.text or 'no reason given'})",
                 retryable=False,
-                # 400/413: this message's content; the channel works, the rest can go.
-                refused=exc.status in (400, 413),
+                # Discord refused this message's content (invalid form body, empty message,
+                # too large): the channel works, so the rest of the digest can go. Other
+                # 400s (an archived thread...) are the channel's, and wait for a person.
+                refused=exc.status == 413 or exc.code in CONTENT_REFUSALS,
             )
         return DeliveryError(
             f"could not reach Discord ({type(exc).__name__}: {exc})", retryable=True

@@ -20,11 +20,15 @@ from tracker.services import Outgoing
 
 log = logging.getLogger("tracker.bot.relay")
 
+#: Announcements kept while no bot is logged in (the oldest are dropped beyond this).
+QUEUE = 20
+
 
 class BotRelay:
     def __init__(self, channel_id: int):
         self.name = f"discord:{channel_id}"
         self.bot: TrackerBot | None = None
+        self._queued: list[str] = []
 
     def render(self, digest: Digest) -> list[Outgoing]:
         return render_messages(digest)
@@ -36,11 +40,24 @@ class BotRelay:
         return await bot.destination().send(payload)
 
     async def announce(self, text: str) -> None:
+        """Said in the channel now, or as soon as a bot is logged in: an announcement is
+        made once, so it is kept rather than dropped while Discord is out of reach."""
         bot = self._connected()
         if bot is None:
-            log.warning("announcement not sent (not connected to Discord): %s", text[:200])
+            self._queued = [*self._queued, text][-QUEUE:]
+            log.info("announcement kept until Discord is reachable: %s", text[:200])
             return
         await bot.notifier().announce(text)
+
+    async def flush_when_ready(self) -> None:
+        """Send the kept announcements once the current bot is connected."""
+        bot = self.bot
+        if bot is None:
+            return
+        await bot.wait_until_ready()
+        queued, self._queued = self._queued, []
+        for text in queued:
+            await self.announce(text)
 
     def _connected(self) -> TrackerBot | None:
         bot = self.bot

@@ -265,8 +265,10 @@ class FakeHTTPResponse:
     reason: str = "Error"
 
 
-def http_error(cls: type[discord.HTTPException], status: int, text: str = "") -> Exception:
-    return cls(FakeHTTPResponse(status, "Error"), {"code": 0, "message": text})  # type: ignore[arg-type]
+def http_error(
+    cls: type[discord.HTTPException], status: int, text: str = "", code: int = 0
+) -> Exception:
+    return cls(FakeHTTPResponse(status, "Error"), {"code": code, "message": text})  # type: ignore[arg-type]
 
 
 class FakeMessage:

@@ -115,8 +115,14 @@ def test_an_unknown_channel_names_the_setting_and_is_not_retried():
     assert "DISCORD_CHANNEL_ID" in str(caught.value)
 
 
-def test_a_bad_request_is_not_retried():
-    assert not send_failure(http_error(discord.HTTPException, 400, "Invalid Form Body")).retryable
+def test_a_message_discord_will_never_accept_is_refused_so_the_rest_can_go():
+    bad_body = send_failure(http_error(discord.HTTPException, 400, "Invalid Form Body", 50035))
+    assert not bad_body.retryable and bad_body.refused
+
+
+def test_a_bad_request_about_the_channel_waits_for_a_person():
+    archived = send_failure(http_error(discord.HTTPException, 400, "Thread is archived", 50083))
+    assert not archived.retryable and not archived.refused
 
 
 def test_no_channel_configured_is_a_clear_error():

@@ -232,6 +232,33 @@ def test_postponed_teasers_are_fetched_on_the_next_run(
     ]
 
 
+def test_a_stopping_run_fetches_no_more_pages_and_leaves_them_for_the_next(
+    settings: Settings, server: FeedServer
+) -> None:
+    server.add("/page.html", (DATA / "article.html").read_bytes(), content_type="text/html")
+    items = "".join(
+        f"<item><title>T{i}</title><link>{server.url('/page.html')}?n={i}</link>"
+        f"<guid>g{i}</guid><description>Teaser {i}. Read more…</description></item>"
+        for i in range(3)
+    )
+    url = server.add(
+        "/teasers", f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+    )
+    source = FeedSource(name="blog", kind="feed", url=url)
+    fetched: list[str] = []
+
+    def stopping() -> bool:  # shutdown arrives after the first page
+        fetched[:] = [h.path for h in server.hits if h.path.startswith("/page.html")]
+        return len(fetched) >= 1
+
+    with HttpClient(settings) as http:
+        run = FeedCollector().collect(source, CollectContext(http=http, stopping=stopping))
+    assert len(run.items) == 3  # every entry is kept, with its teaser
+    assert sum(i.extra["full_text"] for i in run.items) == 1
+    assert any("kept without full text" in w for w in run.warnings)
+    assert run.validators == Validators()  # so the next run sees them again
+
+
 def test_a_reused_guid_keeps_its_id_when_a_new_post_is_put_in_front(
     settings: Settings, server: FeedServer
 ) -> None:

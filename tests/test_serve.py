@@ -499,3 +499,44 @@ def test_with_discord_unreachable_serve_still_collects_keeps_the_digest_and_retr
         assert state.count_items() > 0  # collected with no Discord at all
     assert pending_digest() is not None  # the digest waits in the outbox for the bot
     assert "x" * 59 not in caplog.text
+
+
+def test_on_shutdown_the_digest_reaches_a_safe_point_before_the_bot_closes(
+    serve_settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    import bot.client
+    from tracker.serve import serve
+
+    seen: dict[str, Any] = {}
+
+    class StandInBot:
+        """Logs in and stays connected until closed, as a healthy bot does."""
+
+        def __init__(self, services: LocalServices, channel_id: int | None, **_: Any):
+            self.runtime = services.runtime
+            self.closed = asyncio.Event()
+            seen["bots"] = seen.get("bots", 0) + 1
+
+        async def start(self, token: str) -> None:
+            seen["started"] = True
+            await self.closed.wait()
+
+        async def close(self) -> None:
+            seen["runtime_stopped_first"] = self.runtime._stopped
+            self.closed.set()
+
+    monkeypatch.setattr(bot.client, "TrackerBot", StandInBot)
+    settings = Settings.from_env({**os.environ, "DISCORD_TOKEN": "y" * 59})
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(serve(settings, load_config(settings.sources_path), stop))
+        async with asyncio.timeout(60):
+            while not seen.get("started"):
+                await asyncio.sleep(0.01)
+        stop.set()
+        await task
+
+    asyncio.run(run())
+
+    assert seen == {"bots": 1, "started": True, "runtime_stopped_first": True}

@@ -118,6 +118,7 @@ def collect(
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[SourceResult], None] | None = None,
     backoff: BackoffPolicy | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> list[SourceResult]:
     """Collect the planned sources; one result per source, in sources.yaml order."""
     chosen = plan(config, store, now(), names, force, due_only)
@@ -132,7 +133,14 @@ def collect(
     client = http or HttpClient(settings)
     try:
         for result in _run(
-            chosen.run, settings, store, client, collectors, now, backoff or BackoffPolicy()
+            chosen.run,
+            settings,
+            store,
+            client,
+            collectors,
+            now,
+            backoff or BackoffPolicy(),
+            stopping,
         ):
             results[result.source] = result
             if on_result:
@@ -152,6 +160,7 @@ def _run(
     collectors: Mapping[str, Collector],
     now: Callable[[], datetime],
     backoff: BackoffPolicy,
+    stopping: Callable[[], bool],
 ) -> Iterator[SourceResult]:
     if not sources:
         return
@@ -165,6 +174,7 @@ def _run(
                 validators=state.validators_for(endpoint(source)) if state else Validators(),
                 known=store.fingerprints(source.name),
                 github_token=settings.github_token,
+                stopping=stopping,
             )
             futures[pool.submit(_fetch, collectors[source.kind], source, ctx)] = source
         for future in as_completed(futures):

@@ -39,7 +39,7 @@ from tracker.errors import ConfigError, TrackerError
 from tracker.health import HealthChange, health_changes
 from tracker.models import SourceResult, Status
 from tracker.process import utcnow
-from tracker.schedule import DEFAULT_INTERVALS, Scheduler, digest_due
+from tracker.schedule import DEFAULT_INTERVALS, Scheduler, digest_due, last_fire_time
 from tracker.services import Destination, Notifier
 from tracker.settings import Settings
 from tracker.watch import ConfigWatcher
@@ -111,6 +111,8 @@ class Runtime:
         self._scheduling = False
         self._stopping = asyncio.Event()
         self._watch_error: str | None = None
+        self._stopped = False
+        self._reload_lock = asyncio.Lock()
 
     # --- the pieces --------------------------------------------------------------------
 
@@ -152,7 +154,11 @@ class Runtime:
             log.exception("catching up at start failed; the schedule takes over")
         if self._stop.is_set():
             return
-        await self.schedule()
+        try:
+            await self.schedule()
+        except Exception:
+            log.exception("scheduling failed; tracker serve cannot run without it")
+            raise
         await self.digest_job()
         self.started.set()
 
@@ -200,6 +206,9 @@ class Runtime:
         accepting one and the outbox recording it); a collect stops after the source
         in hand; both resume from there on the next start.
         """
+        if self._stopped:
+            return
+        self._stopped = True
         self._stop.set()
         self._stopping.set()
         try:
@@ -291,6 +300,7 @@ class Runtime:
             due_only=due_only,
             now=self.now,
             on_result=self._check_stop,
+            stopping=self._stop.is_set,
         )
         report = tracker.process(now=self.now, on_progress=self._check_stop)
         notices = NoticeStore(state)
@@ -326,26 +336,28 @@ class Runtime:
 
     async def _digest(self) -> DeliveryReport | None:
         async with self._digest_lock:
+            if self._stop.is_set():
+                return None
             destination = self.destination
             config = self.config
             now = self.now()
             pending = await self._on_outbox(lambda o: o.pending(destination.name))
             report: DeliveryReport | None = None
             if pending is not None:
-                report = await self._deliver(pending)
-                if self._stop.is_set():
-                    return report
-                if not report.complete:
-                    created = await self._on_outbox(lambda o: o.created(pending))
-                    if not digest_due(created, now, config.digest):
-                        return report
-                    # Undelivered when the next is due: the next carries its unsent stories.
+                created = await self._on_outbox(lambda o: o.created(pending))
+                if last_fire_time(now, config.digest) > created:
+                    # Still undelivered when the next one's time came: the next carries its
+                    # unsent stories, rather than yesterday's going out late, before today's.
                     log.error(
-                        "digest %d was not delivered before the next was due; the new one "
+                        "digest %d was not delivered before the next was due; the next "
                         "carries its unsent stories",
                         pending,
                     )
                     await self._on_outbox(lambda o: o.abandon(pending, now))
+                else:
+                    report = await self._deliver(pending)
+                    if self._stop.is_set() or not report.complete:
+                        return report
             last = await self.jobs.run(lambda t: t.stories.sent()[1])
             if not digest_due(last, now, config.digest):
                 return report if pending is not None else None
@@ -428,6 +440,10 @@ class Runtime:
     async def reload(self) -> None:
         """Apply an edit of sources.yaml: jobs added, removed or rescheduled; an invalid
         edit keeps the last good configuration and is reported once."""
+        async with self._reload_lock:  # the watcher and /sources add may both ask at once
+            await self._reload()
+
+    async def _reload(self) -> None:
         event = await asyncio.to_thread(self.watcher.check)
         if event is None:
             return

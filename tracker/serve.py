@@ -71,6 +71,7 @@ async def _with_bot(
     from bot.client import TrackerBot
     from bot.relay import BotRelay
 
+    network_errors = _network_errors()
     channel_id = settings.discord_channel_id or config.digest.channel_id
     relay = BotRelay(channel_id) if channel_id else None
     if relay is not None:
@@ -92,11 +93,21 @@ async def _with_bot(
         began = asyncio.get_running_loop().time()
         bot_task = asyncio.ensure_future(bot.start(settings.discord_token or ""))
         stop_task = asyncio.ensure_future(stop.wait())
+        flush = asyncio.ensure_future(relay.flush_when_ready()) if relay is not None else None
         try:
             await asyncio.wait({bot_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop_task.cancel()
+            if flush is not None:
+                flush.cancel()
+            if stop.is_set() or not bot_task.done():
+                # The digest reaches a safe point (a message Discord accepted is recorded)
+                # while the bot can still talk to Discord; only then does the bot close.
+                await runtime.stop()
             await bot.close()
+            if not bot_task.done():
+                bot_task.cancel()
+            await asyncio.gather(bot_task, return_exceptions=True)
         if stop.is_set():
             return
         exc = bot_task.exception() if not bot_task.cancelled() else None
@@ -122,15 +133,32 @@ async def _with_bot(
         if asyncio.get_running_loop().time() - began > LOGIN_RETRY_CAP:
             delay = retry  # it was up for a while: this is a new outage, not the same one
         reason = f"{type(exc).__name__}: {exc}" if exc else "the connection ended"
+        network = exc is None or isinstance(exc, network_errors)
         log.warning(
-            "cannot reach Discord (%s); collecting goes on, logging in again in %.0f s",
+            "%s (%s); collecting goes on, logging in again in %.0f s",
+            "cannot reach Discord" if network else "the Discord bot stopped unexpectedly",
             reason,
             delay,
+            exc_info=exc if not network else None,
         )
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
                 await stop.wait()
         delay = min(delay * 2, LOGIN_RETRY_CAP)
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    import aiohttp
+    import discord
+
+    return (
+        OSError,
+        TimeoutError,
+        aiohttp.ClientError,
+        discord.HTTPException,
+        discord.GatewayNotFound,
+        discord.ConnectionClosed,
+    )
 
 
 def _on_signals(stop: asyncio.Event) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -24,6 +24,9 @@ class CollectContext:
     github_token: str | None = field(default=None, repr=False)
     #: At most this many linked pages are fetched for full text per source per run.
     max_pages: int = 20
+    #: True once the run should end: no more linked pages are fetched (they are
+    #: postponed to the next run, as past ``max_pages``).
+    stopping: Callable[[], bool] = lambda: False
 
 
 class Collector(Protocol):

@@ -260,7 +260,7 @@ class FeedCollector:
                 source.full_text == "always" or (source.full_text == "auto" and is_teaser(entry))
             )
             article = None
-            if wants_page and entry.link and pages < ctx.max_pages:
+            if wants_page and entry.link and pages < ctx.max_pages and not ctx.stopping():
                 pages += 1
                 if public_only is None and source.public_only:
                     public_only = True
