@@ -202,9 +202,8 @@ def test_a_long_post_ending_in_an_ellipsis_is_not_a_teaser() -> None:
     assert not is_teaser(Entry(id="x", link="https://x", title="t", content=body))
 
 
-def test_postponed_teasers_are_fetched_on_the_next_run(
-    settings: Settings, server: FeedServer
-) -> None:
+def teaser_feed(server: FeedServer) -> FeedSource:
+    """Three teaser entries, each linking to an article page."""
     server.add("/page.html", (DATA / "article.html").read_bytes(), content_type="text/html")
     items = "".join(
         f"<item><title>T{i}</title><link>{server.url('/page.html')}?n={i}</link>"
@@ -214,7 +213,13 @@ def test_postponed_teasers_are_fetched_on_the_next_run(
     url = server.add(
         "/teasers", f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
     )
-    source = FeedSource(name="blog", kind="feed", url=url)
+    return FeedSource(name="blog", kind="feed", url=url)
+
+
+def test_postponed_teasers_are_fetched_on_the_next_run(
+    settings: Settings, server: FeedServer
+) -> None:
+    source = teaser_feed(server)
     with HttpClient(settings) as http:
         first = FeedCollector().collect(source, CollectContext(http=http, max_pages=2))
         assert sum(i.extra["full_text"] for i in first.items) == 2
@@ -235,16 +240,7 @@ def test_postponed_teasers_are_fetched_on_the_next_run(
 def test_a_stopping_run_fetches_no_more_pages_and_leaves_them_for_the_next(
     settings: Settings, server: FeedServer
 ) -> None:
-    server.add("/page.html", (DATA / "article.html").read_bytes(), content_type="text/html")
-    items = "".join(
-        f"<item><title>T{i}</title><link>{server.url('/page.html')}?n={i}</link>"
-        f"<guid>g{i}</guid><description>Teaser {i}. Read more…</description></item>"
-        for i in range(3)
-    )
-    url = server.add(
-        "/teasers", f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
-    )
-    source = FeedSource(name="blog", kind="feed", url=url)
+    source = teaser_feed(server)
     fetched: list[str] = []
 
     def stopping() -> bool:  # shutdown arrives after the first page
