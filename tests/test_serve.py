@@ -522,7 +522,7 @@ def test_on_shutdown_the_digest_reaches_a_safe_point_before_the_bot_closes(
             await self.closed.wait()
 
         async def close(self) -> None:
-            seen["runtime_stopped_first"] = self.runtime._stopped
+            seen["runtime_stopped_first"] = self.runtime._stop.is_set()
             self.closed.set()
 
     monkeypatch.setattr(bot.client, "TrackerBot", StandInBot)

@@ -111,7 +111,6 @@ class Runtime:
         self._scheduling = False
         self._stopping = asyncio.Event()
         self._watch_error: str | None = None
-        self._stopped = False
         self._reload_lock = asyncio.Lock()
 
     # --- the pieces --------------------------------------------------------------------
@@ -206,9 +205,8 @@ class Runtime:
         accepting one and the outbox recording it); a collect stops after the source
         in hand; both resume from there on the next start.
         """
-        if self._stopped:
-            return
-        self._stopped = True
+        if self._stop.is_set():
+            return  # stopped already (serve stops it before closing the bot, then again)
         self._stop.set()
         self._stopping.set()
         try:
