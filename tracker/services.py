@@ -2,7 +2,7 @@
 
 The bot's cogs depend only on ``Services`` and the value types here, so a test
 can hand them a stand-in and the cogs stay thin. ``LocalServices`` (in
-``tracker.serve``) is the real one: it runs the blocking work off the event loop.
+``tracker.local_services``) is the real one: it runs the blocking work off the event loop.
 """
 
 from __future__ import annotations
