@@ -194,7 +194,7 @@ class ChannelNotifier:
     def __init__(self, bot: ChannelSource, channel_id: int | None):
         self.channel = DigestChannel(bot, channel_id)
 
-    async def announce(self, text: str) -> None:
+    async def announce(self, text: str) -> bool:
         try:
             channel = await self.channel.get()
             await channel.send(
@@ -202,6 +202,8 @@ class ChannelNotifier:
             )
         except Exception as exc:
             log.warning("announcement not sent (%s): %s", exc, shorten(text, 200, lambda s: s))
+            return False
+        return True
 
 
 def fit_message(text: str) -> str:

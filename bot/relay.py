@@ -39,15 +39,15 @@ class BotRelay:
             raise DeliveryError("not connected to Discord yet", retryable=True)
         return await bot.destination().send(payload)
 
-    async def announce(self, text: str) -> None:
+    async def announce(self, text: str) -> bool:
         """Said in the channel now, or as soon as a bot is logged in: an announcement is
         made once, so it is kept rather than dropped while Discord is out of reach."""
         bot = self._connected()
         if bot is None:
             self._queued = [*self._queued, text][-QUEUE:]
             log.info("announcement kept until Discord is reachable: %s", text[:200])
-            return
-        await bot.notifier().announce(text)
+            return True  # it will be said
+        return await bot.notifier().announce(text)
 
     async def flush_when_ready(self) -> None:
         """Send the kept announcements once the current bot is connected."""

@@ -41,9 +41,15 @@ class Clock:
 class Announcements:
     def __init__(self) -> None:
         self.texts: list[str] = []
+        #: Announcements to fail (as Discord down would) before saying any.
+        self.failures = 0
 
-    async def announce(self, text: str) -> None:
+    async def announce(self, text: str) -> bool:
+        if self.failures:
+            self.failures -= 1
+            return False
         self.texts.append(text)
+        return True
 
 
 class StandInChannel:
@@ -179,6 +185,27 @@ def test_a_failing_source_is_announced_once_and_its_recovery_once(
     recovered = [t for t in notes.texts if "working again" in t]
     assert len(failing_notes) == 1 and "503" in failing_notes[0]
     assert len(recovered) == 1
+
+
+def test_an_announcement_that_could_not_be_made_is_made_at_the_next_collect(
+    serve_settings: Settings, world: FeedServer
+):
+    clock = Clock(MONDAY)
+    runtime, notes = runtime_for(serve_settings, clock)
+    world.add("/blog.xml", b"oops", status=503)
+    notes.failures = 1
+
+    async def failing() -> None:
+        try:
+            for _ in range(4):
+                await runtime.collect_job("blog")
+                clock.now += timedelta(days=2)  # past any backoff
+        finally:
+            await runtime.stop()
+
+    asyncio.run(failing())
+
+    assert len(notes.texts) == 1 and "is failing" in notes.texts[0]
 
 
 def test_the_bots_services_answer_from_what_serve_collected(serve_settings: Settings):

@@ -62,8 +62,9 @@ class LogNotifier:
     """Announcements without a bot. The runtime logs every announcement in plain words as
     it makes it, so here there is nothing more to say."""
 
-    async def announce(self, text: str) -> None:
+    async def announce(self, text: str) -> bool:
         log.debug("announcement: %s", text)
+        return True
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,9 @@ class Runtime:
             )
         for change in run.health:
             log.warning("%s", change.plain)
-            await self.notifier.announce(change.markdown)
+            if await self.notifier.announce(change.markdown) is False:
+                continue  # not said: not recorded, so the next collect of it says it again
+            await self.jobs.run(_notice_recorder(change, self.now()))
         return run
 
     def _collect_blocking(
@@ -301,14 +304,8 @@ class Runtime:
             stopping=self._stop.is_set,
         )
         report = tracker.process(now=self.now, on_progress=self._check_stop)
-        notices = NoticeStore(state)
-        said = notices.keys()
+        said = NoticeStore(state).keys()
         changes = health_changes(state.source_states(), [r.source for r in results], said)
-        for change in changes:
-            if change.failing:
-                notices.add(change.notice_key, now)
-            else:
-                notices.remove(change.notice_key)
         return CollectRun(tuple(results), report.new_stories, tuple(changes))
 
     # --- the digest --------------------------------------------------------------------
@@ -468,11 +465,27 @@ class Runtime:
             f"running until it is fixed:\n{error}"
         )
         log.error("%s", text)
-        self._spawn(self.notifier.announce(_code_block(text)))
+        self._spawn(self._announce(_code_block(text)))
+
+    async def _announce(self, text: str) -> None:
+        await self.notifier.announce(text)
 
 
 def _minutes(span: timedelta) -> str:
     return f"{int(span.total_seconds() // 60)} min"
+
+
+def _notice_recorder(change: HealthChange, now: datetime) -> Callable[[Tracker], None]:
+    """Remember that ``change`` was announced, so it is not announced again."""
+
+    def record(tracker: Tracker) -> None:
+        notices = NoticeStore(tracker.state)
+        if change.failing:
+            notices.add(change.notice_key, now)
+        else:
+            notices.remove(change.notice_key)
+
+    return record
 
 
 def _close_tracker(tracker: Tracker) -> None:

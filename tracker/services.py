@@ -109,7 +109,9 @@ class Services(Protocol):
 class Notifier(Protocol):
     """Where one-off announcements go: the digest channel, or the log without a bot."""
 
-    async def announce(self, text: str) -> None: ...
+    async def announce(self, text: str) -> bool | None:
+        """Say ``text``; False when it could not be said (so the caller may try again)."""
+        ...
 
 
 @dataclass(frozen=True)
