@@ -17,6 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs import AskCog, FeedbackCog, SourcesCog, StoriesCog
+from bot.cogs.feedback import vote_of
 from bot.destination import ChannelDestination, ChannelNotifier
 from bot.replies import NEEDS_MANAGE_SERVER, SOMETHING_WENT_WRONG, reply
 from tracker.errors import UserError
@@ -111,7 +112,7 @@ class TrackerBot(commands.Bot):
         await self.add_cog(AskCog(self.services))
         await self.add_cog(StoriesCog(self, self.services))
         await self.add_cog(SourcesCog(self.services))
-        await self.add_cog(FeedbackCog(self.services, self._own_id))
+        await self.add_cog(FeedbackCog(self.services, self._own_id, self._remaining_votes))
         await self.sync_commands()
         if self.on_start is not None:
             await self.on_start(self)
@@ -158,6 +159,31 @@ class TrackerBot(commands.Bot):
     async def close(self) -> None:
         await self._destination.settle(timeout=5.0)
         await super().close()
+
+    async def _remaining_votes(self, payload: discord.RawReactionActionEvent) -> set[int] | None:
+        """The thumbs ``payload``'s reader still has on that message, as votes."""
+        try:
+            channel = self.get_channel(payload.channel_id) or await self.fetch_channel(
+                payload.channel_id
+            )
+            message = await channel.fetch_message(payload.message_id)  # type: ignore[union-attr]
+            votes: set[int] = set()
+            for reaction in message.reactions:
+                emoji = reaction.emoji
+                partial = emoji if isinstance(emoji, discord.PartialEmoji) else None
+                if isinstance(emoji, str):
+                    partial = discord.PartialEmoji(name=emoji)
+                vote = vote_of(partial) if partial is not None else None
+                if vote is None or vote in votes:
+                    continue
+                async for user in reaction.users():
+                    if user.id == payload.user_id:
+                        votes.add(vote)
+                        break
+            return votes
+        except (discord.HTTPException, AttributeError) as exc:
+            log.info("could not read the reactions on message %s: %s", payload.message_id, exc)
+            return None
 
     def _own_id(self) -> int | None:
         return self.user.id if self.user is not None else None

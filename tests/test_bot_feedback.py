@@ -87,3 +87,78 @@ def test_the_bot_listens_for_raw_reaction_events():
         return [name for name, _ in bot.get_cog("FeedbackCog").get_listeners()]
 
     assert sorted(asyncio.run(go())) == ["on_raw_reaction_add", "on_raw_reaction_remove"]
+
+
+def react_showing(
+    services: FakeServices,
+    left: set[int] | None,
+    *events: tuple[str, discord.RawReactionActionEvent],
+) -> None:
+    """As ``react``, with the reader still showing the thumbs ``left`` after a removal."""
+
+    async def remaining(payload: discord.RawReactionActionEvent) -> set[int] | None:
+        return left
+
+    cog = FeedbackCog(services, lambda: BOT_ID, remaining)
+
+    async def go() -> None:
+        for kind, payload in events:
+            handler = cog.on_raw_reaction_add if kind == "add" else cog.on_raw_reaction_remove
+            await handler(payload)
+
+    asyncio.run(go())
+
+
+def test_taking_away_one_thumb_while_the_other_stays_makes_that_one_the_vote():
+    services = FakeServices()
+    react_showing(
+        services, {1}, ("add", reaction("👍")), ("add", reaction("👎")), ("remove", reaction("👎"))
+    )
+    assert services.called("feedback")[-1] == (900, 42, 1, True)
+
+
+def test_taking_away_the_last_thumb_withdraws_the_vote():
+    services = FakeServices()
+    react_showing(services, set(), ("add", reaction("👍")), ("remove", reaction("👍")))
+    assert services.called("feedback")[-1] == (900, 42, 1, False)
+
+
+def test_with_both_thumbs_still_there_a_removal_changes_nothing():
+    services = FakeServices()
+    react_showing(services, {1, -1}, ("remove", reaction("👍🏽")))
+    assert services.called("feedback") == []
+
+
+def test_the_bot_reads_which_thumbs_a_reader_still_shows():
+    from bot.client import TrackerBot
+
+    class User:
+        def __init__(self, id: int):
+            self.id = id
+
+    class Reaction:
+        def __init__(self, emoji: str, users: list[int]):
+            self.emoji = emoji
+            self._users = users
+
+        async def users(self):  # an async iterator, as discord.py's
+            for u in self._users:
+                yield User(u)
+
+    class Message:
+        def __init__(self) -> None:
+            self.reactions = [
+                Reaction("👍", [BOT_ID, 42]),
+                Reaction("👎", [BOT_ID]),
+                Reaction("🎉", [42]),
+            ]
+
+    class Channel:
+        async def fetch_message(self, message_id: int) -> Message:
+            return Message()
+
+    bot = TrackerBot(FakeServices(), 55)
+    bot.get_channel = lambda channel_id: Channel()  # type: ignore[method-assign,assignment,return-value]
+
+    assert asyncio.run(bot._remaining_votes(reaction("👎"))) == {1}
+    assert asyncio.run(bot._remaining_votes(reaction("👎", user_id=7))) == set()

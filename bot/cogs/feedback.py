@@ -9,7 +9,7 @@ reactions and every other emoji.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import discord
 from discord.ext import commands
@@ -29,11 +29,22 @@ def vote_of(emoji: discord.PartialEmoji) -> int | None:
     return VOTES.get(emoji.name.rstrip(_SKIN_TONES + "\ufe0f"))
 
 
+#: The votes a reader still shows on a message (by their remaining thumbs), or None when
+#: that cannot be told (the message could not be fetched).
+RemainingVotes = Callable[[discord.RawReactionActionEvent], Awaitable[set[int] | None]]
+
+
 class FeedbackCog(commands.Cog):
-    def __init__(self, services: Services, own_id: Callable[[], int | None]):
+    def __init__(
+        self,
+        services: Services,
+        own_id: Callable[[], int | None],
+        remaining_votes: RemainingVotes | None = None,
+    ):
         self.services = services
         #: The bot's own user id once logged in: its seeded reactions are not votes.
         self.own_id = own_id
+        self.remaining_votes = remaining_votes
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
@@ -44,8 +55,18 @@ class FeedbackCog(commands.Cog):
     @commands.Cog.listener()
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
         vote = vote_of(payload.emoji)
-        if vote is not None:
+        if vote is None or payload.user_id == self.own_id():
+            return
+        # Taking a thumb away leaves what the reader still shows: the other thumb (then
+        # that is the vote), the same thumb in another skin tone, or nothing (withdrawn).
+        left = await self.remaining_votes(payload) if self.remaining_votes else None
+        if left is None:
+            await self._record(payload, vote, added=False)  # withdraw it, if it is current
+        elif len(left) == 1:
+            await self._record(payload, next(iter(left)))
+        elif not left:
             await self._record(payload, vote, added=False)
+        # both thumbs still there: the latest one added stays the vote
 
     async def _record(
         self, payload: discord.RawReactionActionEvent, vote: int, added: bool = True
