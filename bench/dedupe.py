@@ -80,9 +80,11 @@ from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the project, even when it is not installed in this Python
+sys.path.insert(0, str(ROOT / "bench"))  # its sibling scripts
 
 import httpx
 import numpy as np
+from collect import content_type_for  # bench/collect.py: how the recorded feeds are served
 
 from tracker.chunking import chunk_text
 from tracker.config import ArxivSource, FeedSource
@@ -135,17 +137,6 @@ class RecordedHttp:
     def get(self, url: str, validators: Validators | None = None, **_: Any) -> Response:
         headers = httpx.Headers({"content-type": self.content_type})
         return Response(url=url, status=200, headers=headers, content=self.content)
-
-
-def content_type_for(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith(".json"):
-        return "application/feed+json"
-    if ".atom" in name:
-        return "application/atom+xml"
-    if ".rss" in name:
-        return "application/rss+xml"
-    return "application/xml"
 
 
 def feed_items(path: Path) -> list[Item]:
