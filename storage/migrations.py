@@ -223,6 +223,38 @@ def m008_refused_and_abandoned_messages(db: sqlite3.Connection) -> None:
     )
 
 
+def m009_page_queue_host_waits_moved_feeds(db: sqlite3.Connection) -> None:
+    # Article pages become their own queue, so that a feed's conditional GET no longer
+    # depends on them and a page that keeps failing is eventually left alone; hosts that
+    # answer 429/503 with Retry-After, or refuse page after page, are remembered across
+    # runs; a feed that moved for
+    # good (301/308) is remembered so that it is reported once and shown in stats.
+    _run(
+        db,
+        """
+        CREATE TABLE pages (
+            source        TEXT NOT NULL,
+            item_id       TEXT NOT NULL,
+            url           TEXT NOT NULL,
+            attempts      INTEGER NOT NULL DEFAULT 0,
+            last_error    TEXT,
+            last_attempt  TEXT,
+            next_attempt  TEXT,            -- NULL: due now
+            gave_up       INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (source, item_id)
+        );
+        CREATE TABLE host_waits (
+            host        TEXT NOT NULL,
+            pages_only  INTEGER NOT NULL,  -- 1: a pause of page requests, not of feeds
+            until       TEXT NOT NULL,
+            reason      TEXT NOT NULL,
+            PRIMARY KEY (host, pages_only)
+        );
+        ALTER TABLE source_state ADD COLUMN moved_to TEXT
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "validators_belong_to_an_endpoint", m002_validators_belong_to_an_endpoint),
@@ -232,6 +264,7 @@ MIGRATIONS: list[Migration] = [
     (6, "chunk_texts", m006_chunk_texts),
     (7, "delivery_feedback_notices", m007_delivery_feedback_notices),
     (8, "refused_and_abandoned_messages", m008_refused_and_abandoned_messages),
+    (9, "page_queue_host_waits_moved_feeds", m009_page_queue_host_waits_moved_feeds),
 ]
 
 

@@ -17,9 +17,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from storage import pages
 from storage.migrations import migrate
+from storage.pages import PageCounts
 from tracker.errors import StorageError
 from tracker.models import Item, ItemKind, Validators
+from tracker.pages import HostWait, PageChanges, PageTask
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class SourceState:
     next_attempt_after: datetime | None = None
     #: What the source fetched when the validators were saved (see ``validators_for``).
     endpoint: str | None = None
+    #: The feed answered with a permanent redirect (301/308) to this address.
+    moved_to: str | None = None
 
     def validators_for(self, endpoint: str) -> Validators:
         """The saved validators, if they were saved for this endpoint."""
@@ -61,6 +66,7 @@ class SourceStats:
     items: int
     items_by_kind: dict[str, int]
     state: SourceState | None
+    pages: PageCounts = field(default_factory=PageCounts)
 
 
 class StateStore(Protocol):
@@ -193,8 +199,10 @@ class SQLiteStateStore:
         status: str,
         now: datetime,
         endpoint: str | None = None,
+        page_changes: PageChanges | None = None,
+        moved_to: str | None = None,
     ) -> SaveCounts:
-        """Store a source's items, validators and success in one transaction."""
+        """Store a source's items, page queue, validators and success in one transaction."""
         new = updated = unchanged = 0
         stamp = _iso(now)
         with self.transaction() as db:
@@ -218,16 +226,20 @@ class SQLiteStateStore:
                     updated += 1
                 else:
                     unchanged += 1
+            if page_changes is not None:
+                pages.apply(db, source, page_changes)
             db.execute(
                 """
                 INSERT INTO source_state (name, kind, etag, last_modified, last_attempt,
-                    last_success, last_status, consecutive_failures, next_attempt_after, endpoint)
-                VALUES (?, ?, ?, ?, ?, ?, ?, 0, NULL, ?)
+                    last_success, last_status, consecutive_failures, next_attempt_after, endpoint,
+                    moved_to)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 0, NULL, ?, ?)
                 ON CONFLICT (name) DO UPDATE SET
                     kind = excluded.kind, etag = excluded.etag, endpoint = excluded.endpoint,
                     last_modified = excluded.last_modified, last_attempt = excluded.last_attempt,
                     last_success = excluded.last_success, last_status = excluded.last_status,
-                    consecutive_failures = 0, next_attempt_after = NULL
+                    consecutive_failures = 0, next_attempt_after = NULL,
+                    moved_to = excluded.moved_to
                 """,
                 (
                     source,
@@ -238,6 +250,7 @@ class SQLiteStateStore:
                     stamp,
                     status,
                     endpoint,
+                    moved_to,
                 ),
             )
         return SaveCounts(new, updated, unchanged)
@@ -250,14 +263,17 @@ class SQLiteStateStore:
         now: datetime,
         backoff: BackoffPolicy,
         transient: bool = True,
+        not_before: datetime | None = None,
     ) -> SourceState:
-        """Record a failed attempt and when the source may be tried again."""
+        """Record a failed attempt and when the source may be tried again (not before
+        ``not_before`` when the server said when, with Retry-After)."""
         with self.transaction() as db:
             row = db.execute(
                 "SELECT consecutive_failures FROM source_state WHERE name = ?", (source,)
             ).fetchone()
             failures = (row["consecutive_failures"] if row else 0) + 1
-            retry_at = _iso(now + backoff.delay(failures, transient))
+            retry = now + backoff.delay(failures, transient)
+            retry_at = _iso(max(retry, not_before) if not_before else retry)
             db.execute(
                 """
                 INSERT INTO source_state (name, kind, last_attempt, last_status,
@@ -276,7 +292,39 @@ class SQLiteStateStore:
             raise RuntimeError("source state vanished")
         return state
 
+    # --- article pages and hosts ---------------------------------------------
+
+    def page_tasks(self, source: str) -> dict[str, PageTask]:
+        """The source's queued article pages, by item id."""
+        return pages.tasks(self._db, source)
+
+    def pages_pending(self, source: str) -> int:
+        return pages.pending(self._db, source)
+
+    def page_counts(self) -> dict[str, PageCounts]:
+        return pages.counts(self._db)
+
+    def host_waits(self, now: datetime) -> list[HostWait]:
+        return pages.waits(self._db, now)
+
+    def save_host_waits(self, fresh: Iterable[HostWait], now: datetime) -> None:
+        with self.transaction() as db:
+            pages.save_waits(db, fresh, now)
+
     # --- items -----------------------------------------------------------
+
+    def items_by_id(self, source: str, ids: Iterable[str]) -> dict[str, Item]:
+        """Stored items of ``source`` with these ids (those that exist)."""
+        found: dict[str, Item] = {}
+        wanted = list(ids)
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            for row in self._db.execute(
+                f"SELECT * FROM items WHERE source = ? AND id IN ({marks})", (source, *batch)
+            ):
+                found[row["id"]] = item_from_row(row)
+        return found
 
     def items(self, source: str | None = None) -> list[Item]:
         query = "SELECT * FROM items"
@@ -299,6 +347,7 @@ class SQLiteStateStore:
             counts.setdefault(row["source"], {})[row["kind"]] = row["n"]
             kinds[row["source"]] = row["source_kind"]
         states = self.source_states()
+        queued = self.page_counts()
         names = sorted(set(counts) | set(states))
         return [
             SourceStats(
@@ -307,6 +356,7 @@ class SQLiteStateStore:
                 items=sum(counts.get(name, {}).values()),
                 items_by_kind=counts.get(name, {}),
                 state=states.get(name),
+                pages=queued.get(name, PageCounts()),
             )
             for name in names
         ]
@@ -357,4 +407,5 @@ def _state(row: sqlite3.Row) -> SourceState:
         last_error_at=_dt(row["last_error_at"]),
         next_attempt_after=_dt(row["next_attempt_after"]),
         endpoint=row["endpoint"],
+        moved_to=row["moved_to"],
     )

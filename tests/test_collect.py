@@ -189,6 +189,34 @@ sys.exit(main(["collect", "--no-process"]))
 """
 
 
+def kill_once_committed(
+    server: FeedServer, tracker_home: Path, hold: threading.Event, source: str, items: int
+) -> None:
+    """Run ``tracker collect`` in another process and kill -9 it once ``source`` has
+    committed ``items`` items while another source's request hangs on ``hold``."""
+    env = {**os.environ, "TRACKER_HOME": str(tracker_home), "TRACKER_TIMEOUT": "30"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    db = tracker_home / "state.sqlite3"
+    deadline = time.monotonic() + 30
+    committed = 0
+    while time.monotonic() < deadline and committed < items:
+        if db.exists():
+            with contextlib.suppress(sqlite3.OperationalError), sqlite3.connect(db) as conn:
+                committed = conn.execute(
+                    "SELECT count(*) FROM items WHERE source = ?", (source,)
+                ).fetchone()[0]
+        hold.wait(0.05)
+    assert committed == items, f"{source} should be committed while the slow source hangs"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    hold.set()
+
+
 def test_killing_a_run_midway_loses_nothing_committed_and_a_rerun_completes(
     server: FeedServer, write_sources, tracker_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -200,39 +228,51 @@ def test_killing_a_run_midway_loses_nothing_committed_and_a_rerun_completes(
         f'  - {{name: slow, kind: feed, url: "{server.url("/slow.xml")}"}}\n'
     )
     monkeypatch.setenv("TRACKER_SOURCES", str(path))
-    env = {**os.environ, "TRACKER_HOME": str(tracker_home), "TRACKER_TIMEOUT": "30"}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", KILL_SCRIPT],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    db = tracker_home / "state.sqlite3"
-    deadline = time.monotonic() + 30
-    committed = 0
-    while time.monotonic() < deadline and committed < 2:
-        if db.exists():
-            try:
-                with sqlite3.connect(db) as conn:
-                    committed = conn.execute(
-                        "SELECT count(*) FROM items WHERE source='fast'"
-                    ).fetchone()[0]
-            except sqlite3.OperationalError:
-                pass
-        hold.wait(0.05)
-    assert committed == 2, "the fast source should be committed while the slow one hangs"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
-    hold.set()
+    kill_once_committed(server, tracker_home, hold, "fast", 2)
 
     assert main(["collect", "--no-process"]) == 0
-    with SQLiteStateStore(db) as store:
+    with SQLiteStateStore(tracker_home / "state.sqlite3") as store:
         assert sorted(i.title for i in store.items("fast")) == [
             "Quantization & you",
             "Speculative decoding in production",
         ]
         assert len(store.items("slow")) == 1
         assert store.count_items() == 3
+
+
+def test_a_run_killed_after_a_sources_pages_neither_loses_them_nor_asks_for_them_again(
+    server: FeedServer, write_sources, tracker_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hold = threading.Event()
+    server.add("/p/ok", (DATA / "article.html").read_bytes(), content_type="text/html")
+    server.add("/p/forbidden", "no", status=403, content_type="text/html")
+    server.add("/p/broken", "oops", status=500, content_type="text/html")
+    items = "".join(
+        f"<item><title>T {name}</title><link>{server.url('/p/' + name)}</link><guid>{name}</guid>"
+        f"<description>Teaser {name}. Read more…</description></item>"
+        for name in ("ok", "forbidden", "broken")
+    )
+    server.add(
+        "/teasers.xml", f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+    )
+    server.add("/slow.xml", (DATA / "atom.xml").read_bytes(), hold=hold)
+    path = write_sources(
+        f'sources:\n  - {{name: teasers, kind: feed, url: "{server.url("/teasers.xml")}"}}\n'
+        f'  - {{name: slow, kind: feed, url: "{server.url("/slow.xml")}"}}\n'
+    )
+    monkeypatch.setenv("TRACKER_SOURCES", str(path))
+    kill_once_committed(server, tracker_home, hold, "teasers", 3)
+
+    assert main(["collect", "--no-process"]) == 0
+    # the fetched page, the given-up page and the backing-off page: each asked once in all
+    assert [len(server.hits_for(f"/p/{n}")) for n in ("ok", "forbidden", "broken")] == [1, 1, 1]
+    assert server.hits_for("/teasers.xml")[-1].status == 304
+    with SQLiteStateStore(tracker_home / "state.sqlite3") as store:
+        full = {i.title: i.extra["full_text"] for i in store.items("teasers")}
+        assert full == {"T ok": True, "T forbidden": False, "T broken": False}
+        ids = {i.title: i.id for i in store.items("teasers")}
+        assert store.page_tasks("teasers")[ids["T broken"]].attempts == 1
+        assert store.count_items() == 4
 
 
 def test_collect_json_reports_every_source_and_exits_1_when_one_failed(

@@ -317,3 +317,38 @@ def test_reembedding_with_another_model_replaces_the_story_vectors_too(world, ca
         assert len(vectors) == 3 and all(v.shape == (64,) for v in vectors.values())
         ranked = tracker.ranked(load_config(settings.sources_path))
         assert len(ranked) == 3 and ranked[0].parts["interest"] > 0
+
+
+def test_an_article_page_that_arrives_a_run_late_is_not_news_of_an_update(
+    server, write_sources, monkeypatch
+) -> None:
+    from tests.conftest import DATA
+    from tracker.collect import collect
+    from tracker.config import load_config
+
+    server.add("/p/post", "oops", status=500, content_type="text/html")
+    server.add(
+        "/teaser.xml",
+        f"""<rss version="2.0"><channel><title>t</title><item><title>Agents, evaluated</title>
+        <link>{server.url("/p/post")}</link><guid>a1</guid>
+        <description>Evaluating LLM agents is harder than it looks. Read more…</description>
+        </item></channel></rss>""",
+    )
+    path = write_sources(
+        f'sources:\n  - {{name: blog, kind: feed, url: "{server.url("/teaser.xml")}"}}\n'
+    )
+    monkeypatch.setenv("TRACKER_SOURCES", str(path))
+    settings = Settings.from_env()
+    config = load_config(path)
+    first = datetime(2026, 11, 24, 8, tzinfo=UTC)
+    later = first + timedelta(hours=2)  # the page's backoff (1 h) has run out
+    with open_tracker(settings) as tracker:
+        collect(config, settings, tracker.state, now=lambda: first)
+        process_at(tracker, first)
+    server.add("/p/post", (DATA / "article.html").read_bytes(), content_type="text/html")
+    with open_tracker(settings) as tracker:
+        (result,) = collect(config, settings, tracker.state, now=lambda: later)
+        report = process_at(tracker, later)
+        (story,) = tracker.stories.stories()
+    assert result.pages_fetched == 1 and result.updated == 1
+    assert report.updates == 0 and not story.updated and story.update_note is None

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from storage.state import SourceStats, SQLiteStateStore
 from tracker import __version__
-from tracker.collect import collect
+from tracker.collect import collect, moved_note
 from tracker.config import Config, load_config
 from tracker.errors import ConfigError, ConfigProblem, StorageError, TrackerError
 from tracker.models import SourceResult, Status
@@ -466,9 +466,32 @@ def describe(result: SourceResult) -> str:
         retry = f" (next try after {result.retry_after:%H:%M} UTC)" if result.retry_after else ""
         return f"error: {result.error}{retry}"
     if result.status is Status.NOT_MODIFIED:
-        return "unchanged since last run (304 Not Modified)"
-    parts = [f"{result.new} new", f"{result.updated} updated", f"{result.unchanged} unchanged"]
-    return ", ".join(parts)
+        line = "unchanged since last run (304 Not Modified)"
+    else:
+        parts = [f"{result.new} new", f"{result.updated} updated", f"{result.unchanged} unchanged"]
+        line = ", ".join(parts)
+    return line + _pages(result)
+
+
+def _pages(result: SourceResult) -> str:
+    """What the run did about article pages, when it had any to do:
+    "; 20 article pages fetched, 260 pending"."""
+    counts = [
+        (result.pages_fetched, "fetched"),
+        (result.pages_failed, "failed"),
+        (result.pages_pending, "pending"),
+    ]
+    parts = [f"{n} {what}" for n, what in counts if n]
+    if not parts:
+        return ""
+    first = parts[0].split(" ", 1)
+    noun = "article page" if first[0] == "1" else "article pages"
+    parts[0] = f"{first[0]} {noun} {first[1]}"
+    return "; " + ", ".join(parts)
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _print_results(results: list[SourceResult], out: TextIO) -> None:
@@ -516,6 +539,16 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         health = f"last success {_when(state.last_success) if state else 'never'}"
         if state and state.last_error and state.consecutive_failures:
             health += f"; failing ({state.consecutive_failures}x): {state.last_error}"
+        if s.pages.pending:
+            health += f"; {_plural(s.pages.pending, 'article page')} pending"
+        if s.pages.gave_up:
+            keeps = "item keeps its" if s.pages.gave_up == 1 else "items keep their"
+            why = ", ".join(
+                reason if n == 1 else f"{reason} ×{n}" for reason, n in s.pages.gave_up_reasons
+            )
+            health += f"; {s.pages.gave_up} {keeps} teaser for good ({why})"
+        if state and state.moved_to:
+            health += f"; {moved_note(state.moved_to)}"
         print(f"{s.name:<{width}}  {s.kind:<15}  {kinds:<18}  {health}")
     print(f"{total} items in all.")
     return EXIT_OK
@@ -539,6 +572,12 @@ def _stats_json(s: SourceStats) -> dict[str, Any]:
         "next_attempt_after": (
             state.next_attempt_after.isoformat() if state and state.next_attempt_after else None
         ),
+        "pages_pending": s.pages.pending,
+        "pages_given_up": s.pages.gave_up,
+        "pages_given_up_reasons": [
+            {"reason": reason, "count": n} for reason, n in s.pages.gave_up_reasons
+        ],
+        "moved_to": state.moved_to if state else None,
     }
 
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from storage.state import BackoffPolicy, SQLiteStateStore
+from storage.state import BackoffPolicy, SourceState, SQLiteStateStore
 from tracker.config import Config, Source
 from tracker.errors import ConfigError, ConfigProblem, SourceError
 from tracker.http import HttpClient
 from tracker.models import Fetched, SourceResult, Status, Validators
+from tracker.pages import HostBook
 from tracker.settings import Settings
 from tracker.sources import COLLECTORS, CollectContext, Collector
 
@@ -131,6 +133,7 @@ def collect(
             on_result(skipped)
     owns_http = http is None
     client = http or HttpClient(settings)
+    hosts = HostBook(now, store.host_waits(now()), pages_per_host=settings.max_pages)
     try:
         for result in _run(
             chosen.run,
@@ -138,7 +141,7 @@ def collect(
             store,
             client,
             collectors,
-            now,
+            hosts,
             backoff or BackoffPolicy(),
             stopping,
         ):
@@ -158,7 +161,7 @@ def _run(
     store: SQLiteStateStore,
     http: HttpClient,
     collectors: Mapping[str, Collector],
-    now: Callable[[], datetime],
+    hosts: HostBook,
     backoff: BackoffPolicy,
     stopping: Callable[[], bool],
 ) -> Iterator[SourceResult]:
@@ -166,20 +169,20 @@ def _run(
         return
     pool = ThreadPoolExecutor(max_workers=max(1, settings.workers), thread_name_prefix="collect")
     try:
-        futures: dict[Future[tuple[Fetched, float]], Source] = {}
-        for source in sources:
-            state = store.source_state(source.name)
-            ctx = CollectContext(
-                http=http,
-                validators=state.validators_for(endpoint(source)) if state else Validators(),
-                known=store.fingerprints(source.name),
-                github_token=settings.github_token,
-                stopping=stopping,
-            )
-            futures[pool.submit(_fetch, collectors[source.kind], source, ctx)] = source
+        futures: dict[Future[tuple[Fetched, float]], tuple[Source, SourceState | None]] = {}
+        states = {source.name: store.source_state(source.name) for source in sources}
+        contexts = [
+            _context(source, states[source.name], settings, store, http, hosts, stopping)
+            for source in sources
+        ]
+        for source, ctx in zip(sources, contexts, strict=True):
+            future = pool.submit(_fetch, collectors[source.kind], source, ctx)
+            futures[future] = (source, states[source.name])
         for future in as_completed(futures):
-            source = futures[future]
-            yield _record(source, future, store, now(), backoff)
+            source, state = futures[future]
+            result = _record(source, state, future, store, hosts.now(), backoff)
+            store.save_host_waits(hosts.new_waits(), hosts.now())
+            yield result
     except BaseException:
         # Ctrl-C (or a store that stopped working): drop the queued sources instead of
         # waiting for all of them. What was saved stays saved; requests in flight end
@@ -187,6 +190,43 @@ def _run(
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def _context(
+    source: Source,
+    state: SourceState | None,
+    settings: Settings,
+    store: SQLiteStateStore,
+    http: HttpClient,
+    hosts: HostBook,
+    stopping: Callable[[], bool],
+) -> CollectContext:
+    """What the source's collector is given. The pages already due are announced to the
+    host book before any source starts, so that a host's page budget is shared among
+    all the sources waiting on it, not taken by whichever starts first."""
+    pages = store.page_tasks(source.name)
+    now = hosts.now()
+    due = [t for t in pages.values() if t.due(now)]
+    hosts.want(source.name, Counter(t.host for t in due))
+    return CollectContext(
+        http=http,
+        validators=state.validators_for(endpoint(source)) if state else Validators(),
+        known=store.fingerprints(source.name),
+        github_token=settings.github_token,
+        max_pages=settings.max_pages,
+        stopping=stopping,
+        hosts=hosts,
+        pages=pages,
+        queued=store.items_by_id(source.name, [t.item_id for t in due]),
+    )
+
+
+def moved_note(url: str) -> str:
+    """What to tell a person whose source's URL has moved for good."""
+    return (
+        f"the feed has moved permanently to {url} (301/308): write  url: {url}  "
+        "in sources.yaml (the redirect is followed meanwhile)"
+    )
 
 
 def _attempts(count: int) -> str:
@@ -208,16 +248,20 @@ def _fetch(collector: Collector, source: Source, ctx: CollectContext) -> tuple[F
 
 def _record(
     source: Source,
+    before: SourceState | None,
     future: Future[tuple[Fetched, float]],
     store: SQLiteStateStore,
     now: datetime,
     backoff: BackoffPolicy,
 ) -> SourceResult:
+    not_before = None
     try:
         fetched, seconds = future.result()
     except SourceError as exc:
         message = str(exc)
         transient = exc.transient
+        if exc.retry_after is not None:
+            not_before = now + exc.retry_after
     except Exception as exc:  # a bug or a parser crash on hostile input: report, keep going
         log.info("collecting %s failed unexpectedly", source.name, exc_info=True)
         message = f"unexpected error ({type(exc).__name__}: {exc}); this is a bug, please report it"
@@ -232,7 +276,14 @@ def _record(
             status.value,
             now,
             endpoint(source),
+            page_changes=fetched.page_changes,
+            moved_to=fetched.moved_to,
         )
+        warnings = fetched.warnings
+        moved = fetched.moved_to if fetched.moved_to != (before and before.moved_to) else None
+        if moved:
+            # Said once, the run it is noticed; `tracker stats` keeps showing it.
+            warnings = (moved_note(moved), *warnings)
         return SourceResult(
             source.name,
             source.kind,
@@ -240,10 +291,16 @@ def _record(
             new=counts.new,
             updated=counts.updated,
             unchanged=counts.unchanged,
-            warnings=fetched.warnings,
+            warnings=warnings,
             seconds=seconds,
+            pages_fetched=fetched.pages_fetched,
+            pages_failed=fetched.pages_failed,
+            pages_pending=store.pages_pending(source.name),
+            moved_to=moved,
         )
-    state = store.save_failure(source.name, source.kind, message, now, backoff, transient)
+    state = store.save_failure(
+        source.name, source.kind, message, now, backoff, transient, not_before
+    )
     return SourceResult(
         source.name, source.kind, Status.ERROR, error=message, retry_after=state.next_attempt_after
     )

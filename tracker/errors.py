@@ -8,6 +8,7 @@ wrong and, where we can tell, what to do about it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 
 class TrackerError(Exception):
@@ -53,19 +54,28 @@ class SourceError(TrackerError):
 
     #: Whether trying again later might help (a 404 will not fix itself; a 503 may).
     transient: bool = True
+    #: How long the server asked us to wait (Retry-After), when it said.
+    retry_after: timedelta | None = None
 
 
 class FetchError(SourceError):
-    """The request did not produce a usable response (DNS, refused, timeout, TLS)."""
+    """The request did not produce a usable response (DNS, refused, timeout, TLS), or was
+    not sent (a private address, a malformed link, a host that asked us to wait)."""
+
+    def __init__(self, message: str, transient: bool = True, retry_after: timedelta | None = None):
+        super().__init__(message)
+        self.transient = transient
+        self.retry_after = retry_after
 
 
 class HTTPStatusError(SourceError):
     """The server answered with a 4xx or 5xx status."""
 
-    def __init__(self, message: str, status: int):
+    def __init__(self, message: str, status: int, retry_after: timedelta | None = None):
         super().__init__(message)
         self.status = status
         self.transient = status >= 500 or status in (408, 425, 429)
+        self.retry_after = retry_after
 
 
 class TooLargeError(SourceError):

@@ -7,13 +7,16 @@ sentences a person can act on.
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
+import itertools
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
@@ -97,7 +100,10 @@ def is_public_host(host: str) -> bool:
 
 def _refuse_private(request: httpx.Request) -> None:
     if request.extensions.get(PUBLIC_ONLY) and not is_public_host(request.url.host):
-        raise FetchError(f"{request.url} points to a private or local address; not following it")
+        raise FetchError(
+            f"{request.url} points to a private or local address; not following it",
+            transient=False,
+        )
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,9 @@ class Response:
     headers: httpx.Headers
     content: bytes
     validators: Validators = field(default_factory=Validators)
+    #: Where the URL asked for has moved for good (every redirect up to there was a 301
+    #: or 308): the address to write in sources.yaml instead.
+    moved_to: str | None = None
 
     @property
     def not_modified(self) -> bool:
@@ -193,7 +202,9 @@ class HttpClient:
                 raise FetchError(f"request to {host} failed: {exc or type(exc).__name__}") from None
             except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
                 # A malformed link in a feed (bad port, undecodable host name).
-                raise FetchError(f"{url!r} is not a usable address ({exc})") from None
+                raise FetchError(
+                    f"{url!r} is not a usable address ({exc})", transient=False
+                ) from None
 
     def _get(
         self,
@@ -210,15 +221,25 @@ class HttpClient:
             self._count(1, 0)
             if response.status_code == 304:
                 return Response(
-                    str(response.url), 304, response.headers, b"", _validators(response)
+                    str(response.url),
+                    304,
+                    response.headers,
+                    b"",
+                    _validators(response),
+                    moved_to(response),
                 )
             if response.status_code >= 500 or (response.status_code >= 400 and not error_body):
+                wait = retry_after(response.headers) if response.status_code in (429, 503) else None
                 raise HTTPStatusError(
-                    _status_message(str(response.url), response.status_code), response.status_code
+                    _status_message(str(response.url), response.status_code, wait),
+                    response.status_code,
+                    wait,
                 )
             declared_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_types and declared_type and declared_type not in content_types:
-                raise FetchError(f"{response.url} is {declared_type}, not a web page")
+                raise FetchError(
+                    f"{response.url} is {declared_type}, not a web page", transient=False
+                )
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > cap:
                 raise TooLargeError(_too_large(url, cap))
@@ -238,12 +259,50 @@ class HttpClient:
                 response.headers,
                 b"".join(chunks),
                 _validators(response),
+                moved_to(response),
             )
 
     def _count(self, requests: int, size: int) -> None:
         with self._count_lock:
             self.requests += requests
             self.bytes += size
+
+
+def moved_to(response: httpx.Response) -> str | None:
+    """The last address reached through permanent redirects only (301, 308) from the first.
+
+    A 302 or 307 on the way is a detour the site may change back: the address before it
+    is what to keep.
+    """
+    target = None
+    hops = [*response.history, response]
+    for hop, following in itertools.pairwise(hops):
+        if hop.status_code not in (301, 308):
+            break
+        target = str(following.url)
+    return target
+
+
+#: A server may ask for a long pause, but a source or page is never put off for longer.
+MAX_RETRY_AFTER = timedelta(days=1)
+
+
+def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> timedelta | None:
+    """How long a 429 or 503 asks us to wait: Retry-After in seconds or as an HTTP date."""
+    raw = (headers.get("retry-after") or "").strip()
+    if not raw:
+        return None
+    if raw.isdigit():
+        wait = timedelta(seconds=int(raw))
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        wait = when - (now or datetime.now(UTC))
+    return max(timedelta(0), min(wait, MAX_RETRY_AFTER))
 
 
 def _validators(response: httpx.Response) -> Validators:
@@ -259,11 +318,13 @@ def _too_large(url: str, cap: int) -> str:
     )
 
 
-def _status_message(url: str, status: int) -> str:
+def _status_message(url: str, status: int, wait: timedelta | None = None) -> str:
     try:
         reason = HTTPStatus(status).phrase
     except ValueError:
         reason = "error"
+    if wait is not None:
+        return f"{url} answered {status} {reason} and asked us to wait {_duration(wait)}"
     hint = {
         401: "the server wants credentials",
         403: "the server refuses access",
@@ -272,6 +333,15 @@ def _status_message(url: str, status: int) -> str:
         429: "rate limited; will try again later",
     }.get(status, "server error; will try again later" if status >= 500 else "")
     return f"{url} answered {status} {reason}" + (f" ({hint})" if hint else "")
+
+
+def _duration(wait: timedelta) -> str:
+    seconds = int(wait.total_seconds())
+    if seconds < 180:
+        return f"{seconds} s"
+    if seconds <= 3 * 3600:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _connect_message(host: str, exc: Exception) -> str:

@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from tracker.pages import PageChanges
+
 
 class ItemKind(StrEnum):
     """What an item is, independent of where it came from."""
@@ -54,6 +56,12 @@ class Item:
         )
 
 
+def reader_hash(title: str, text: str) -> str:
+    """What a reader of an item sees, its title and text, as a hash: an item whose words
+    did not change is not news, whatever else moved."""
+    return hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()
+
+
 def content_hash(*parts: Any) -> str:
     """A stable hash of JSON-able parts."""
     payload = json.dumps(
@@ -93,6 +101,13 @@ class Fetched:
     not_modified: bool = False
     validators: Validators = Validators()
     warnings: tuple[str, ...] = ()
+    #: What happened to the source's article-page queue (feeds only).
+    page_changes: PageChanges | None = None
+    #: Article pages fetched this run (their items are among ``items``), and pages that failed.
+    pages_fetched: int = 0
+    pages_failed: int = 0
+    #: The source's URL redirects permanently (301/308) to this address.
+    moved_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,13 @@ class SourceResult:
     retry_after: datetime | None = None
     #: Not tried this run because it is backing off after earlier failures.
     backing_off: bool = False
+    #: Article pages fetched this run, those that failed, and those still waiting in the
+    #: queue afterwards.
+    pages_fetched: int = 0
+    pages_failed: int = 0
+    pages_pending: int = 0
+    #: The source's URL moved for good to this address (reported the run it is noticed).
+    moved_to: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,6 +148,10 @@ class SourceResult:
             "seconds": round(self.seconds, 3),
             "retry_after": self.retry_after.isoformat() if self.retry_after else None,
             "backing_off": self.backing_off,
+            "pages_fetched": self.pages_fetched,
+            "pages_failed": self.pages_failed,
+            "pages_pending": self.pages_pending,
+            "moved_to": self.moved_to,
         }
 
 

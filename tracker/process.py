@@ -8,7 +8,6 @@ many texts at once, and each item is placed in its story in one transaction.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from storage.stories import SQLiteStoryStore
 from storage.vectors import ChunkRecord, VectorStore
 from tracker.chunking import Chunk, chunk_text
 from tracker.embed import Embedder
-from tracker.models import Item
+from tracker.models import Item, reader_hash
 from tracker.stories import (
     DEFAULT_THRESHOLD,
     Candidate,
@@ -183,7 +182,10 @@ class Pipeline:
             before = self.stories.processed_content(item.source, item.id)
             # None: placed by a run that stopped before it finished, or re-embedding; the
             # same words: the feed only moved a timestamp. Neither is news.
-            changed = before is not None and before != content_hash(item)
+            changed = before is not None and before not in (
+                content_hash(item),
+                item.extra.get("teaser_hash"),  # its article page came: not an edit
+            )
             note = _changed_note(item) if changed else None
             self.stories.place(item, existing, keys.strong, vector, now, note, (), model)
             report.updates += 1 if note else 0
@@ -270,7 +272,7 @@ class Pipeline:
 
 def content_hash(item: Item) -> str:
     """What a reader of the item sees: its title and text."""
-    return hashlib.sha256(f"{item.title}\n{item.text}".encode()).hexdigest()
+    return reader_hash(item.title, item.text)
 
 
 def _spans(text: str, phrases: Sequence[str]) -> tuple[list[tuple[int, int]], list[str]]:

@@ -54,6 +54,9 @@ class Settings:
     workers: int = 8
     #: Requests in flight to one host at once (arXiv is held to 1 regardless).
     per_host: int = 2
+    #: Article pages asked for per source per run, and of one host per run (shared fairly
+    #: among the sources waiting on it); the rest wait in the queue for the next run.
+    max_pages: int = 20
     #: OpenAI or any OpenAI-compatible server (Ollama, vLLM): for embeddings and summaries.
     openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
@@ -146,6 +149,7 @@ class Settings:
             max_bytes=int(number("TRACKER_MAX_BYTES", 10 * 1024 * 1024, int)),
             workers=int(number("TRACKER_WORKERS", 8, int)),
             per_host=int(number("TRACKER_PER_HOST", 2, int)),
+            max_pages=int(number("TRACKER_MAX_PAGES", 20, int)),
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             openai_base_url=env.get("OPENAI_BASE_URL") or None,
             embedding_model=env.get("TRACKER_EMBEDDING_MODEL") or "local",

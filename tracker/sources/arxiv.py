@@ -135,7 +135,7 @@ class ArxivCollector:
         start = 0
         while start < source.max_results:
             url = query_url(source, start, min(page_size, source.max_results - start))
-            response = ctx.http.get(url, accept="application/atom+xml", error_body=True)
+            response = ctx.get(url, accept="application/atom+xml", error_body=True)
             if response.status >= 400:
                 raise _api_error(response) or HTTPStatusError(
                     f"arXiv answered {response.status} for {url}", response.status

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from tracker.config import Source
-from tracker.http import HttpClient
-from tracker.models import Fetched, Validators
+from tracker.errors import FetchError, SourceError
+from tracker.http import HttpClient, Response
+from tracker.models import Fetched, Item, Validators
+from tracker.pages import HostBook, PagePolicy, PageTask, host_of
 
 
 @dataclass(frozen=True)
@@ -24,9 +26,41 @@ class CollectContext:
     github_token: str | None = field(default=None, repr=False)
     #: At most this many linked pages are fetched for full text per source per run.
     max_pages: int = 20
-    #: True once the run should end: no more linked pages are fetched (they are
-    #: postponed to the next run, as past ``max_pages``).
+    #: True once the run should end: no more linked pages are fetched (they stay in
+    #: the queue for the next run, as past ``max_pages``).
     stopping: Callable[[], bool] = lambda: False
+    #: The run's knowledge of hosts (Retry-After waits, refusals, the page budget),
+    #: shared by every source of the run.
+    hosts: HostBook = field(default_factory=HostBook)
+    #: The source's article-page queue, by item id, as stored.
+    pages: Mapping[str, PageTask] = field(default_factory=dict)
+    #: Stored items whose page is due, for when the feed does not list them (a 304).
+    queued: Mapping[str, Item] = field(default_factory=dict)
+    page_policy: PagePolicy = field(default_factory=PagePolicy)
+
+    def now(self) -> datetime:
+        return self.hosts.now()
+
+    def get(
+        self, url: str, validators: Validators | None = None, page: bool = False, **kwargs: Any
+    ) -> Response:
+        """``http.get``, as long as the host has not asked us to wait (nor, for an article
+        ``page``, paused its pages); a Retry-After it answers with is remembered for the
+        host, for every source of this run and the next."""
+        host = host_of(url)
+        wait = self.hosts.waiting(host, page)
+        if wait is not None:
+            raise FetchError(
+                f"{host} asked us not to come back before {wait.until:%Y-%m-%d %H:%M} UTC "
+                f"({wait.reason}); not asked again before then",
+                retry_after=wait.until - self.now(),
+            )
+        try:
+            return self.http.get(url, validators, **kwargs)
+        except SourceError as exc:
+            if exc.retry_after is not None:
+                self.hosts.wait(host, exc.retry_after, str(exc))
+            raise
 
 
 class Collector(Protocol):

@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
@@ -20,7 +23,8 @@ import lxml.html
 from tracker.config import FeedSource
 from tracker.errors import ParseError, SourceError
 from tracker.http import is_public_host
-from tracker.models import Fetched, Item, ItemKind, Validators
+from tracker.models import Fetched, Item, ItemKind, Validators, reader_hash
+from tracker.pages import PageChanges, PageFailure, PagePolicy, PageTask, page_failure
 from tracker.sources.base import CollectContext, utc_from_struct
 from tracker.sources.entries import Entry, ParsedFeed
 from tracker.sources.extract import Article, extract_article
@@ -229,62 +233,144 @@ WITH_PAGE = "+page"
 
 
 class FeedCollector:
-    """Collects one RSS, Atom or JSON feed."""
+    """Collects one RSS, Atom or JSON feed, then the article pages its teasers want.
+
+    The feed and its pages are separate work: the feed is fetched with conditional GET
+    whatever the pages' state, and pages come from the source's queue (``tracker.pages``)
+    when they are due, whether the feed changed or answered 304.
+    """
 
     def collect(self, source: FeedSource, ctx: CollectContext) -> Fetched:
-        response = ctx.http.get(
+        response = ctx.get(
             source.url, ctx.validators, accept=FEED_ACCEPT, public_only=source.public_only
         )
+        queue = PageQueue(ctx.pages)
+        items: dict[str, Item] = {}
+        warnings: list[str] = []
         if response.not_modified:
-            return Fetched(
-                items=[],
-                not_modified=True,
-                validators=refreshed(ctx.validators, response.validators),
-            )
-        parsed = parse_feed(response.content, response.url, response.headers)
-        warnings = list(parsed.warnings)
-        items: list[Item] = []
-        pages = 0
-        postponed = 0
-        public_only: bool | None = None
-        for ident, entry in assign_ids(parsed.entries, ctx.known):
-            stored = ctx.known.get(ident)
-            if stored == entry.fingerprint + WITH_PAGE:
-                # Unchanged, and its article was fetched before: the store keeps that
-                # text because the fingerprint matches. No page request.
-                items.append(_item(source, entry, ident, None, parsed.title, stored))
-                continue
-            # New, changed, or stored with only its teaser (a page that failed or
-            # was postponed last time): fetch the article if the entry wants one.
-            wants_page = entry.link is not None and (
-                source.full_text == "always" or (source.full_text == "auto" and is_teaser(entry))
-            )
-            article = None
-            if wants_page and entry.link and pages < ctx.max_pages and not ctx.stopping():
-                pages += 1
-                if public_only is None and source.public_only:
-                    public_only = True
+            validators = refreshed(ctx.validators, response.validators)
+        else:
+            validators = response.validators
+            parsed = parse_feed(response.content, response.url, response.headers)
+            warnings.extend(parsed.warnings)
+            for ident, entry in assign_ids(parsed.entries, ctx.known):
+                stored = ctx.known.get(ident)
+                if stored == entry.fingerprint + WITH_PAGE:
+                    # Unchanged, and its article was fetched before: the store keeps that
+                    # text because the fingerprint matches. No page request.
+                    items[ident] = _item(source, entry, ident, parsed.title, stored)
+                    queue.settle(ident)
+                    continue
+                items[ident] = _item(source, entry, ident, parsed.title, entry.fingerprint)
+                wants_page = entry.link is not None and (
+                    source.full_text == "always"
+                    or (source.full_text == "auto" and is_teaser(entry))
+                )
+                if wants_page and entry.link:
+                    queue.want(ident, entry.link)
+                else:
+                    queue.settle(ident)
+        if source.full_text == "never":
+            queue.settle_all()
+        fetched, failed = self._fetch_pages(source, ctx, response.url, queue, items, warnings)
+        return Fetched(
+            items=list(items.values()),
+            not_modified=response.not_modified,
+            validators=validators,
+            warnings=tuple(warnings),
+            page_changes=queue.changes(),
+            pages_fetched=fetched,
+            pages_failed=failed,
+            moved_to=response.moved_to,
+        )
+
+    def _fetch_pages(
+        self,
+        source: FeedSource,
+        ctx: CollectContext,
+        feed_url: str,
+        queue: PageQueue,
+        items: dict[str, Item],
+        warnings: list[str],
+    ) -> tuple[int, int]:
+        """Fetch the due pages the run's budget allows; how many came, how many failed."""
+        due = queue.due(ctx.now())
+        ctx.hosts.want(source.name, Counter(t.host for t in due))
+        asked = 0
+        failures: list[str] = []
+        public_only: bool | None = True if source.public_only else None
+        try:
+            for task in due:
+                if asked >= ctx.max_pages or ctx.stopping():
+                    break
+                base = items.get(task.item_id) or ctx.queued.get(task.item_id)
+                if base is None:  # not loaded for this run (it fell due meanwhile): next run
+                    continue
+                if ctx.hosts.closed(task.host) or not ctx.hosts.take(source.name, task.host):
+                    continue
                 if public_only is None:
                     # A feed on a private address (an intranet, a test server) may link
                     # to pages there too; a public feed may not send us inside.
-                    public_only = is_public_host(urlsplit(response.url).hostname or "")
-                article, problem = _fetch_article(ctx, entry.link, public_only)
-                if problem:
-                    warnings.append(problem)
-            elif wants_page:
-                postponed += 1
-            fingerprint = entry.fingerprint + (WITH_PAGE if article else "")
-            items.append(_item(source, entry, ident, article, parsed.title, fingerprint))
-        validators = response.validators
-        if postponed:
-            warnings.append(
-                f"{postponed} teaser entries kept without full text this run "
-                f"(at most {ctx.max_pages} pages per run; the rest come next run)"
-            )
-            # Without validators the next run gets the whole feed, not a 304, and so
-            # sees the postponed entries again.
-            validators = Validators()
-        return Fetched(items=items, validators=validators, warnings=tuple(warnings))
+                    public_only = is_public_host(urlsplit(feed_url).hostname or "")
+                asked += 1
+                article = _fetch_article(ctx, task.url, public_only)
+                if isinstance(article, Article):
+                    items[task.item_id] = with_article(base, article)
+                    queue.settle(task.item_id)
+                    continue
+                if article.host_refused:
+                    ctx.hosts.refused(task.host)
+                after = ctx.page_policy.after_failure(task, article, ctx.now())
+                queue.update(after)
+                failures.append(_page_note(after, article, ctx.page_policy))
+        finally:
+            ctx.hosts.want(source.name, {})  # what it leaves of a host's budget is the others'
+        warnings.extend(_summarised(failures))
+        return asked - len(failures), len(failures)
+
+
+class PageQueue:
+    """One source's article-page queue during a collect: the stored tasks, and what this
+    collect changes about them."""
+
+    def __init__(self, stored: Mapping[str, PageTask]):
+        self._stored = dict(stored)
+        self._tasks = dict(stored)
+        self._settled: set[str] = set()
+        self._order: dict[str, int] = {}
+
+    def want(self, item_id: str, url: str) -> None:
+        """The item's entry wants its page. A task already queued for the same address keeps
+        its history (a given-up page stays given up while the entry links to it)."""
+        current = self._tasks.get(item_id)
+        if current is None or current.url != url:
+            self._tasks[item_id] = PageTask(item_id, url)
+        self._settled.discard(item_id)
+        self._order.setdefault(item_id, len(self._order))
+
+    def settle(self, item_id: str) -> None:
+        """The item needs no page request any more (fetched, or not wanted)."""
+        self._tasks.pop(item_id, None)
+        self._settled.add(item_id)
+
+    def settle_all(self) -> None:
+        for item_id in list(self._tasks):
+            self.settle(item_id)
+
+    def update(self, task: PageTask) -> None:
+        self._tasks[task.item_id] = task
+
+    def due(self, now: datetime) -> list[PageTask]:
+        """Due tasks, pages never asked for first, each group in the feed's order (newest
+        posts first, as feeds list them), then those the feed no longer lists."""
+        late = len(self._order)
+        due = [t for t in self._tasks.values() if t.due(now)]
+        return sorted(due, key=lambda t: (t.attempts > 0, self._order.get(t.item_id, late)))
+
+    def changes(self) -> PageChanges:
+        upsert = tuple(t for i, t in self._tasks.items() if self._stored.get(i) != t)
+        remove = tuple(i for i in self._settled if i in self._stored)
+        return PageChanges(upsert, remove)
 
 
 def refreshed(old: Validators, fresh: Validators) -> Validators:
@@ -295,36 +381,91 @@ def refreshed(old: Validators, fresh: Validators) -> Validators:
 PAGE_TYPES = ("text/html", "application/xhtml+xml")
 
 
-def _fetch_article(
-    ctx: CollectContext, link: str, public_only: bool
-) -> tuple[Article | None, str | None]:
+def _fetch_article(ctx: CollectContext, link: str, public_only: bool) -> Article | PageFailure:
     try:
-        page = ctx.http.get(
-            link, accept=PAGE_ACCEPT, public_only=public_only, content_types=PAGE_TYPES
+        page = ctx.get(
+            link, page=True, accept=PAGE_ACCEPT, public_only=public_only, content_types=PAGE_TYPES
         )
     except SourceError as exc:
-        return None, f"full text of {link} not fetched: {exc}"
+        return page_failure(exc)
     try:
-        return extract_article(page.content, page.url), None
+        article = extract_article(page.content, page.url)
     except Exception as exc:  # trafilatura on hostile HTML: keep the teaser, never fail the source
-        return None, f"full text of {link} could not be extracted ({type(exc).__name__})"
+        return PageFailure(
+            f"{link} could not be read as an article ({type(exc).__name__})",
+            permanent=True,
+            host_refused=False,
+        )
+    if article is None:
+        return PageFailure(
+            f"{link} has no article text that could be found", permanent=True, host_refused=False
+        )
+    return article
+
+
+def _page_note(after: PageTask, failure: PageFailure, policy: PagePolicy) -> str:
+    if after.gave_up:
+        tries = "" if after.attempts <= 1 else f" after {after.attempts} attempts"
+        return f"full text not fetched{tries}; the teaser is kept for good: {failure.message}"
+    if failure.retry_after is not None or after.next_attempt is None:
+        return f"full text not fetched yet: {failure.message}"
+    return (
+        f"full text not fetched: {failure.message} "
+        f"(attempt {after.attempts} of {policy.max_attempts}; next after "
+        f"{after.next_attempt:%Y-%m-%d %H:%M} UTC)"
+    )
+
+
+#: Page notes shown one by one before the rest are counted.
+SHOWN_PAGE_NOTES = 5
+
+
+def _summarised(notes: list[str]) -> list[str]:
+    if len(notes) <= SHOWN_PAGE_NOTES:
+        return notes
+    rest = len(notes) - SHOWN_PAGE_NOTES
+    return [*notes[:SHOWN_PAGE_NOTES], f"and {rest} more article pages not fetched"]
+
+
+def with_article(item: Item, article: Article) -> Item:
+    """The teaser item with its article's text: what the item becomes once its page is read.
+
+    The fingerprint gains ``WITH_PAGE`` so that the next run knows the page was read
+    for this very entry; ``teaser_hash`` lets processing tell the arrival of the full
+    text from an edit by the author.
+    """
+    teaser = item.text
+    authors = item.authors or ((article.author,) if article.author else ())
+    title = item.title
+    if title == UNTITLED and article.title:
+        title = article.title
+    return replace(
+        item,
+        title=title,
+        text=article.text,
+        authors=authors,
+        published=item.published or article.published,
+        extra={
+            **item.extra,
+            "full_text": True,
+            "teaser": teaser[:1000],
+            "teaser_hash": reader_hash(item.title, teaser),
+        },
+        fingerprint=item.fingerprint.removesuffix(WITH_PAGE) + WITH_PAGE,
+    )
+
+
+UNTITLED = "(untitled)"
 
 
 def _item(
     source: FeedSource,
     entry: Entry,
     ident: str,
-    article: Article | None,
     feed_title: str,
     fingerprint: str,
 ) -> Item:
-    teaser = html_to_text(entry.content or entry.summary)
-    text = article.text if article else teaser
-    authors = entry.authors
-    if not authors and article and article.author:
-        authors = (article.author,)
-    published = entry.published or (article.published if article else None)
-    title = one_line(entry.title) or (article.title if article and article.title else "")
+    """The entry as an item, with its teaser (or full post) as text."""
     link = canonical_url(entry.link) if entry.link else source.url
     return Item(
         id=ident,
@@ -332,16 +473,16 @@ def _item(
         source_kind=source.kind,
         kind=ItemKind.POST,
         url=link,
-        title=title or "(untitled)",
-        text=text,
-        authors=authors,
-        published=published,
+        title=one_line(entry.title) or UNTITLED,
+        text=html_to_text(entry.content or entry.summary),
+        authors=entry.authors,
+        published=entry.published,
         updated=entry.updated,
         extra={
             "feed_title": feed_title,
             "tags": list(entry.tags),
-            "full_text": article is not None,
-            "teaser": teaser[:1000] if article else "",
+            "full_text": False,
+            "teaser": "",
             "links": outbound_links(entry.content or entry.summary, entry.link or source.url),
         },
         fingerprint=fingerprint,

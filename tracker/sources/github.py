@@ -120,7 +120,7 @@ class GitHubReleasesCollector:
                 "X-GitHub-Api-Version": "2022-11-28",
             }
         try:
-            response = ctx.http.get(
+            response = ctx.get(
                 url, ctx.validators, accept=API_ACCEPT if use_api else FEED_ACCEPT, headers=headers
             )
         except HTTPStatusError as exc:
