@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import feedparser
+import httpx
 import pytest
 import trafilatura
 from conftest import SHARED_FIXTURES, FeedServer
@@ -30,7 +31,7 @@ from storage.state import SQLiteStateStore
 from tracker.collect import collect
 from tracker.config import ArxivSource, parse_config
 from tracker.errors import ParseError
-from tracker.http import HostLimiter
+from tracker.http import HostLimiter, HttpClient
 from tracker.models import ItemKind, SourceResult, Status
 from tracker.settings import Settings
 from tracker.sources.arxiv import query_url
@@ -593,3 +594,52 @@ def test_extraction_meets_expectations_as_well_as_trafilatura_defaults(
     assert tracker_ok >= trafilatura_ok, "\n".join(misses)
     # Every recorded date is found; titles and authors are reported, not required.
     assert meta_matched["date"] == meta_seen["date"], meta_misses
+
+
+class Unreachable(httpx.BaseTransport):
+    """The article pages of the recorded feeds live on the open web; here every host but
+    127.0.0.1 fails as a name that does not resolve does. Nothing leaves the machine."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+        self.asked: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host != "127.0.0.1":
+            self.asked.append(str(request.url))
+            raise httpx.ConnectError("[Errno -2] Name or service not known", request=request)
+        return self._inner.handle_request(request)
+
+
+def test_blog_feeds_with_unreachable_pages_settle_on_304s_by_the_third_collect(
+    server: FeedServer, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = []
+    for name in BLOG_FEEDS:
+        path = BLOGS / name
+        url = server.add(
+            f"/blogs/{name}", path.read_bytes(), content_type=_CONTENT_TYPES[path.suffix]
+        )
+        specs.append({"name": name, "kind": "feed", "url": url, "full_text": "auto"})
+    config = parse_config(_sources_yaml(specs))
+    transport = Unreachable()
+    asked: list[int] = []
+    statuses: list[Counter[str]] = []
+    with SQLiteStateStore(settings.state_db) as store:
+        for _ in range(3):
+            before = len(transport.asked)
+            with HttpClient(settings, transport=transport) as http:
+                results = collect(config, settings, store, http=http)
+            asked.append(len(transport.asked) - before)
+            statuses.append(Counter(r.status.value for r in results))
+        pending = sum(store.pages_pending(name) for name in BLOG_FEEDS)
+    _report(
+        capsys,
+        [
+            f"blog feeds, unreachable pages: page requests per run {asked}, "
+            f"statuses {[dict(s) for s in statuses]}, {pending} pages still queued"
+        ],
+    )
+    assert asked[0] > 0, "some recorded entries are teasers that want their page"
+    assert statuses[0] == Counter({"ok": len(BLOG_FEEDS)})
+    assert asked[2] == 0 and statuses[2] == Counter({"not_modified": len(BLOG_FEEDS)})
