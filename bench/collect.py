@@ -4,26 +4,62 @@ Builds N sources (default 200) from the recorded blog feeds in
 ``../shared/fixtures/feeds/blogs`` (cycled, each served at its own path) and the
 recorded arXiv API responses in ``../shared/fixtures/feeds/arxiv`` (each served at
 the path and query it was recorded at), writes a sources.yaml into a temporary
-TRACKER_HOME, and collects everything twice:
+TRACKER_HOME, and collects everything four times, each run straight after the last:
 
-* run 1, cold: every source is new;
-* run 2, warm, straight after: feeds answer 304 Not Modified to the validators
-  saved in run 1; arXiv has no conditional GET, so it is fetched and parsed again.
+* run 1, cold: every source is new; teasers queue their article pages (with
+  ``--dead-pages`` or ``--full-text``) and the first pages are asked for;
+* run 2, warm: feeds answer 304 Not Modified to the validators saved in run 1
+  (arXiv has no conditional GET, so it is fetched and parsed again); only article
+  pages that are due are asked for: those past run 1's page caps, on hosts that
+  were not paused;
+* runs 3 and 4: the same again, to show the state the queue settles in. With
+  ``--dead-pages`` run 3 should be every feed a 304 and not one page request (the
+  failed pages wait 1 h, the refusing hosts are paused for at least 1 h); with
+  ``--full-text`` each run brings the next pages the per-host cap allows, and the
+  items whose text arrives are the only ones "updated".
+
+The runs share one clock: real time plus an offset. ``--hours N`` then collects N
+more times, the clock moved on one hour before each, and prints a line per hour
+(page requests, feeds answering 304, the queue). With ``--dead-pages`` a host that
+refuses 3 pages in a run gets a strike and no page request for 1 h, then 4 h, then
+16 h; at the fourth strike (+21 h) every page queued for it keeps its teaser for good.
+A page of a host that refused fewer than 3 is retried after 1 h, 4 h and 16 h and then
+given up.
+
+Article pages (``full_text: auto`` on every feed, only with one of these flags):
+
+* ``--dead-pages``: every linked page fails as on a host that cannot be looked up
+  (``[Errno -2] Name or service not known``), without leaving the machine;
+* ``--full-text``: every linked page is answered by the local server with one of
+  the recorded pages in ``../shared/fixtures/html`` (picked by a hash of its URL).
 
 The server is a small HTTP/1.1 server with ETag / Last-Modified conditional GET,
 by default in a separate process so its CPU time does not count against the
 collector (``--server thread`` puts it in a thread of this process instead).
-Nothing goes to the internet: every request the collector makes goes through a
-transport that refuses any host but 127.0.0.1 (with ``--full-text`` it instead
-answers linked article pages with recorded pages from ``../shared/fixtures/html``).
+
+Nothing goes to the internet. Every request the collector makes goes through a
+transport that passes 127.0.0.1 on and refuses (or, ``--full-text``, reroutes to
+the local server) any other host; "page requests" in the report are those it
+refused or rerouted, and they never reach a socket. Underneath, for the length of
+the runs, every socket connect and name lookup of this process is checked: one
+for an address or name that is not loopback is refused and counted, and the
+``no_internet`` check is that count being 0. It fails if anything in the
+collector goes around the transport (its own client, a DNS lookup of a link).
+
+For each run the report gives wall time, CPU, requests made (every request the
+transport saw, refused ones included) and answered, bytes, feeds answering 304,
+page requests, article pages fetched / failed (sums over the sources) and
+pending / given up (the queue afterwards), and items new / updated / unchanged.
 
 Usage::
 
     .venv/bin/python bench/collect.py [--sources 200] [--json] [--server process|thread]
-        [--workers 8] [--per-host 8] [--gzip] [--no-304] [--full-text] [--tracemalloc]
+        [--workers 8] [--per-host 8] [--gzip] [--no-304] [--dead-pages | --full-text]
+        [--hours N] [--tracemalloc]
 
-Exits 1 if any source fails (the benchmark would then not measure what it
-says), 2 if the fixtures cannot be found.
+Exits 1 if any source fails with an error in any run (the benchmark would then
+not measure what it says; a page that fails is not a source error), 2 if the
+fixtures cannot be found.
 """
 
 # ruff: noqa: E402  (tracker is imported after putting the project root on sys.path)
@@ -34,9 +70,11 @@ import argparse
 import email.utils
 import gzip
 import hashlib
+import ipaddress
 import json
 import multiprocessing
 import resource
+import socket
 import sys
 import tempfile
 import threading
@@ -45,6 +83,7 @@ import tracemalloc
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -68,6 +107,10 @@ DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: The collector never sees this port: arXiv routes are keyed on path and query only.
 PLACEHOLDER_API = "http://127.0.0.1:1/api/query"
+#: What a lookup of a host that does not resolve says (glibc's EAI_NONAME).
+DNS_FAILURE = "[Errno -2] Name or service not known"
+#: What becomes of a request for a host other than 127.0.0.1, by --dead-pages / --full-text.
+PAGE_MODES = ("none", "dead", "served")
 
 
 # --- the fixtures ----------------------------------------------------------
@@ -382,28 +425,41 @@ class LocalServer:
 
 
 class LoopbackOnly(httpx.BaseTransport):
-    """Passes loopback requests on; refuses every other host, or reroutes it to the server.
+    """Passes loopback requests on; any other host (a linked article page) is, by ``pages``:
 
-    With ``reroute`` (``--full-text``), a linked article page is answered by the
-    local server with one of the recorded pages, picked by a hash of its URL.
+    * ``none``: refused with a ConnectError (no page is expected: full_text is never);
+    * ``dead`` (``--dead-pages``): refused with a ConnectError worded like a failed DNS
+      lookup, as a host that cannot be reached answers;
+    * ``served`` (``--full-text``): rerouted to the local server, which answers with one
+      of the recorded pages, picked by a hash of the URL.
+
+    Refused requests never reach a socket; rerouted ones reach 127.0.0.1 only.
     """
 
-    def __init__(self, port: int, reroute: bool):
+    def __init__(self, port: int, pages: str):
+        if pages not in PAGE_MODES:
+            raise ValueError(f"pages must be one of {PAGE_MODES}, not {pages!r}")
         self._inner = httpx.HTTPTransport()
         self._port = port
-        self._reroute = reroute
+        self._pages = pages
         self._lock = threading.Lock()
+        self.sent = 0  # every request the client handed over, refused ones included
         self.refused = 0
         self.rerouted = 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.sent += 1
         if request.url.host not in LOOPBACK:
-            if not self._reroute:
+            if self._pages != "served":
                 with self._lock:
                     self.refused += 1
-                raise httpx.ConnectError(
-                    f"the benchmark does not go to the internet ({request.url})", request=request
+                message = (
+                    DNS_FAILURE
+                    if self._pages == "dead"
+                    else f"the benchmark does not go to the internet ({request.url})"
                 )
+                raise httpx.ConnectError(message, request=request)
             with self._lock:
                 self.rerouted += 1
             digest = hashlib.sha1(str(request.url).encode()).hexdigest()[:12]
@@ -411,8 +467,105 @@ class LoopbackOnly(httpx.BaseTransport):
             request.headers["Host"] = f"127.0.0.1:{self._port}"
         return self._inner.handle_request(request)
 
+    @property
+    def page_requests(self) -> int:
+        """Requests for another host than 127.0.0.1: article pages, refused or rerouted."""
+        return self.refused + self.rerouted
+
     def close(self) -> None:
         self._inner.close()
+
+
+def _is_loopback(host: object) -> bool:
+    if host is None:
+        return True  # getaddrinfo(None, port): the local wildcard, not a lookup
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    name = str(host).split("%")[0].strip("[]").lower().rstrip(".")
+    if name in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class NetGuard:
+    """While installed, refuses and counts every socket connect and name lookup of this
+    process for an address or name that is not loopback.
+
+    The transport already keeps requests on 127.0.0.1; this is what makes ``no_internet``
+    a check that can fail: anything that went around it (another client, a DNS lookup of
+    a linked page's host) is refused here, before it leaves the machine, and counted.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.attempts: list[str] = []
+        self._saved: tuple[Any, Any, Any] | None = None
+
+    def _refuse(self, what: str) -> None:
+        with self._lock:
+            self.attempts.append(what)
+
+    def install(self) -> None:
+        connect, connect_ex, getaddrinfo = (
+            socket.socket.connect,
+            socket.socket.connect_ex,
+            socket.getaddrinfo,
+        )
+        self._saved = (connect, connect_ex, getaddrinfo)
+        guard = self
+
+        def inet(sock: socket.socket, address: Any) -> bool:
+            return sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0])
+
+        def guarded_connect(sock: socket.socket, address: Any) -> None:
+            if inet(sock, address):
+                guard._refuse(f"connect {address[0]}:{address[1]}")
+                raise ConnectionRefusedError(f"bench: no connection to {address[0]}")
+            connect(sock, address)
+
+        def guarded_connect_ex(sock: socket.socket, address: Any) -> int:
+            if inet(sock, address):
+                guard._refuse(f"connect {address[0]}:{address[1]}")
+                return 111  # ECONNREFUSED
+            return connect_ex(sock, address)
+
+        def guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+            if not _is_loopback(host):
+                guard._refuse(f"lookup {host}")
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            return getaddrinfo(host, *args, **kwargs)
+
+        # socket.socket is the Python subclass of _socket.socket: its methods can be replaced
+        setattr(socket.socket, "connect", guarded_connect)  # noqa: B010
+        setattr(socket.socket, "connect_ex", guarded_connect_ex)  # noqa: B010
+        setattr(socket, "getaddrinfo", guarded_getaddrinfo)  # noqa: B010
+
+    def uninstall(self) -> None:
+        if self._saved is not None:
+            connect, connect_ex, getaddrinfo = self._saved
+            setattr(socket.socket, "connect", connect)  # noqa: B010
+            setattr(socket.socket, "connect_ex", connect_ex)  # noqa: B010
+            setattr(socket, "getaddrinfo", getaddrinfo)  # noqa: B010
+            self._saved = None
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self.attempts)
+
+
+class Clock:
+    """The runs' clock, passed to ``collect(now=...)``: real time plus an offset, which
+    ``--hours`` moves on one hour before each of its runs."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
 
 
 # --- the sources -----------------------------------------------------------
@@ -490,27 +643,40 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1_048_576
 
 
-def run_once(
-    label: str,
-    config: Config,
-    settings: Settings,
-    store: SQLiteStateStore,
-    server: LocalServer,
-    full_text: bool,
-) -> dict[str, Any]:
-    before = server.stats()
-    transport = LoopbackOnly(server.port, reroute=full_text)
-    http = HttpClient(settings, transport=transport)
+@dataclass(frozen=True)
+class Runs:
+    """What every run of one benchmark shares: one state store, server and clock."""
+
+    config: Config
+    settings: Settings
+    store: SQLiteStateStore
+    server: LocalServer
+    pages: str  # one of PAGE_MODES
+    clock: Clock
+    guard: NetGuard
+
+
+def run_once(label: str, runs: Runs) -> dict[str, Any]:
+    before = runs.server.stats()
+    escaped = runs.guard.count
+    transport = LoopbackOnly(runs.server.port, runs.pages)
+    http = HttpClient(runs.settings, transport=transport)
+    at = runs.clock()
     cpu = time.process_time()
     started = time.perf_counter()
     try:
-        results = collect(config, settings, store, http=http)
+        results = collect(runs.config, runs.settings, runs.store, http=http, now=runs.clock)
     finally:
         wall = time.perf_counter() - started
         cpu = time.process_time() - cpu
         http.close()
-    after = server.stats()
-    return summarise(label, results, wall, cpu, http, transport, before, after, server.mode)
+    after = runs.server.stats()
+    summary = summarise(label, results, wall, cpu, http, transport, before, after, runs.server.mode)
+    summary["clock"] = at.isoformat(timespec="seconds")
+    # the queue as stored after the run, over every source
+    summary["pages"]["given_up"] = sum(c.gave_up for c in runs.store.page_counts().values())
+    summary["non_loopback_attempts"] = runs.guard.count - escaped
+    return summary
 
 
 def summarise(
@@ -535,6 +701,7 @@ def summarise(
     served.subtract({int(k): v for k, v in before["statuses"].items()})
     server_cpu_key = "process_cpu_s" if mode == "process" else "handler_cpu_s"
     timed = sorted((r for r in results if r.status is not Status.ERROR), key=lambda r: -r.seconds)
+    warnings = [{"source": r.source, "warning": w} for r in results for w in r.warnings]
     return {
         "run": label,
         "wall_s": round(wall, 3),
@@ -542,37 +709,63 @@ def summarise(
         "server_cpu_s": round(after[server_cpu_key] - before[server_cpu_key], 3),
         "sources": {s.value: statuses.get(s.value, 0) for s in Status},
         "by_kind": {k: dict(sorted(v.items())) for k, v in sorted(by_kind.items())},
+        "feeds_304": by_kind.get("feed", Counter())[Status.NOT_MODIFIED.value],
         "items": {"new": new, "updated": updated, "unchanged": unchanged},
         "new_items_per_s": round(new / wall, 1) if wall else None,
         "items_per_s": round((new + updated + unchanged) / wall, 1) if wall else None,
         "sources_per_s": round(len(results) / wall, 1) if wall else None,
+        # every request handed to the transport, the refused ones included ...
+        "requests_made": transport.sent,
+        # ... and those answered (by 127.0.0.1): HttpClient counts a request once it responds
         "requests": http.requests,
         "bytes": http.bytes,
         "server_responses": {str(k): v for k, v in sorted(served.items()) if v},
         "server_bytes_sent": after["bytes_sent"] - before["bytes_sent"],
+        # article pages asked for: refused (--dead-pages) or served locally (--full-text)
+        "page_requests": transport.page_requests,
         "off_host_refused": transport.refused,
         "off_host_rerouted": transport.rerouted,
+        "pages": {
+            "fetched": sum(r.pages_fetched for r in results),
+            "failed": sum(r.pages_failed for r in results),
+            "pending": sum(r.pages_pending for r in results),
+        },
         "warnings": sum(1 for r in results if r.warnings),
-        "warning_samples": [
-            {"source": r.source, "warning": w} for r in results for w in r.warnings
-        ][:5],
+        "warning_samples": [w for w in warnings if not w["warning"].startswith("full text")][:5],
+        "page_warning_samples": [w for w in warnings if w["warning"].startswith("full text")][:2],
         "errors": [{"source": r.source, "error": r.error} for r in results if r.error],
         "slowest": [{"source": r.source, "seconds": round(r.seconds, 3)} for r in timed[:3]],
     }
 
 
+def hourly(hour: int, run: dict[str, Any]) -> dict[str, Any]:
+    """One --hours run, in brief."""
+    return {
+        "hour": hour,
+        "clock": run["clock"],
+        "wall_s": run["wall_s"],
+        "requests_made": run["requests_made"],
+        "feeds_304": run["feeds_304"],
+        "page_requests": run["page_requests"],
+        "pages": run["pages"],
+        "items": {"new": run["items"]["new"], "updated": run["items"]["updated"]},
+        "non_loopback_attempts": run["non_loopback_attempts"],
+        "errors": run["errors"],
+    }
+
+
 def tracemalloc_pass(
-    fixtures_plan: Plan, args: argparse.Namespace, server: LocalServer, full_text: str
+    fixtures_plan: Plan, args: argparse.Namespace, server: LocalServer, pages: str
 ) -> dict[str, Any]:
     """A separate cold run under tracemalloc, in a fresh TRACKER_HOME (it is much slower)."""
     with tempfile.TemporaryDirectory(prefix="tracker-bench-tm-") as tmp:
         settings = make_settings(Path(tmp), args)
         settings.sources_path.write_text(
-            sources_yaml(fixtures_plan, server.base, full_text), encoding="utf-8"
+            sources_yaml(fixtures_plan, server.base, full_text_for(pages)), encoding="utf-8"
         )
         config = load_config(settings.sources_path)
         store = SQLiteStateStore(settings.state_db)
-        http = HttpClient(settings, transport=LoopbackOnly(server.port, args.full_text))
+        http = HttpClient(settings, transport=LoopbackOnly(server.port, pages))
         tracemalloc.start()
         started = time.perf_counter()
         try:
@@ -596,6 +789,13 @@ def make_settings(tmp: Path, args: argparse.Namespace) -> Settings:
     )
 
 
+def full_text_for(pages: str) -> str:
+    return "never" if pages == "none" else "auto"
+
+
+RUN_LABELS = ("cold", "warm", "run 3", "run 4")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sources", type=int, default=200, metavar="N", help="sources (200)")
@@ -613,22 +813,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--server", choices=("process", "thread"), default="process")
     parser.add_argument("--gzip", action="store_true", help="serve gzip-compressed bodies")
     parser.add_argument(
-        "--no-304", action="store_true", help="never answer 304, so run 2 re-parses everything"
+        "--no-304", action="store_true", help="never answer 304, so runs 2-4 re-parse everything"
     )
-    parser.add_argument(
+    pages = parser.add_mutually_exclusive_group()
+    pages.add_argument(
         "--full-text",
         action="store_true",
         help="full_text: auto on feeds; linked pages are served from fixtures/html (slow)",
     )
+    pages.add_argument(
+        "--dead-pages",
+        action="store_true",
+        help="full_text: auto on feeds; every linked page fails as an unresolvable host does",
+    )
+    parser.add_argument(
+        "--hours",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after the four runs, N more, the clock moved on one hour before each (0)",
+    )
     parser.add_argument(
         "--tracemalloc",
         action="store_true",
-        help="add a third, cold pass under tracemalloc (about 10x slower than run 1)",
+        help="add a separate cold pass under tracemalloc (about 10x slower than run 1)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if args.sources < 1:
         parser.error("--sources must be at least 1")
+    if args.hours < 0:
+        parser.error("--hours must be 0 or more")
 
     fixtures = args.fixtures.resolve()
     try:
@@ -636,9 +851,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, NotADirectoryError) as exc:
         print(f"bench: fixtures not found under {fixtures}: {exc}", file=sys.stderr)
         return 2
-    full_text = "auto" if args.full_text else "never"
-    pages = sorted(str(p) for p in (fixtures / "html").glob("*.html")) if args.full_text else []
-    server = LocalServer(args.server, plan.routes, pages, args.gzip, not args.no_304)
+    page_mode = "dead" if args.dead_pages else "served" if args.full_text else "none"
+    full_text = full_text_for(page_mode)
+    html = sorted(str(p) for p in (fixtures / "html").glob("*.html"))
+    if page_mode == "served" and not html:
+        print(f"bench: no recorded pages under {fixtures / 'html'}", file=sys.stderr)
+        return 2
+    server = LocalServer(
+        args.server, plan.routes, html if page_mode == "served" else [], args.gzip, not args.no_304
+    )
+    guard = NetGuard()
+    guard.install()
     try:
         with tempfile.TemporaryDirectory(prefix="tracker-bench-") as tmp:
             settings = make_settings(Path(tmp), args)
@@ -650,21 +873,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             config_s = time.perf_counter() - started
             rss_before = peak_rss_mb()
             store = SQLiteStateStore(settings.state_db)
+            clock = Clock()
+            runs_of = Runs(config, settings, store, server, page_mode, clock, guard)
+            hours: list[dict[str, Any]] = []
             try:
-                cold = run_once("cold", config, settings, store, server, args.full_text)
+                runs = [run_once(RUN_LABELS[0], runs_of)]
                 stored = store.count_items()
-                warm = run_once("warm", config, settings, store, server, args.full_text)
+                runs.extend(run_once(label, runs_of) for label in RUN_LABELS[1:])
+                stored_after = store.count_items()
+                for hour in range(1, args.hours + 1):
+                    clock.offset = timedelta(hours=hour)
+                    hours.append(hourly(hour, run_once(f"+{hour} h", runs_of)))
             finally:
                 store.close()
             db_bytes = sum(p.stat().st_size for p in settings.home.glob("state.sqlite3*"))
         rss_peak = peak_rss_mb()
-        traced = tracemalloc_pass(plan, args, server, full_text) if args.tracemalloc else None
+        traced = tracemalloc_pass(plan, args, server, page_mode) if args.tracemalloc else None
     finally:
+        guard.uninstall()
         server.close()
 
-    feeds_304 = warm["by_kind"].get("feed", {}).get("not_modified", 0)
     report = {
-        "benchmark": "tracker.collect.collect, cold run then warm run",
+        "benchmark": "tracker.collect.collect, four runs one straight after the other",
         "python": sys.version.split()[0],
         "fixtures": str(fixtures),
         "sources": {
@@ -673,6 +903,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "arxiv": len(plan.arxiv),
             "feed_files": len(plan.feed_files),
             "full_text": full_text,
+            "page_mode": page_mode,
+            "article_pages": {
+                "none": "none wanted",
+                "dead": "every one fails (host not found)",
+                "served": f"served locally from {len(html)} recorded pages",
+            }[page_mode],
         },
         "left_out_fixtures": plan.left_out,
         "server": {
@@ -686,45 +922,89 @@ def main(argv: Sequence[str] | None = None) -> int:
             "per_host": settings.per_host,
             "timeout": settings.timeout,
             "max_bytes": settings.max_bytes,
+            "max_pages": settings.max_pages,
         },
         "config_parse_s": round(config_s, 3),
-        "runs": [cold, warm],
+        "runs": runs,
+        "hours": hours,
         "items_stored_after_cold": stored,
+        "items_stored_after_run_4": stored_after,
         "state_db_bytes": db_bytes,
         "memory": {
             "peak_rss_mb_before_runs": round(rss_before, 1),
             "peak_rss_mb": round(rss_peak, 1),
             "tracemalloc": traced,
         },
-        "checks": {
-            "no_errors": not cold["errors"] and not warm["errors"],
-            "stored_equals_new": stored == cold["items"]["new"],
-            # with --no-304 the warm run re-parses every feed: nothing may look new or changed
-            "feeds_304_on_warm_run": feeds_304 == len(plan.feeds) if not args.no_304 else None,
-            "warm_run_idempotent": warm["items"]["new"] == 0 and warm["items"]["updated"] == 0,
-            "no_internet": cold["off_host_refused"] == 0 and warm["off_host_refused"] == 0,
-        },
+        "non_loopback_attempts": guard.attempts[:10],
+        "checks": checks(runs, hours, plan, args, page_mode, stored, stored_after, guard),
     }
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print_report(report)
-    failed = [e for run in (cold, warm) for e in run["errors"]]
+    every = [*runs, *({"run": f"+{h['hour']} h", "errors": h["errors"]} for h in hours)]
+    failed = [(run["run"], e) for run in every for e in run["errors"]]
     if failed:
         print(
-            f"\nbench: {len(failed)} source(s) failed; figures above are not comparable:",
+            f"\nbench: {len(failed)} source error(s); figures above are not comparable:",
             file=sys.stderr,
         )
-        for run in (cold, warm):
-            for e in run["errors"]:
-                print(f"  [{run['run']}] {e['source']}: {e['error']}", file=sys.stderr)
+        for label, e in failed:
+            print(f"  [{label}] {e['source']}: {e['error']}", file=sys.stderr)
         return 1
     return 0
 
 
+def checks(
+    runs: list[dict[str, Any]],
+    hours: list[dict[str, Any]],
+    plan: Plan,
+    args: argparse.Namespace,
+    page_mode: str,
+    stored: int,
+    stored_after: int,
+    guard: NetGuard,
+) -> dict[str, bool | None]:
+    """What must hold, computed from the runs; None where it does not apply."""
+    later = runs[1:]
+    conditional = not args.no_304
+    quiet = runs[2]["page_requests"] == 0 and runs[2]["pages"]["failed"] == 0
+    all_304 = runs[2]["feeds_304"] == len(plan.feeds)
+    found: dict[str, bool | None] = {
+        "no_errors": all(not r["errors"] for r in [*runs, *hours]),
+        "stored_equals_new": stored == runs[0]["items"]["new"],
+        # with --no-304 runs 2-4 re-parse every feed: nothing may look new or changed
+        "feeds_304_on_runs_2_to_4": (
+            all(r["feeds_304"] == len(plan.feeds) for r in later) if conditional else None
+        ),
+        # runs 2-4 store nothing new; an item is updated only when its article page
+        # arrives (it gains the page's text), so updated == pages fetched, run by run
+        "runs_2_to_4_only_page_text": stored_after == stored
+        and all(
+            r["items"]["new"] == 0 and r["items"]["updated"] == r["pages"]["fetched"] for r in later
+        ),
+    }
+    if page_mode == "dead":
+        # the failed pages wait 1 h and the hosts that refused 3 are paused for at least 1 h, so
+        # run 3 is one 304 per feed and no page request (with --no-304: one 200 per feed)
+        if conditional:
+            found["run_3_every_feed_304_no_page_request"] = quiet and all_304
+        else:
+            found["run_3_no_page_request"] = quiet
+    return found | {
+        # full_text: never: no run has any reason to ask another host for anything
+        "no_page_requests": (
+            all(r["page_requests"] == 0 for r in [*runs, *hours]) if page_mode == "none" else None
+        ),
+        # no socket connect or name lookup for anything but loopback, in any run
+        # (refused page requests are refused by the transport before any socket)
+        "no_internet": guard.count == 0,
+    }
+
+
 def print_report(r: dict[str, Any]) -> None:
     s, srv, st = r["sources"], r["server"], r["settings"]
-    cold, warm = r["runs"]
+    runs = r["runs"]
     where = f"separate process (pid {srv['pid']})" if srv["mode"] == "process" else "thread"
     print("tracker collect benchmark")
     print(f"  fixtures   {r['fixtures']}")
@@ -732,6 +1012,7 @@ def print_report(r: dict[str, Any]) -> None:
         f"  sources    {s['total']}: {s['feed']} feeds cycled over {s['feed_files']} files "
         f"(full_text: {s['full_text']}), {s['arxiv']} arXiv queries"
     )
+    print(f"  pages      article pages: {s['article_pages']}")
     if r["left_out_fixtures"]:
         expected = [x for x in r["left_out_fixtures"] if ".expected_" in x]
         others = [x for x in r["left_out_fixtures"] if ".expected_" not in x]
@@ -744,7 +1025,7 @@ def print_report(r: dict[str, Any]) -> None:
     )
     print(
         f"  settings   workers={st['workers']} per_host={st['per_host']} "
-        f"timeout={st['timeout']:g}s max_bytes={st['max_bytes']}"
+        f"timeout={st['timeout']:g}s max_bytes={st['max_bytes']} max_pages={st['max_pages']}"
     )
     print(f"  python     {r['python']}; sources.yaml parsed in {r['config_parse_s']:.3f} s")
     print()
@@ -772,20 +1053,45 @@ def print_report(r: dict[str, Any]) -> None:
         ("new items/s", lambda x: f"{x['new_items_per_s']:.1f}"),
         ("items/s (all seen)", lambda x: f"{x['items_per_s']:.1f}"),
         ("sources/s", lambda x: f"{x['sources_per_s']:.1f}"),
-        ("requests", lambda x: str(x["requests"])),
+        ("requests made", lambda x: str(x["requests_made"])),
+        ("requests answered", lambda x: str(x["requests"])),
         ("bytes (decoded)", lambda x: str(x["bytes"])),
         ("server responses", served),
         ("server bytes sent", lambda x: str(x["server_bytes_sent"])),
+        ("feeds answering 304", lambda x: str(x["feeds_304"])),
+        ("page requests", lambda x: str(x["page_requests"])),
+        ("pages fetched", lambda x: str(x["pages"]["fetched"])),
+        ("pages failed", lambda x: str(x["pages"]["failed"])),
+        ("pages pending after", lambda x: str(x["pages"]["pending"])),
+        ("pages given up after", lambda x: str(x["pages"]["given_up"])),
         ("sources w/ warnings", lambda x: str(x["warnings"])),
     ]  # fmt: skip
-    print(f"  {'':<22}{'run 1 (cold)':>24}{'run 2 (warm)':>24}")
+    heads = ["run 1 (cold)", "run 2 (warm)", "run 3", "run 4"]
+    print(f"  {'':<22}" + "".join(f"{h:>20}" for h in heads))
     for title, cell in rows:
-        print(f"  {title:<22}{cell(cold):>24}{cell(warm):>24}")
-    if cold["off_host_rerouted"] or warm["off_host_rerouted"]:
+        print(f"  {title:<22}" + "".join(f"{cell(run):>20}" for run in runs))
+    page_requests = {
+        "none": "page requests: requests for another host than 127.0.0.1 (none expected)",
+        "dead": "page requests: refused by the transport as unresolvable; they never "
+        "reach a socket (requests made - requests answered)",
+        "served": "page requests: rerouted to the local server and answered there",
+    }
+    print(f"  ({page_requests[s['page_mode']]})")
+    if r["hours"]:
+        print()
+        print(f"  then {len(r['hours'])} more runs, the clock moved on one hour before each:")
         print(
-            f"  {'pages served locally':<22}{cold['off_host_rerouted']:>24}"
-            f"{warm['off_host_rerouted']:>24}"
+            f"    {'hour':>6}{'page req':>10}{'feeds 304':>11}{'fetched':>9}{'failed':>8}"
+            f"{'pending':>9}{'given up':>10}{'new':>5}{'upd':>5}{'wall s':>8}"
         )
+        for h in r["hours"]:
+            p = h["pages"]
+            print(
+                f"    {'+' + str(h['hour']) + ' h':>6}{h['page_requests']:>10}"
+                f"{str(h['feeds_304']) + '/' + str(s['feed']):>11}{p['fetched']:>9}"
+                f"{p['failed']:>8}{p['pending']:>9}{p['given_up']:>10}"
+                f"{h['items']['new']:>5}{h['items']['updated']:>5}{h['wall_s']:>8.2f}"
+            )
     print()
     m = r["memory"]
     print(
@@ -800,17 +1106,20 @@ def print_report(r: dict[str, Any]) -> None:
         )
     print(
         f"  state db   {r['items_stored_after_cold']} items stored after run 1, "
-        f"{r['state_db_bytes']} bytes on disk"
+        f"{r['items_stored_after_run_4']} after run 4, {r['state_db_bytes']} bytes on disk"
     )
-    for run in (cold, warm):
+    for run, head in zip(runs, heads, strict=True):
         slow = ", ".join(f"{x['source']} {x['seconds']:.2f}s" for x in run["slowest"])
-        print(f"  slowest ({run['run']}): {slow}")
-    for w in cold["warning_samples"]:
+        print(f"  slowest ({head}): {slow}")
+    for w in runs[0]["warning_samples"]:
         print(f"  warning (cold): {w['source']}: {w['warning']}")
-    checks = r["checks"]
+    for w in runs[0]["page_warning_samples"][:1]:
+        print(f"  page warning (cold): {w['source']}: {w['warning']}")
+    for what in r["non_loopback_attempts"]:
+        print(f"  REFUSED off-loopback socket use: {what}")
     print(
         "  checks     "
-        + ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in checks.items() if v is not None)
+        + ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in r["checks"].items() if v is not None)
     )
 
 

@@ -248,6 +248,7 @@ def m009_page_queue_host_waits_moved_feeds(db: sqlite3.Connection) -> None:
             pages_only  INTEGER NOT NULL,  -- 1: a pause of page requests, not of feeds
             until       TEXT NOT NULL,
             reason      TEXT NOT NULL,
+            strikes     INTEGER NOT NULL DEFAULT 0,  -- page pauses in a row
             PRIMARY KEY (host, pages_only)
         );
         ALTER TABLE source_state ADD COLUMN moved_to TEXT

@@ -11,7 +11,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from tracker.pages import HostWait, PageChanges, PageTask, short_reason
 
@@ -109,24 +109,44 @@ def counts(db: sqlite3.Connection) -> dict[str, PageCounts]:
     }
 
 
+#: A host's page pause is remembered this long after it ran out, for its strikes.
+STRIKE_MEMORY = timedelta(days=7)
+
+
 def waits(db: sqlite3.Connection, now: datetime) -> list[HostWait]:
-    """The hosts' waits still in force at ``now``."""
+    """The hosts' waits in force at ``now``, and page pauses that ran out lately (their
+    strikes still count)."""
     rows = db.execute(
-        "SELECT host, until, reason, pages_only FROM host_waits WHERE until > ?", (_iso(now),)
+        "SELECT host, until, reason, pages_only, strikes FROM host_waits"
+        " WHERE until > ? OR (pages_only = 1 AND until > ?)",
+        (_iso(now), _iso(now - STRIKE_MEMORY)),
     )
     return [
-        HostWait(r["host"], datetime.fromisoformat(r["until"]), r["reason"], bool(r["pages_only"]))
+        HostWait(
+            r["host"],
+            datetime.fromisoformat(r["until"]),
+            r["reason"],
+            bool(r["pages_only"]),
+            r["strikes"],
+        )
         for r in rows
     ]
 
 
-def save_waits(db: sqlite3.Connection, fresh: Iterable[HostWait], now: datetime) -> None:
-    db.execute("DELETE FROM host_waits WHERE until <= ?", (_iso(now),))
+def save_waits(
+    db: sqlite3.Connection, fresh: Iterable[HostWait], cleared: Iterable[str], now: datetime
+) -> None:
+    db.execute(
+        "DELETE FROM host_waits WHERE (pages_only = 0 AND until <= ?) OR until <= ?",
+        (_iso(now), _iso(now - STRIKE_MEMORY)),
+    )
+    for host in cleared:
+        db.execute("DELETE FROM host_waits WHERE host = ? AND pages_only = 1", (host,))
     for w in fresh:
         db.execute(
-            "INSERT INTO host_waits (host, pages_only, until, reason) VALUES (?, ?, ?, ?)"
+            "INSERT INTO host_waits (host, pages_only, until, reason, strikes)"
+            " VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (host, pages_only) DO UPDATE SET"
-            " until = excluded.until, reason = excluded.reason"
-            " WHERE excluded.until > host_waits.until",
-            (w.host, int(w.pages_only), _iso(w.until), w.reason),
+            " until = excluded.until, reason = excluded.reason, strikes = excluded.strikes",
+            (w.host, int(w.pages_only), _iso(w.until), w.reason, w.strikes),
         )

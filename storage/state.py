@@ -307,9 +307,11 @@ class SQLiteStateStore:
     def host_waits(self, now: datetime) -> list[HostWait]:
         return pages.waits(self._db, now)
 
-    def save_host_waits(self, fresh: Iterable[HostWait], now: datetime) -> None:
+    def save_host_waits(
+        self, fresh: Iterable[HostWait], cleared: Iterable[str], now: datetime
+    ) -> None:
         with self.transaction() as db:
-            pages.save_waits(db, fresh, now)
+            pages.save_waits(db, fresh, cleared, now)
 
     # --- items -----------------------------------------------------------
 

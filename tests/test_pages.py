@@ -199,10 +199,46 @@ def test_a_host_that_refuses_three_pages_gets_no_page_request_for_an_hour() -> N
     book.refused("x.example")
     assert "refused 3 pages" in (book.closed("x.example") or "")
     assert book.closed("y.example") is None
-    next_run = HostBook(clock, book.new_waits())  # as the state store hands them over
+    next_run = HostBook(clock, book.changes()[0])  # as the state store hands them over
     assert next_run.closed("x.example") and next_run.waiting("x.example") is None  # feeds may
     clock.advance(hours=1, seconds=1)
     assert next_run.closed("x.example") is None
+
+
+def strike(book: HostBook, host: str = "x.example") -> HostBook:
+    """One run in which ``host`` refuses three pages; the next run's book."""
+    for _ in range(3):
+        book.refused(host)
+    return HostBook(book.now, book.changes()[0])
+
+
+def test_a_host_that_refuses_run_after_run_is_paused_longer_and_given_up_after_a_day() -> None:
+    clock = Clock()
+    book = HostBook(clock)
+    pauses = []
+    for _ in range(3):
+        book = strike(book)
+        wait = book.waiting("x.example", page=True)
+        assert wait is not None and book.given_up("x.example") is None
+        pauses.append(wait.until - clock.now)
+        clock.now = wait.until
+    assert pauses == [timedelta(hours=1), timedelta(hours=4), timedelta(hours=16)]
+    book = strike(book)
+    assert "refused every page" in (book.given_up("x.example") or "")
+
+
+def test_a_page_fetched_from_a_host_clears_its_strikes() -> None:
+    clock = Clock()
+    book = strike(strike(HostBook(clock)))
+    clock.advance(hours=5)
+    book.fetched("x.example")
+    for _ in range(3):
+        book.refused("x.example")  # refusals after a page came in the same run: no strike
+    fresh, cleared = book.changes()
+    assert cleared == ["x.example"] and fresh == []
+    after = strike(HostBook(clock))
+    wait = after.waiting("x.example", page=True)
+    assert wait is not None and wait.strikes == 1
 
 
 def test_the_page_budget_of_a_host_is_split_between_the_sources_waiting_on_it() -> None:
@@ -293,6 +329,23 @@ def test_the_third_collect_in_a_row_is_all_304s_and_asks_for_no_page(
     assert describe(runs[2].results["dead"]).endswith(
         "(304 Not Modified); 20 article pages pending"
     )
+
+
+def test_a_dead_host_costs_a_dozen_requests_however_many_pages_link_to_it(
+    server: FeedServer, collector_for: Callable[..., Collector]
+) -> None:
+    dead = server.add("/dead.xml", teasers([f"http://dead.invalid/p/{i}" for i in range(60)]))
+    c = collector_for(f"sources:\n  - {{name: dead, kind: feed, url: '{dead}'}}\n")
+    runs = []
+    for _ in range(26):
+        runs.append(c.run())
+        c.clock.advance(hours=1)
+    requests = [r.page_requests for r in runs]
+    assert sum(requests) == 12, requests  # three a strike: now, +1 h, +5 h, +21 h
+    assert [i for i, n in enumerate(requests) if n] == [0, 1, 5, 21]
+    counts = c.store.page_counts()["dead"]
+    assert (counts.pending, counts.gave_up) == (0, 60)
+    assert "refused every page" in " ".join(r for r, _ in counts.gave_up_reasons)
 
 
 def test_a_feed_of_300_teasers_drains_at_the_cap_while_the_feed_answers_304(

@@ -181,7 +181,7 @@ def _run(
         for future in as_completed(futures):
             source, state = futures[future]
             result = _record(source, state, future, store, hosts.now(), backoff)
-            store.save_host_waits(hosts.new_waits(), hosts.now())
+            store.save_host_waits(*hosts.changes(), hosts.now())
             yield result
     except BaseException:
         # Ctrl-C (or a store that stopped working): drop the queued sources instead of

@@ -109,6 +109,10 @@ class PagePolicy:
     first_delay: timedelta = timedelta(hours=1)
     factor: int = 4
 
+    def give_up(self, task: PageTask, reason: str) -> PageTask:
+        """Keep the teaser for good without asking (the host is given up)."""
+        return replace(task, last_error=reason, next_attempt=None, gave_up=True)
+
     def after_failure(self, task: PageTask, failure: PageFailure, now: datetime) -> PageTask:
         if failure.retry_after is not None:
             # The host said when to come back: that is not the page's fault.
@@ -135,6 +139,8 @@ class HostWait:
     until: datetime
     reason: str
     pages_only: bool = False
+    #: Pauses of pages in a row with no page fetched from the host in between.
+    strikes: int = 0
 
 
 def fair_shares(cap: int, demands: Mapping[str, int]) -> dict[str, int]:
@@ -170,9 +176,13 @@ class HostBook:
     """What a collect run knows about each host, shared by every source's thread.
 
     ``pages_per_host`` pages are asked of one host per run, split with ``fair_shares``
-    among the sources that said (``want``) how many they are waiting for. A host that
-    refuses ``refusals_per_run`` pages is asked for no page for ``refusal_pause``: not
-    in this run, nor in the next runs of the hour.
+    among the sources that said (``want``) how many they are waiting for.
+
+    A host that refuses ``refusals_per_run`` pages in a run, none fetched, gets a strike
+    and no page request for a while: 1 h, then 4 h, then 16 h. At the fourth strike in a
+    row, about a day after the first, its pages keep their teasers for good (``given_up``),
+    so that a dead or paywalled site costs a dozen requests, not four per page it ever
+    linked. A page fetched from the host clears its strikes. Feeds are never paused here.
     """
 
     def __init__(
@@ -181,21 +191,29 @@ class HostBook:
         waits: Iterable[HostWait] = (),
         pages_per_host: int = 20,
         refusals_per_run: int = 3,
-        refusal_pause: timedelta = timedelta(hours=1),
+        first_pause: timedelta = timedelta(hours=1),
+        pause_factor: int = 4,
+        strikes_to_give_up: int = 4,
+        given_up_for: timedelta = timedelta(days=7),
     ):
         self.now = now
         self.pages_per_host = pages_per_host
         self.refusals_per_run = refusals_per_run
-        self.refusal_pause = refusal_pause
+        self.first_pause = first_pause
+        self.pause_factor = pause_factor
+        self.strikes_to_give_up = strikes_to_give_up
+        self.given_up_for = given_up_for
         self._lock = threading.Lock()
         self._waits = {(w.host, w.pages_only): w for w in waits}
         self._new_waits: dict[tuple[str, bool], HostWait] = {}
+        self._cleared: set[str] = set()
         self._refusals: Counter[str] = Counter()
+        self._fetched: set[str] = set()
         self._demand: dict[str, dict[str, int]] = {}
         self._taken: Counter[tuple[str, str]] = Counter()
         self._taken_host: Counter[str] = Counter()
 
-    # --- waiting (Retry-After), kept across runs --------------------------------
+    # --- waiting, kept across runs ----------------------------------------------
 
     def waiting(self, host: str, page: bool = False) -> HostWait | None:
         """The wait in force for a request to ``host`` (a page request also respects a
@@ -208,46 +226,71 @@ class HostBook:
         live = [w for w in found if w is not None and w.until > now]
         return max(live, key=lambda w: w.until) if live else None
 
-    def wait(self, host: str, for_: timedelta, reason: str, pages_only: bool = False) -> HostWait:
-        wait = HostWait(host, self.now() + for_, reason, pages_only)
-        key = (host, pages_only)
+    def wait(self, host: str, for_: timedelta, reason: str) -> HostWait:
+        """The host asked us (Retry-After) not to come back for ``for_``: feeds and pages."""
+        return self._set(HostWait(host, self.now() + for_, reason))
+
+    def _set(self, wait: HostWait) -> HostWait:
+        key = (wait.host, wait.pages_only)
         with self._lock:
             current = self._waits.get(key)
-            if current is None or current.until < wait.until:
+            if current is None or current.until < wait.until or current.strikes < wait.strikes:
                 self._waits[key] = wait
                 self._new_waits[key] = wait
             return self._waits[key]
 
-    def new_waits(self) -> list[HostWait]:
-        """Waits asked for since the last call, to be remembered for the next runs."""
+    def changes(self) -> tuple[list[HostWait], list[str]]:
+        """Waits set since the last call, and hosts whose page pause a fetched page lifted:
+        what the state store keeps for the next runs."""
         with self._lock:
             fresh = list(self._new_waits.values())
+            cleared = sorted(self._cleared)
             self._new_waits.clear()
-        return fresh
+            self._cleared.clear()
+        return fresh, cleared
 
-    # --- refusals, this run only -------------------------------------------------
+    # --- refusals and strikes -------------------------------------------------------
 
     def refused(self, host: str) -> None:
         with self._lock:
             self._refusals[host] += 1
-            refusals = self._refusals[host]
-        if refusals == self.refusals_per_run:
-            self.wait(
-                host,
-                self.refusal_pause,
-                f"{host} refused {refusals} pages in a row",
-                pages_only=True,
-            )
+            strike = self._refusals[host] == self.refusals_per_run and host not in self._fetched
+            before = self._waits.get((host, True))
+        if not strike:
+            return
+        strikes = (before.strikes if before else 0) + 1
+        if strikes >= self.strikes_to_give_up:
+            pause = self.given_up_for
+            reason = f"{host} refused every page asked of it in {strikes} runs over a day"
+        else:
+            pause = self.first_pause * self.pause_factor ** (strikes - 1)
+            reason = f"{host} refused {self.refusals_per_run} pages in a row"
+        self._set(HostWait(host, self.now() + pause, reason, pages_only=True, strikes=strikes))
+
+    def fetched(self, host: str) -> None:
+        """A page came from ``host``: whatever it refused before, it is not dead."""
+        with self._lock:
+            self._fetched.add(host)
+            if self._waits.pop((host, True), None) is not None:
+                self._cleared.add(host)
+                self._new_waits.pop((host, True), None)
 
     def closed(self, host: str) -> str | None:
         """Why no page is asked of ``host`` now, or None when one may be."""
         wait = self.waiting(host, page=True)
         if wait is not None:
-            return f"{wait.reason}; no page asked of it before {wait.until:%H:%M} UTC"
+            return f"{wait.reason}; no page asked of it before {wait.until:%Y-%m-%d %H:%M} UTC"
         with self._lock:
             refusals = self._refusals[host]
         if refusals >= self.refusals_per_run:
             return f"{host} refused {refusals} pages this run"
+        return None
+
+    def given_up(self, host: str) -> str | None:
+        """Why the pages of ``host`` keep their teasers for good, if they do."""
+        wait = self.waiting(host, page=True)
+        if wait is not None and wait.pages_only and wait.strikes >= self.strikes_to_give_up:
+            return wait.reason
         return None
 
     # --- the per-host page budget -------------------------------------------------

@@ -296,8 +296,8 @@ class FeedCollector:
         """Fetch the due pages the run's budget allows; how many came, how many failed."""
         due = queue.due(ctx.now())
         ctx.hosts.want(source.name, Counter(t.host for t in due))
-        asked = 0
-        failures: list[str] = []
+        asked = failed = 0
+        notes: list[str] = []
         public_only: bool | None = True if source.public_only else None
         try:
             for task in due:
@@ -305,6 +305,12 @@ class FeedCollector:
                     break
                 base = items.get(task.item_id) or ctx.queued.get(task.item_id)
                 if base is None:  # not loaded for this run (it fell due meanwhile): next run
+                    continue
+                dead = ctx.hosts.given_up(task.host)
+                if dead:
+                    given_up = ctx.page_policy.give_up(task, dead)
+                    queue.update(given_up)
+                    notes.append(_page_note(given_up, PageFailure(dead), ctx.page_policy))
                     continue
                 if ctx.hosts.closed(task.host) or not ctx.hosts.take(source.name, task.host):
                     continue
@@ -317,16 +323,18 @@ class FeedCollector:
                 if isinstance(article, Article):
                     items[task.item_id] = with_article(base, article)
                     queue.settle(task.item_id)
+                    ctx.hosts.fetched(task.host)
                     continue
                 if article.host_refused:
                     ctx.hosts.refused(task.host)
                 after = ctx.page_policy.after_failure(task, article, ctx.now())
                 queue.update(after)
-                failures.append(_page_note(after, article, ctx.page_policy))
+                notes.append(_page_note(after, article, ctx.page_policy))
+                failed += 1
         finally:
             ctx.hosts.want(source.name, {})  # what it leaves of a host's budget is the others'
-        warnings.extend(_summarised(failures))
-        return asked - len(failures), len(failures)
+        warnings.extend(_summarised(notes))
+        return asked - failed, failed
 
 
 class PageQueue:
