@@ -22,7 +22,7 @@ from storage.migrations import migrate
 from storage.pages import PageCounts
 from tracker.errors import StorageError
 from tracker.models import Item, ItemKind, Validators
-from tracker.pages import HostWait, PageChanges, PageTask
+from tracker.pages import WITH_PAGE, HostWait, PageChanges, PageTask
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class SaveCounts:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    #: Items whose article page arrived (not updated upstream).
+    completed: int = 0
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,7 @@ class SQLiteStateStore:
         moved_to: str | None = None,
     ) -> SaveCounts:
         """Store a source's items, page queue, validators and success in one transaction."""
-        new = updated = unchanged = 0
+        new = updated = unchanged = completed = 0
         stamp = _iso(now)
         with self.transaction() as db:
             for item in items:
@@ -216,6 +218,23 @@ class SQLiteStateStore:
                         (source, item.id, *_item_columns(item), stamp, stamp),
                     )
                     new += 1
+                elif row["fingerprint"] + WITH_PAGE == item.version_key:
+                    # Its article page arrived: the item is whole now, not updated upstream.
+                    db.execute(
+                        "UPDATE items SET title=?, text=?, authors=?, published=?, extra=?,"
+                        " fingerprint=? WHERE source = ? AND id = ?",
+                        (
+                            item.title,
+                            item.text,
+                            json.dumps(list(item.authors), ensure_ascii=False),
+                            _iso(item.published),
+                            json.dumps(item.extra, ensure_ascii=False, default=str),
+                            item.version_key,
+                            source,
+                            item.id,
+                        ),
+                    )
+                    completed += 1
                 elif row["fingerprint"] != item.version_key:
                     db.execute(
                         "UPDATE items SET kind=?, source_kind=?, url=?, title=?, text=?, authors=?,"
@@ -253,7 +272,7 @@ class SQLiteStateStore:
                     moved_to,
                 ),
             )
-        return SaveCounts(new, updated, unchanged)
+        return SaveCounts(new, updated, unchanged, completed)
 
     def save_failure(
         self,
@@ -314,6 +333,16 @@ class SQLiteStateStore:
             pages.save_waits(db, fresh, cleared, now)
 
     # --- items -----------------------------------------------------------
+
+    def teaser_hashes(self, source: str) -> dict[str, str]:
+        """Item id -> the hash of the teaser its stored article replaced (see
+        ``tracker.sources.feed.with_article``)."""
+        rows = self._db.execute(
+            "SELECT id, json_extract(extra, '$.teaser_hash') AS h FROM items"
+            " WHERE source = ? AND fingerprint LIKE ?",
+            (source, "%" + WITH_PAGE),
+        )
+        return {r["id"]: r["h"] for r in rows if r["h"]}
 
     def items_by_id(self, source: str, ids: Iterable[str]) -> dict[str, Item]:
         """Stored items of ``source`` with these ids (those that exist)."""

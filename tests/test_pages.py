@@ -58,9 +58,16 @@ class LoopbackNames(httpx.BaseTransport):
         self._inner = httpx.HTTPTransport()
         self._port = server.httpd.server_address[1]
         self.unresolved: list[str] = []
+        #: Every article page asked for (paths under /p/), counted as it is sent: a page
+        #: that never answers is counted too.
+        self.pages: list[str] = []
+        self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host
+        if request.url.path.startswith("/p/"):
+            with self._lock:
+                self.pages.append(str(request.url))
         if host.endswith(".invalid"):
             self.unresolved.append(str(request.url))
             raise httpx.ConnectError("[Errno -2] Name or service not known", request=request)
@@ -97,8 +104,7 @@ class Collector:
         self.store = SQLiteStateStore(settings.state_db)
 
     def page_requests(self) -> int:
-        pages = [h for h in self.server.hits if h.path.startswith("/p/")]
-        return len(pages) + len(self.transport.unresolved)
+        return len(self.transport.pages)
 
     def run(self) -> Run:
         before = self.page_requests()
@@ -167,10 +173,12 @@ def test_an_answer_that_will_not_change_gives_up_at_once() -> None:
         assert not task.gave_up and task.next_attempt == NOW + timedelta(hours=1), exc
 
 
-def test_a_retry_after_is_the_hosts_doing_and_costs_the_page_no_attempt() -> None:
+def test_a_retry_after_sets_the_next_attempt_and_still_counts_as_one() -> None:
     exc = HTTPStatusError("429", 429, retry_after=timedelta(seconds=120))
     task = PagePolicy().after_failure(PageTask("i", "u", attempts=2), page_failure(exc), NOW)
-    assert task.attempts == 2 and task.next_attempt == NOW + timedelta(seconds=120)
+    assert task.attempts == 3 and task.next_attempt == NOW + timedelta(seconds=120)
+    task = PagePolicy().after_failure(task, page_failure(exc), NOW)
+    assert task.gave_up  # a page that answers 429 for ever is not asked for ever
 
 
 def test_retry_after_is_read_as_seconds_or_a_date_and_capped_at_a_day() -> None:
@@ -190,13 +198,18 @@ def test_fair_shares_give_nobody_more_than_asked_and_share_the_rest() -> None:
     assert fair_shares(0, {"a": 3}) == {"a": 0}
 
 
+def refuse(book: HostBook, host: str = "x.example") -> bool:
+    """One page request to ``host`` that it refuses; whether the request was allowed."""
+    if not book.begin("s", host):
+        return False
+    book.end(host, fetched=False, refused=True)
+    return True
+
+
 def test_a_host_that_refuses_three_pages_gets_no_page_request_for_an_hour() -> None:
     clock = Clock()
     book = HostBook(clock)
-    for _ in range(2):
-        book.refused("x.example")
-    assert book.closed("x.example") is None
-    book.refused("x.example")
+    assert [refuse(book) for _ in range(4)] == [True, True, True, False]
     assert "refused 3 pages" in (book.closed("x.example") or "")
     assert book.closed("y.example") is None
     next_run = HostBook(clock, book.changes()[0])  # as the state store hands them over
@@ -205,10 +218,17 @@ def test_a_host_that_refuses_three_pages_gets_no_page_request_for_an_hour() -> N
     assert next_run.closed("x.example") is None
 
 
+def test_requests_in_flight_count_until_the_host_has_answered_one() -> None:
+    book = HostBook(lambda: NOW)
+    assert [book.begin(f"s{i}", "x.example") for i in range(5)] == [True] * 3 + [False] * 2
+    book.end("x.example", fetched=True, refused=False)
+    assert book.begin("s4", "x.example")  # it answers: no longer held to three
+
+
 def strike(book: HostBook, host: str = "x.example") -> HostBook:
     """One run in which ``host`` refuses three pages; the next run's book."""
     for _ in range(3):
-        book.refused(host)
+        assert refuse(book, host)
     return HostBook(book.now, book.changes()[0])
 
 
@@ -229,16 +249,26 @@ def test_a_host_that_refuses_run_after_run_is_paused_longer_and_given_up_after_a
 
 def test_a_page_fetched_from_a_host_clears_its_strikes() -> None:
     clock = Clock()
-    book = strike(strike(HostBook(clock)))
-    clock.advance(hours=5)
-    book.fetched("x.example")
+    book = strike(HostBook(clock))
+    clock.advance(hours=1, seconds=1)
+    book = strike(book)
+    clock.advance(hours=4, seconds=1)
+    assert book.begin("s", "x.example")
+    book.end("x.example", fetched=True, refused=False)
     for _ in range(3):
-        book.refused("x.example")  # refusals after a page came in the same run: no strike
+        assert refuse(book)  # refusals after a page came in the same run: no strike
     fresh, cleared = book.changes()
     assert cleared == ["x.example"] and fresh == []
     after = strike(HostBook(clock))
     wait = after.waiting("x.example", page=True)
     assert wait is not None and wait.strikes == 1
+
+
+def test_a_page_that_is_gone_is_its_own_answer_not_the_host_refusing() -> None:
+    assert not page_failure(HTTPStatusError("404", 404)).host_refused
+    assert not page_failure(HTTPStatusError("410", 410)).host_refused
+    assert page_failure(HTTPStatusError("403", 403)).host_refused
+    assert page_failure(FetchError("could not look up x.example")).host_refused
 
 
 def test_the_page_budget_of_a_host_is_split_between_the_sources_waiting_on_it() -> None:
@@ -298,7 +328,7 @@ def test_pages_that_always_fail_are_left_alone_and_every_feed_settles_on_304s(
     assert len(server.hits_for("/p/forbidden")) == 1
     assert len(server.hits_for("/p/missing")) == 1
     assert len([u for u in c.transport.unresolved if "gone.invalid" in u]) <= 4
-    assert len(server.hits_for("/p/slow")) <= 4
+    assert len([u for u in c.transport.pages if "/p/slow" in u]) <= 4
     counts = c.store.page_counts()
     assert (counts["news"].pending, counts["news"].gave_up) == (0, 5)
     assert (counts["blog"].pending, counts["blog"].gave_up) == (0, 2)
@@ -331,7 +361,7 @@ def test_the_third_collect_in_a_row_is_all_304s_and_asks_for_no_page(
     )
 
 
-def test_a_dead_host_costs_a_dozen_requests_however_many_pages_link_to_it(
+def test_a_dead_host_costs_a_dozen_requests_a_week_however_many_pages_link_to_it(
     server: FeedServer, collector_for: Callable[..., Collector]
 ) -> None:
     dead = server.add("/dead.xml", teasers([f"http://dead.invalid/p/{i}" for i in range(60)]))
@@ -344,8 +374,11 @@ def test_a_dead_host_costs_a_dozen_requests_however_many_pages_link_to_it(
     assert sum(requests) == 12, requests  # three a strike: now, +1 h, +5 h, +21 h
     assert [i for i, n in enumerate(requests) if n] == [0, 1, 5, 21]
     counts = c.store.page_counts()["dead"]
-    assert (counts.pending, counts.gave_up) == (0, 60)
+    # the pages it refused keep their teasers; those never asked wait for the host
+    assert (counts.pending, counts.gave_up) == (48, 12)
     assert "refused every page" in " ".join(r for r, _ in counts.gave_up_reasons)
+    c.clock.advance(days=7)
+    assert c.run().page_requests == 3  # a week on, the host is given three more chances
 
 
 def test_a_feed_of_300_teasers_drains_at_the_cap_while_the_feed_answers_304(
@@ -481,3 +514,107 @@ def test_stats_says_which_items_keep_their_teaser_for_good(
 
     (source,) = json.loads(capsys.readouterr().out)["sources"]
     assert source["pages_pending"] == 0 and source["pages_given_up"] == 1
+
+
+def test_a_page_answering_429_is_given_up_after_four_tries_and_never_blocks_the_feeds(
+    server: FeedServer, collector_for: Callable[..., Collector]
+) -> None:
+    server.add(
+        "/p/busy", "slow down", status=429, content_type="text/html",
+        headers={"Retry-After": "60"},
+    )  # fmt: skip
+    page = f"{server.base}/p/busy"  # the page on the feeds' own host
+    a = server.add("/a.xml", teasers([page], "A"))
+    b = server.add("/b.xml", teasers([], "B"))
+    c = collector_for(
+        f"sources:\n  - {{name: a, kind: feed, url: '{a}'}}\n"
+        f"  - {{name: b, kind: feed, url: '{b}'}}\n"
+    )
+    runs = []
+    for _ in range(8):
+        runs.append(c.run())
+        c.clock.advance(minutes=5)
+    assert [r.page_requests for r in runs] == [1, 1, 1, 1, 0, 0, 0, 0]
+    assert all(res.status is not Status.ERROR for r in runs for res in r.results.values())
+    assert c.store.page_counts()["a"].gave_up == 1
+
+
+def test_a_source_whose_feed_fails_leaves_its_share_of_the_hosts_pages(
+    server: FeedServer, collector_for: Callable[..., Collector]
+) -> None:
+    server.add("/p/article", SHORT, content_type="text/html")
+    a = server.add("/a.xml", teasers([f"http://one.test/p/article?a={i}" for i in range(30)], "A"))
+    b = server.add("/b.xml", teasers([f"http://one.test/p/article?b={i}" for i in range(30)], "B"))
+    c = collector_for(
+        f"sources:\n  - {{name: a, kind: feed, url: '{a}'}}\n"
+        f"  - {{name: b, kind: feed, url: '{b}'}}\n"
+    )
+    c.run()
+    server.add("/a.xml", "oops", status=500)
+    c.clock.advance(hours=1)
+    second = c.run()
+    assert second.results["a"].status is Status.ERROR
+    assert second.results["b"].pages_fetched == min(20, c.store.pages_pending("b") + 20)
+
+
+def test_a_dead_host_gets_three_requests_a_run_however_many_threads_ask(
+    server: FeedServer, collector_for: Callable[..., Collector]
+) -> None:
+    never = threading.Event()
+    server.add("/p/slow", SHORT, content_type="text/html", hold=never)
+    feeds = [
+        server.add(f"/f{i}.xml", teasers([f"http://slow.test/p/slow?{i}-{j}" for j in range(3)]))
+        for i in range(6)
+    ]
+    c = collector_for(
+        "sources:\n"
+        + "".join(f"  - {{name: f{i}, kind: feed, url: '{u}'}}\n" for i, u in enumerate(feeds))
+    )
+    assert c.run().page_requests == 3
+    never.set()
+
+
+def test_an_entry_that_only_moved_its_timestamp_keeps_its_article(
+    server: FeedServer, collector_for: Callable[..., Collector]
+) -> None:
+    server.add("/p/post", ARTICLE, content_type="text/html")
+
+    def feed(updated: str, words: str = "Story 0 begins here. Read more…") -> str:
+        return (
+            '<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><entry><id>e1</id>'
+            f'<title>Story 0</title><link href="http://blog.test/p/post"/><updated>{updated}</updated>'
+            f"<summary>{words}</summary></entry></feed>"
+        )
+
+    url = server.add("/f.atom", feed("2026-11-24T07:00:00Z"), content_type="application/atom+xml")
+    c = collector_for(f"sources:\n  - {{name: f, kind: feed, url: '{url}'}}\n")
+    c.run()
+    server.add("/p/post", "oops", status=500, content_type="text/html")  # the page breaks
+    server.add("/f.atom", feed("2026-11-24T09:00:00Z"), content_type="application/atom+xml")
+    c.clock.advance(hours=1)
+    bumped = c.run()
+    (item,) = c.store.items("f")
+    assert "ninety-one percent" in item.text and bumped.page_requests == 0
+    assert bumped.results["f"].updated == 0
+    server.add(
+        "/f.atom",
+        feed("2026-11-24T10:00:00Z", "Story 0, corrected, begins here. Read more…"),
+        content_type="application/atom+xml",
+    )
+    c.clock.advance(hours=1)
+    edited = c.run()
+    (item,) = c.store.items("f")
+    assert edited.results["f"].updated == 1 and edited.page_requests == 1  # new words: news
+    assert item.text.startswith("Story 0, corrected")  # until its page comes back
+
+
+def test_an_article_arriving_is_not_counted_as_an_update(
+    server: FeedServer, collector_for: Callable[..., Collector]
+) -> None:
+    server.add("/p/article", SHORT, content_type="text/html")
+    feed = server.add("/f.xml", teasers([f"http://blog.test/p/article?{i}" for i in range(25)]))
+    c = collector_for(f"sources:\n  - {{name: f, kind: feed, url: '{feed}'}}\n")
+    c.run()
+    c.clock.advance(hours=1)
+    second = c.run().results["f"]
+    assert second.pages_fetched == 5 and second.updated == 0

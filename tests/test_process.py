@@ -350,5 +350,5 @@ def test_an_article_page_that_arrives_a_run_late_is_not_news_of_an_update(
         (result,) = collect(config, settings, tracker.state, now=lambda: later)
         report = process_at(tracker, later)
         (story,) = tracker.stories.stories()
-    assert result.pages_fetched == 1 and result.updated == 1
+    assert result.pages_fetched == 1 and result.updated == 0  # its page came: not an edit
     assert report.updates == 0 and not story.updated and story.update_note is None

@@ -218,6 +218,7 @@ def _context(
         hosts=hosts,
         pages=pages,
         queued=store.items_by_id(source.name, [t.item_id for t in due]),
+        teaser_hashes=store.teaser_hashes(source.name),
     )
 
 
@@ -242,7 +243,10 @@ def endpoint(source: Source) -> str:
 
 def _fetch(collector: Collector, source: Source, ctx: CollectContext) -> tuple[Fetched, float]:
     started = time.perf_counter()
-    fetched = collector.collect(source, ctx)
+    try:
+        fetched = collector.collect(source, ctx)
+    finally:
+        ctx.hosts.want(source.name, {})  # a source that failed leaves its share of pages
     return fetched, time.perf_counter() - started
 
 

@@ -28,6 +28,9 @@ from urllib.parse import urlsplit
 
 from tracker.errors import HTTPStatusError, SourceError
 
+#: Suffix of the fingerprint of an item whose text came from its linked page.
+WITH_PAGE = "+page"
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -93,9 +96,14 @@ def short_reason(message: str) -> str:
     return _LEADING_URL.sub("", message).strip() or message
 
 
+#: Answers about one page (it is not there), not about the host refusing us.
+PAGE_GONE = (404, 410)
+
+
 def page_failure(exc: SourceError) -> PageFailure:
-    """How a failed page request is treated: permanent answers give up at once."""
-    refused = isinstance(exc, HTTPStatusError) or exc.transient
+    """How a failed page request is treated: permanent answers give up at once; a host
+    that refuses (401, 403, 429, 5xx, no connection) counts towards pausing it."""
+    refused = exc.status not in PAGE_GONE if isinstance(exc, HTTPStatusError) else exc.transient
     return PageFailure(
         str(exc), permanent=not exc.transient, host_refused=refused, retry_after=exc.retry_after
     )
@@ -114,12 +122,13 @@ class PagePolicy:
         return replace(task, last_error=reason, next_attempt=None, gave_up=True)
 
     def after_failure(self, task: PageTask, failure: PageFailure, now: datetime) -> PageTask:
-        if failure.retry_after is not None:
-            # The host said when to come back: that is not the page's fault.
-            return replace(task, last_error=failure.message, next_attempt=now + failure.retry_after)
         attempts = task.attempts + 1
         gave_up = failure.permanent or attempts >= self.max_attempts
         delay = self.first_delay * self.factor ** (attempts - 1)
+        if failure.retry_after is not None:
+            # The host said when to come back: then, not later. It still counts as an
+            # attempt, so a page that answers 429 for ever is given up like any other.
+            delay = failure.retry_after
         return replace(
             task,
             attempts=attempts,
@@ -208,6 +217,7 @@ class HostBook:
         self._new_waits: dict[tuple[str, bool], HostWait] = {}
         self._cleared: set[str] = set()
         self._refusals: Counter[str] = Counter()
+        self._in_flight: Counter[str] = Counter()
         self._fetched: set[str] = set()
         self._demand: dict[str, dict[str, int]] = {}
         self._taken: Counter[tuple[str, str]] = Counter()
@@ -226,18 +236,22 @@ class HostBook:
         live = [w for w in found if w is not None and w.until > now]
         return max(live, key=lambda w: w.until) if live else None
 
-    def wait(self, host: str, for_: timedelta, reason: str) -> HostWait:
-        """The host asked us (Retry-After) not to come back for ``for_``: feeds and pages."""
-        return self._set(HostWait(host, self.now() + for_, reason))
-
-    def _set(self, wait: HostWait) -> HostWait:
-        key = (wait.host, wait.pages_only)
+    def wait(self, host: str, for_: timedelta, reason: str, pages_only: bool = False) -> HostWait:
+        """The host asked us (Retry-After) not to come back for ``for_``: for everything
+        when a feed's request was answered so, for pages when a page's was (a page's
+        answer never keeps a feed from being collected)."""
         with self._lock:
-            current = self._waits.get(key)
-            if current is None or current.until < wait.until or current.strikes < wait.strikes:
-                self._waits[key] = wait
-                self._new_waits[key] = wait
-            return self._waits[key]
+            current = self._waits.get((host, pages_only))
+            strikes = current.strikes if current is not None and pages_only else 0
+            return self._set_locked(HostWait(host, self.now() + for_, reason, pages_only, strikes))
+
+    def _set_locked(self, wait: HostWait) -> HostWait:
+        key = (wait.host, wait.pages_only)
+        current = self._waits.get(key)
+        if current is None or current.until < wait.until or current.strikes < wait.strikes:
+            self._waits[key] = wait
+            self._new_waits[key] = wait
+        return self._waits[key]
 
     def changes(self) -> tuple[list[HostWait], list[str]]:
         """Waits set since the last call, and hosts whose page pause a fetched page lifted:
@@ -249,31 +263,53 @@ class HostBook:
             self._cleared.clear()
         return fresh, cleared
 
-    # --- refusals and strikes -------------------------------------------------------
+    # --- asking a host for pages: refusals and strikes ----------------------------------
 
-    def refused(self, host: str) -> None:
+    def begin(self, source: str, host: str) -> bool:
+        """Whether ``source`` may ask ``host`` for a page now; if so, the request counts as
+        in flight until ``end``. Until a page has come from the host this run, requests in
+        flight count as refusals to come: a dead host is asked three times per run, not
+        three times plus one per worker thread."""
+        if self.closed(host):
+            return False
         with self._lock:
+            if host not in self._fetched and (
+                self._refusals[host] + self._in_flight[host] >= self.refusals_per_run
+            ):
+                return False
+            if not self._take_locked(source, host):
+                return False
+            self._in_flight[host] += 1
+            return True
+
+    def end(self, host: str, fetched: bool, refused: bool) -> None:
+        """The request ``begin`` allowed is over: a page came, or the host refused, or
+        neither (an answer about that one page)."""
+        with self._lock:
+            self._in_flight[host] -= 1
+            if fetched:
+                # Whatever it refused before, the host is not dead: its strikes are cleared.
+                self._fetched.add(host)
+                if self._waits.pop((host, True), None) is not None:
+                    self._cleared.add(host)
+                    self._new_waits.pop((host, True), None)
+                return
+            if not refused:
+                return
             self._refusals[host] += 1
-            strike = self._refusals[host] == self.refusals_per_run and host not in self._fetched
+            if self._refusals[host] != self.refusals_per_run or host in self._fetched:
+                return
             before = self._waits.get((host, True))
-        if not strike:
-            return
-        strikes = (before.strikes if before else 0) + 1
-        if strikes >= self.strikes_to_give_up:
-            pause = self.given_up_for
-            reason = f"{host} refused every page asked of it in {strikes} runs over a day"
-        else:
-            pause = self.first_pause * self.pause_factor ** (strikes - 1)
-            reason = f"{host} refused {self.refusals_per_run} pages in a row"
-        self._set(HostWait(host, self.now() + pause, reason, pages_only=True, strikes=strikes))
-
-    def fetched(self, host: str) -> None:
-        """A page came from ``host``: whatever it refused before, it is not dead."""
-        with self._lock:
-            self._fetched.add(host)
-            if self._waits.pop((host, True), None) is not None:
-                self._cleared.add(host)
-                self._new_waits.pop((host, True), None)
+            strikes = (before.strikes if before else 0) + 1
+            if strikes >= self.strikes_to_give_up:
+                pause = self.given_up_for
+                reason = f"{host} refused every page asked of it in {strikes} runs over a day"
+            else:
+                pause = self.first_pause * self.pause_factor ** (strikes - 1)
+                reason = f"{host} refused {self.refusals_per_run} pages in a row"
+            self._set_locked(
+                HostWait(host, self.now() + pause, reason, pages_only=True, strikes=strikes)
+            )
 
     def closed(self, host: str) -> str | None:
         """Why no page is asked of ``host`` now, or None when one may be."""
@@ -287,7 +323,8 @@ class HostBook:
         return None
 
     def given_up(self, host: str) -> str | None:
-        """Why the pages of ``host`` keep their teasers for good, if they do."""
+        """Why pages of ``host`` that failed before keep their teasers for good, if they do
+        (a page never asked for waits for the host's pause to end instead)."""
         wait = self.waiting(host, page=True)
         if wait is not None and wait.pages_only and wait.strikes >= self.strikes_to_give_up:
             return wait.reason
@@ -306,15 +343,19 @@ class HostBook:
                     self._demand.setdefault(host, {})[source] = n
 
     def take(self, source: str, host: str) -> bool:
-        """Whether ``source`` may ask ``host`` for one more page this run."""
+        """Whether ``source`` may ask ``host`` for one more page this run (the budget only;
+        ``begin`` also checks that the host is open)."""
         with self._lock:
-            if self._taken_host[host] >= self.pages_per_host:
-                return False
-            demand = dict(self._demand.get(host, {}))
-            taken = self._taken[source, host]
-            demand[source] = max(demand.get(source, 0), taken + 1)
-            if fair_shares(self.pages_per_host, demand)[source] <= taken:
-                return False
-            self._taken[source, host] += 1
-            self._taken_host[host] += 1
-            return True
+            return self._take_locked(source, host)
+
+    def _take_locked(self, source: str, host: str) -> bool:
+        if self._taken_host[host] >= self.pages_per_host:
+            return False
+        demand = dict(self._demand.get(host, {}))
+        taken = self._taken[source, host]
+        demand[source] = max(demand.get(source, 0), taken + 1)
+        if fair_shares(self.pages_per_host, demand)[source] <= taken:
+            return False
+        self._taken[source, host] += 1
+        self._taken_host[host] += 1
+        return True

@@ -36,6 +36,9 @@ class CollectContext:
     pages: Mapping[str, PageTask] = field(default_factory=dict)
     #: Stored items whose page is due, for when the feed does not list them (a 304).
     queued: Mapping[str, Item] = field(default_factory=dict)
+    #: Item id -> ``teaser_hash`` of stored items whose article was read: an entry that
+    #: changed only its timestamps keeps its article.
+    teaser_hashes: Mapping[str, str] = field(default_factory=dict)
     page_policy: PagePolicy = field(default_factory=PagePolicy)
 
     def now(self) -> datetime:
@@ -59,7 +62,7 @@ class CollectContext:
             return self.http.get(url, validators, **kwargs)
         except SourceError as exc:
             if exc.retry_after is not None:
-                self.hosts.wait(host, exc.retry_after, str(exc))
+                self.hosts.wait(host, exc.retry_after, str(exc), pages_only=page)
             raise
 
 

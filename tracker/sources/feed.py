@@ -24,7 +24,14 @@ from tracker.config import FeedSource
 from tracker.errors import ParseError, SourceError
 from tracker.http import is_public_host
 from tracker.models import Fetched, Item, ItemKind, Validators, reader_hash
-from tracker.pages import PageChanges, PageFailure, PagePolicy, PageTask, page_failure
+from tracker.pages import (
+    WITH_PAGE,
+    PageChanges,
+    PageFailure,
+    PagePolicy,
+    PageTask,
+    page_failure,
+)
 from tracker.sources.base import CollectContext, utc_from_struct
 from tracker.sources.entries import Entry, ParsedFeed
 from tracker.sources.extract import Article, extract_article
@@ -228,10 +235,6 @@ def _stored_as(stored: str | None, entry: Entry) -> bool:
     return stored in (entry.fingerprint, entry.fingerprint + WITH_PAGE)
 
 
-#: Suffix of the fingerprint of an item whose text came from its linked page.
-WITH_PAGE = "+page"
-
-
 class FeedCollector:
     """Collects one RSS, Atom or JSON feed, then the article pages its teasers want.
 
@@ -261,15 +264,27 @@ class FeedCollector:
                     items[ident] = _item(source, entry, ident, parsed.title, stored)
                     queue.settle(ident)
                     continue
-                items[ident] = _item(source, entry, ident, parsed.title, entry.fingerprint)
+                item = _item(source, entry, ident, parsed.title, entry.fingerprint)
                 wants_page = entry.link is not None and (
                     source.full_text == "always"
                     or (source.full_text == "auto" and is_teaser(entry))
                 )
-                if wants_page and entry.link:
-                    queue.want(ident, entry.link)
-                else:
+                if not (wants_page and entry.link):
+                    items[ident] = item
                     queue.settle(ident)
+                    continue
+                if (
+                    stored is not None
+                    and stored.endswith(WITH_PAGE)
+                    and ctx.teaser_hashes.get(ident) == reader_hash(item.title, item.text)
+                ):
+                    # The entry changed after its article was read, but only its timestamps
+                    # (feeds bump <updated> for nothing): the article stands, no page asked.
+                    queue.settle(ident)
+                    continue
+                # New, or new words: the teaser now, the article when its page comes.
+                items[ident] = item
+                queue.want(ident, entry.link)
         if source.full_text == "never":
             queue.settle_all()
         fetched, failed = self._fetch_pages(source, ctx, response.url, queue, items, warnings)
@@ -308,25 +323,31 @@ class FeedCollector:
                     continue
                 dead = ctx.hosts.given_up(task.host)
                 if dead:
-                    given_up = ctx.page_policy.give_up(task, dead)
-                    queue.update(given_up)
-                    notes.append(_page_note(given_up, PageFailure(dead), ctx.page_policy))
+                    if task.attempts:  # a page never asked for waits for the host instead
+                        given_up = ctx.page_policy.give_up(task, dead)
+                        queue.update(given_up)
+                        notes.append(_page_note(given_up, PageFailure(dead), ctx.page_policy))
                     continue
-                if ctx.hosts.closed(task.host) or not ctx.hosts.take(source.name, task.host):
+                if not ctx.hosts.begin(source.name, task.host):
                     continue
                 if public_only is None:
                     # A feed on a private address (an intranet, a test server) may link
                     # to pages there too; a public feed may not send us inside.
                     public_only = is_public_host(urlsplit(feed_url).hostname or "")
                 asked += 1
-                article = _fetch_article(ctx, task.url, public_only)
+                article: Article | PageFailure = PageFailure("interrupted")
+                try:
+                    article = _fetch_article(ctx, task.url, public_only)
+                finally:
+                    ctx.hosts.end(
+                        task.host,
+                        fetched=isinstance(article, Article),
+                        refused=isinstance(article, PageFailure) and article.host_refused,
+                    )
                 if isinstance(article, Article):
                     items[task.item_id] = with_article(base, article)
                     queue.settle(task.item_id)
-                    ctx.hosts.fetched(task.host)
                     continue
-                if article.host_refused:
-                    ctx.hosts.refused(task.host)
                 after = ctx.page_policy.after_failure(task, article, ctx.now())
                 queue.update(after)
                 notes.append(_page_note(after, article, ctx.page_policy))
