@@ -462,16 +462,23 @@ def test_a_feed_that_moved_permanently_is_reported_once_with_the_url_to_write(
     assert f"moved permanently to {new}" in capsys.readouterr().out
 
 
-def test_one_hosts_pages_are_shared_fairly_between_its_sources(
+def two_sources_on_one_host(
     server: FeedServer, collector_for: Callable[..., Collector]
-) -> None:
+) -> Collector:
+    """Sources a and b, 30 teasers each, every page on one host."""
     server.add("/p/article", SHORT, content_type="text/html")
     a = server.add("/a.xml", teasers([f"http://one.test/p/article?a={i}" for i in range(30)], "A"))
     b = server.add("/b.xml", teasers([f"http://one.test/p/article?b={i}" for i in range(30)], "B"))
-    c = collector_for(
+    return collector_for(
         f"sources:\n  - {{name: a, kind: feed, url: '{a}'}}\n"
         f"  - {{name: b, kind: feed, url: '{b}'}}\n"
     )
+
+
+def test_one_hosts_pages_are_shared_fairly_between_its_sources(
+    server: FeedServer, collector_for: Callable[..., Collector]
+) -> None:
+    c = two_sources_on_one_host(server, collector_for)
     first = c.run()
     assert first.page_requests == 20  # one host, one budget, however many sources
     c.clock.advance(hours=1)
@@ -542,19 +549,14 @@ def test_a_page_answering_429_is_given_up_after_four_tries_and_never_blocks_the_
 def test_a_source_whose_feed_fails_leaves_its_share_of_the_hosts_pages(
     server: FeedServer, collector_for: Callable[..., Collector]
 ) -> None:
-    server.add("/p/article", SHORT, content_type="text/html")
-    a = server.add("/a.xml", teasers([f"http://one.test/p/article?a={i}" for i in range(30)], "A"))
-    b = server.add("/b.xml", teasers([f"http://one.test/p/article?b={i}" for i in range(30)], "B"))
-    c = collector_for(
-        f"sources:\n  - {{name: a, kind: feed, url: '{a}'}}\n"
-        f"  - {{name: b, kind: feed, url: '{b}'}}\n"
-    )
+    c = two_sources_on_one_host(server, collector_for)
     c.run()
     server.add("/a.xml", "oops", status=500)
     c.clock.advance(hours=1)
+    waiting = c.store.pages_pending("b")
     second = c.run()
     assert second.results["a"].status is Status.ERROR
-    assert second.results["b"].pages_fetched == min(20, c.store.pages_pending("b") + 20)
+    assert waiting >= 10 and second.results["b"].pages_fetched == min(20, waiting)
 
 
 def test_a_dead_host_gets_three_requests_a_run_however_many_threads_ask(
