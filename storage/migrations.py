@@ -256,6 +256,12 @@ def m009_page_queue_host_waits_moved_feeds(db: sqlite3.Connection) -> None:
     )
 
 
+def m010_backlog_items(db: sqlite3.Connection) -> None:
+    # Items a source brought on its first collect are its backlog: without a date of their
+    # own they never count as fresh, so following a new feed does not flood the digest.
+    db.execute("ALTER TABLE items ADD COLUMN backlog INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "validators_belong_to_an_endpoint", m002_validators_belong_to_an_endpoint),
@@ -266,6 +272,7 @@ MIGRATIONS: list[Migration] = [
     (7, "delivery_feedback_notices", m007_delivery_feedback_notices),
     (8, "refused_and_abandoned_messages", m008_refused_and_abandoned_messages),
     (9, "page_queue_host_waits_moved_feeds", m009_page_queue_host_waits_moved_feeds),
+    (10, "backlog_items", m010_backlog_items),
 ]
 
 

@@ -43,6 +43,10 @@ class DigestOutbox:
         ).fetchone()
         return int(row["id"]) if row else None
 
+    def none_made(self) -> bool:
+        """Whether no digest was ever made here, for any destination (the first is due)."""
+        return self.state.db.execute("SELECT 1 FROM digests LIMIT 1").fetchone() is None
+
     def created(self, digest_id: int) -> datetime:
         row = self.state.db.execute(
             "SELECT created FROM digests WHERE id = ?", (digest_id,)

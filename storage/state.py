@@ -208,14 +208,19 @@ class SQLiteStateStore:
         new = updated = unchanged = completed = 0
         stamp = _iso(now)
         with self.transaction() as db:
+            before = db.execute(
+                "SELECT last_success FROM source_state WHERE name = ?", (source,)
+            ).fetchone()
+            # What a source brings on its first collect is its backlog (see m010).
+            backlog = int(before is None or before["last_success"] is None)
             for item in items:
                 row = db.execute(
                     "SELECT fingerprint FROM items WHERE source = ? AND id = ?", (source, item.id)
                 ).fetchone()
                 if row is None:
                     db.execute(
-                        "INSERT INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (source, item.id, *_item_columns(item), stamp, stamp),
+                        "INSERT INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (source, item.id, *_item_columns(item), stamp, stamp, backlog),
                     )
                     new += 1
                 elif row["fingerprint"] + WITH_PAGE == item.version_key:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -408,21 +409,6 @@ class SQLiteStoryStore:
         ).fetchone()
         return stories, _dt(row["last"]) if row else None
 
-    def record_digest(self, created: datetime, destination: str, story_ids: Sequence[str]) -> int:
-        """Remember a digest as sent, with its stories, in one transaction."""
-        stamp = _iso(created)
-        with self.state.transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO digests (created, destination, completed) VALUES (?, ?, ?)",
-                (stamp, destination, stamp),
-            )
-            digest_id = int(cursor.lastrowid or 0)
-            db.executemany(
-                "INSERT INTO digest_stories (digest_id, story_id, sent_at) VALUES (?, ?, ?)",
-                [(digest_id, s, stamp) for s in dict.fromkeys(story_ids)],
-            )
-        return digest_id
-
     # --- reading ---------------------------------------------------------------------
 
     def stories(self, since: datetime | None = None) -> list[Story]:
@@ -461,9 +447,11 @@ class SQLiteStoryStore:
                 title=m["title"],
                 kind=ItemKind(m["kind"]),
                 added=datetime.fromisoformat(m["added"]),
+                dated=_member_date(m),
             )
             for m in self.db.execute(
-                "SELECT m.source, m.item_id, m.added, i.url, i.title, i.kind FROM story_members m"
+                "SELECT m.source, m.item_id, m.added, i.url, i.title, i.kind, i.published,"
+                " i.updated, i.first_seen, i.backlog FROM story_members m"
                 " JOIN items i ON i.source = m.source AND i.id = m.item_id"
                 " WHERE m.story_id = ? ORDER BY m.rowid",
                 (r["id"],),
@@ -483,3 +471,12 @@ class SQLiteStoryStore:
             summary=r["summary"],
             summary_method=r["summary_method"],
         )
+
+
+def _member_date(row: Any) -> datetime | None:
+    """An item's newest own date; when it has none, when it was collected, unless it came
+    with its source's first collect (backlog, which is never news)."""
+    dates = [d for d in (_dt(row["published"]), _dt(row["updated"])) if d is not None]
+    if dates:
+        return max(dates)
+    return None if row["backlog"] else _dt(row["first_seen"])

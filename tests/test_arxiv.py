@@ -19,8 +19,8 @@ from tracker.sources.base import CollectContext
 ENTRY = """
   <entry>
     <id>http://arxiv.org/abs/{id}v{version}</id>
-    <updated>2026-11-{day:02d}T10:00:00Z</updated>
-    <published>2026-11-01T10:00:00Z</published>
+    <updated>{updated}</updated>
+    <published>{published}</published>
     <title>{title}</title>
     <summary>  {abstract}
     </summary>
@@ -35,8 +35,15 @@ ENTRY = """
 
 
 def page(entries: list[dict], total: int | None = None, start: int = 0) -> str:
+    defaults = {
+        "version": 1,
+        "day": 1,
+        "abstract": "An abstract.",
+        "published": "2026-11-01T10:00:00Z",
+    }
     body = "".join(
-        ENTRY.format(**{"version": 1, "day": 1, "abstract": "An abstract.", **e}) for e in entries
+        ENTRY.format(**{"updated": f"2026-11-{e.get('day', 1):02d}T10:00:00Z", **defaults, **e})
+        for e in entries
     )
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom" xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/"

@@ -120,5 +120,82 @@ def test_tracker_digest_records_what_it_sent_and_a_rerun_is_quiet(world, capsys)
     assert sent["sections"] == dry["sections"]
     assert main(["digest", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["quiet"] is True
-    assert main(["digest", "--since", "7d", "--dry-run"]) == 0
-    assert "quiet day" in capsys.readouterr().out  # all of it was sent already
+    assert main(["digest", "--since", "7d", "--dry-run", "--format", "json"]) == 0
+    again = json.loads(capsys.readouterr().out)  # a window is everything in it, sent or not
+    assert again["sections"] == dry["sections"]
+
+
+# --- the backlog stays out (real collect, SQLite, the local embedder; injected clock) ----
+
+
+def test_a_story_is_in_a_digest_only_while_its_newest_item_is_recent() -> None:
+    old = replace(
+        story("old"), members=(replace(story("old").members[0], dated=DAY1 - timedelta(days=9)),)
+    )
+    new = replace(
+        story("new"), members=(replace(story("new").members[0], dated=DAY1 - timedelta(hours=5)),)
+    )
+    undated = story("undated")  # backlog: no date of its own, from a source's first collect
+    digest = select(ranked(old, new, undated), Sent(), DAY1, 10, max_age=timedelta(days=3))
+    assert [e.story_id for e in digest.entries] == ["new"] and digest.left_out == 0
+
+
+def posts_feed(posts: list[tuple[str, datetime | None, datetime | None]]) -> str:
+    """An Atom feed of full posts: (title, published, updated)."""
+
+    def date(tag: str, when: datetime | None) -> str:
+        return f"<{tag}>{when.isoformat()}</{tag}>" if when else ""
+
+    entries = "".join(
+        f"<entry><id>urn:{title}</id><title>{title}</title>"
+        f'<link href="https://blog.example/{title.replace(" ", "-")}"/>'
+        f"{date('published', published)}{date('updated', updated)}"
+        f"<content type='html'>&lt;p&gt;{title}: "
+        + "a long, complete post about serving language models in production. " * 12
+        + "&lt;/p&gt;</content></entry>"
+        for title, published, updated in posts
+    )
+    return f'<feed xmlns="http://www.w3.org/2005/Atom"><title>b</title>{entries}</feed>'
+
+
+def test_a_new_feed_with_two_years_of_posts_gives_a_first_digest_of_only_the_recent_ones(
+    server, write_sources, monkeypatch
+) -> None:
+    from storage.outbox import DigestOutbox
+    from tracker.app import open_tracker
+    from tracker.collect import collect
+    from tracker.config import load_config
+    from tracker.settings import Settings
+
+    backlog = [(f"Old post {m}", DAY1 - timedelta(days=30 * m), None) for m in range(1, 25)]
+    recent = [("Fresh post", DAY1 - timedelta(hours=3), None)]
+    undated = [("Undated post", None, None)]  # its date is unknown: on a first collect, backlog
+    server.add("/b.atom", posts_feed(recent + backlog + undated))
+    path = write_sources(f'sources:\n  - {{name: b, kind: feed, url: "{server.url("/b.atom")}"}}\n')
+    monkeypatch.setenv("TRACKER_SOURCES", str(path))
+    settings, config = Settings.from_env(), load_config(path)
+
+    def day(when: datetime) -> list[str]:
+        """Collect, process and send the digest at ``when``; the titles it held."""
+        with open_tracker(settings) as t:
+            collect(config, settings, t.state, now=lambda: when)
+            t.process(now=lambda: when)
+            digest = t.digest(config, when)
+            outbox = DigestOutbox(t.state)
+            ids = [e.story_id for e in digest.entries]
+            for message in outbox.remaining(outbox.create(when, "test", [({}, ids)])):
+                outbox.mark_sent(message, "sent", when)
+            return [(e.title, e.update) for e in digest.entries]
+
+    assert day(DAY1) == [("Fresh post", None)]
+    assert day(DAY1 + timedelta(days=1)) == []  # a quiet next day
+    edited = [("Old post 12", DAY1 - timedelta(days=360), DAY1 + timedelta(days=2))]
+    server.add(
+        "/b.atom",
+        posts_feed(recent + edited + backlog[:11] + backlog[12:] + undated).replace(
+            "Old post 12: a long", "Old post 12, revised: a long"
+        ),
+    )
+    assert day(DAY1 + timedelta(days=2, hours=1)) == [("Old post 12", None)]
+    with open_tracker(settings) as t:
+        assert t.state.count_items() == 26  # the backlog is stored (and searchable) all the same

@@ -265,7 +265,8 @@ def test_tracker_serve_without_a_token_writes_the_digest_file_and_stops_cleanly(
     sources = Path(os.environ["TRACKER_SOURCES"])
     sources.write_text(
         sources.read_text(encoding="utf-8")
-        + f'digest: {{time: "{datetime.now(UTC) - timedelta(minutes=1):%H:%M}", timezone: UTC}}\n',
+        # Hours before the digest's time: the first digest comes all the same, at once.
+        + f'digest: {{time: "{datetime.now(UTC) + timedelta(hours=6):%H:%M}", timezone: UTC}}\n',
         encoding="utf-8",
     )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -295,6 +296,7 @@ def test_tracker_serve_without_a_token_writes_the_digest_file_and_stops_cleanly(
     days.add(f"{datetime.now(UTC):%Y-%m-%d}.md")
     assert path.name in days
     assert "Faster Decoding with Draft Models" in path.read_text(encoding="utf-8")
+    assert "This was your first digest" in path.read_text(encoding="utf-8")
     assert "Faster Decoding with Draft Models" in out
     assert 'msg="stopped"' in err
     assert "Traceback" not in err
@@ -567,3 +569,41 @@ def test_on_shutdown_the_digest_reaches_a_safe_point_before_the_bot_closes(
     asyncio.run(run())
 
     assert seen == {"bots": 1, "started": True, "runtime_stopped_first": True}
+
+
+def test_a_new_home_gets_a_first_digest_at_once_and_a_restart_that_day_none(
+    serve_settings: Settings,
+):
+    early = MONDAY.replace(hour=6)  # two hours before the digest's time
+    clock = Clock(early)
+    out = io.StringIO()
+    destination = FileDestination(serve_settings.digests_path, ZoneInfo("UTC"), out)
+
+    async def start_twice() -> list[Any]:
+        runtime, _ = runtime_for(serve_settings, clock, destination)
+        try:
+            await runtime.collect_all()
+            first = await runtime.digest_job()
+        finally:
+            await runtime.stop()
+        clock.now = early + timedelta(minutes=30)
+        again, _ = runtime_for(serve_settings, clock, destination)  # a restart
+        try:
+            restart = await again.digest_job()
+            clock.now = MONDAY  # 09:00: the day's scheduled digest
+            scheduled = await again.digest_job()
+        finally:
+            await again.stop()
+        return [first, restart, scheduled]
+
+    first, restart, scheduled = asyncio.run(start_twice())
+    assert first is not None and first.complete
+    assert restart is None
+    assert scheduled is not None and scheduled.complete
+    files = {p.name for p in serve_settings.digests_path.iterdir()}
+    assert files == {"2026-11-23.md", "2026-11-23-2.md"}
+    text = (serve_settings.digests_path / "2026-11-23.md").read_text(encoding="utf-8")
+    assert "Faster Decoding with Draft Models" in text
+    assert "This was your first digest. The next one comes today at 08:00 (UTC)" in text
+    second = (serve_settings.digests_path / "2026-11-23-2.md").read_text(encoding="utf-8")
+    assert "quiet" in second and "first digest" not in second

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import RECENT
 from tracker.app import open_tracker
 from tracker.cli import main
 from tracker.settings import Settings
@@ -29,7 +30,8 @@ def test_every_chunk_carries_what_retrieval_needs(world, capsys) -> None:
     assert meta["kind"] == "paper" and meta["source"] == "papers"
     assert meta["url"] == "https://arxiv.org/abs/2411.01234"
     assert meta["title"] == "Faster Decoding with Draft Models"
-    assert meta["published"].startswith("2026-11-01") and isinstance(meta["published_ts"], int)
+    assert meta["published"] == RECENT.isoformat()
+    assert meta["published_ts"] == int(RECENT.timestamp())
     assert chunks[0].text.startswith("Faster Decoding with Draft Models")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import cached_property
 
@@ -27,6 +28,7 @@ from tracker.ask import (
     retrieve,
 )
 from tracker.config import Config
+from tracker.digest import Digest, Sent, select
 from tracker.embed import Embedder, TrackerEmbeddingFunction, make_embedder
 from tracker.feedback import feedback_signal
 from tracker.models import Story
@@ -134,6 +136,35 @@ class Tracker:
                 self.stories.vectors(list(votes), self.embedder.name),
             )
         return rank(stories, now, vectors, interests, weights, feedback=signal)
+
+    # --- the digest: one path for the CLI, tracker serve, /digest and /why ------------
+
+    def digest_context(
+        self, config: Config, now: datetime, window: timedelta | None = None
+    ) -> list[Ranked]:
+        """The stories a digest chooses from, ranked: those changed within ``digest.max_age``
+        (or ``window`` when longer). The digest, its preview and /why all rank in this
+        context, so a position /why reports is the one the digest used."""
+        span = max(config.digest.max_age, window or timedelta(0))
+        return self.ranked(config, since=span, now=now)
+
+    def digest(
+        self,
+        config: Config,
+        now: datetime,
+        since: timedelta | None = None,
+        closing: str | None = None,
+    ) -> Digest:
+        """The digest as of ``now``: what is new or updated since the last digest sent, and
+        fresh. With ``since``, a preview of everything of that span instead, sent or not.
+        ``closing`` ends it (the first digest says when the next one comes)."""
+        sent, last = self.stories.sent()
+        max_age = config.digest.max_age
+        if since is not None:
+            sent, last, max_age = {}, now - since, max(max_age, since)
+        ranked = self.digest_context(config, now, since)
+        digest = select(ranked, Sent(sent, last), now, config.digest.size, config.stack, max_age)
+        return replace(digest, closing=closing)
 
     def lexical(self) -> LexicalIndex:
         """The BM25 index, rebuilt only when the chunks changed since it was built."""

@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--since",
         default=None,
         metavar="AGE",
-        help="stories new or updated within AGE instead of since the last digest",
+        help="everything new or updated within AGE, sent before or not, instead of what is "
+        "new since the last digest (as /digest since: does)",
     )
     digest.add_argument("--format", choices=("markdown", "json", "discord"), default="markdown")
     digest.add_argument(
@@ -308,32 +309,34 @@ def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.outbox import DigestOutbox
     from tracker.app import open_tracker
     from tracker.config import parse_interval
-    from tracker.digest import Sent, select
     from tracker.process import utcnow
     from tracker.render import to_json, to_markdown
 
     config = load_config(settings.sources_path)
     now = utcnow()
+    since = _age(args.since, parse_interval) if args.since else None
     with open_tracker(settings) as tracker:
-        stories, last = tracker.stories.sent()
-        if args.since:
-            last = now - _age(args.since, parse_interval)
-        digest = select(
-            tracker.ranked(config), Sent(stories, last), now, config.digest.size, config.stack
-        )
+        digest = tracker.digest(config, now, since=since)
         if args.format == "json":
-            print(json.dumps(to_json(digest), indent=2, ensure_ascii=False))
+            text = json.dumps(to_json(digest), indent=2, ensure_ascii=False) + "\n"
         elif args.format == "discord":
             from tracker.discord_render import render_discord
 
             payloads = [m.to_payload() for m in render_discord(digest)]
-            print(json.dumps(payloads, indent=2, ensure_ascii=False))
+            text = json.dumps(payloads, indent=2, ensure_ascii=False) + "\n"
         else:
-            print(to_markdown(digest), end="")
+            text = to_markdown(digest)
+        print(text, end="")
         if not args.dry_run:
-            tracker.stories.record_digest(now, args.format, [e.story_id for e in digest.entries])
+            # Printed is delivered: recorded by the one writer of digest records, the outbox.
+            outbox = DigestOutbox(tracker.state)
+            ids = [e.story_id for e in digest.entries]
+            digest_id = outbox.create(now, f"terminal:{args.format}", [({"text": text}, ids)])
+            for message in outbox.remaining(digest_id):
+                outbox.mark_sent(message, "printed", now)
     return EXIT_OK
 
 

@@ -190,6 +190,10 @@ class DigestSettings(_Strict):
     timezone: str = Field(default="UTC", description="IANA zone, e.g. Europe/Berlin.")
     size: int = Field(default=10, ge=1, le=100, description="Stories in one digest.")
     channel_id: int | None = Field(default=None, description="Discord channel for the digest.")
+    max_age: Interval = Field(
+        default=dt.timedelta(days=3),
+        description="A story is in a digest only if its newest item is at most this old.",
+    )
 
     @field_validator("time")
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tracker.models import ItemKind
 from tracker.rank import Ranked
@@ -54,6 +54,8 @@ class Digest:
     sections: tuple[DigestSection, ...] = ()
     #: Stories considered but left out because the digest was full.
     left_out: int = 0
+    #: A closing line: the first digest ends by saying when the next one comes.
+    closing: str | None = None
 
     @property
     def quiet(self) -> bool:
@@ -78,19 +80,24 @@ def select(
     now: datetime,
     size: int,
     stack: Iterable[str] = (),
+    max_age: timedelta | None = None,
 ) -> Digest:
     """The digest for ``now``: at most ``size`` stories, best first, in sections.
 
     A story goes in when it is new since the last digest, or was sent before and
-    has been updated since (it is then marked as an update). A release of a tool
-    in ``stack`` (repo names such as "vllm-project/vllm" or just "vllm") whose
-    summary calls out breaking changes is pinned to the top.
+    has been updated since (it is then marked as an update), and its newest item is
+    at most ``max_age`` old: a feed followed today brings years of posts, and they are
+    backlog, not news (stored and searchable, never in a digest, never counted in it).
+    A release of a tool in ``stack`` (repo names such as "vllm-project/vllm" or just
+    "vllm") whose summary calls out breaking changes is pinned to the top.
     """
     stack_names = {s.lower() for s in stack} | {s.lower().rsplit("/", 1)[-1] for s in stack}
     chosen: list[DigestEntry] = []
     considered = 0
     for r in ranked:
         story = r.story
+        if max_age is not None and not _fresh(story.newest, now, max_age):
+            continue
         previously = sent.stories.get(story.id)
         if previously is not None and not (story.updated and story.last_changed > previously):
             continue
@@ -130,6 +137,10 @@ def select(
         sections=tuple(sections),
         left_out=considered - len(pinned) - len(rest),
     )
+
+
+def _fresh(newest: datetime | None, now: datetime, max_age: timedelta) -> bool:
+    return newest is not None and newest >= now - max_age
 
 
 def _breaking(summary: str | None) -> bool:

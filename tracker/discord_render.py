@@ -393,6 +393,8 @@ def render_discord(
         intro.append(_left_out_note(digest.left_out))
     if digest.quiet:
         intro.append("A quiet day: nothing new since the last digest.")
+        if digest.closing:
+            intro.append(_clean(digest.closing, one_line=True))
         return [DiscordMessage(content=_fit_content("\n".join(intro)))]
 
     messages: list[DiscordMessage] = []
@@ -423,6 +425,9 @@ def render_discord(
                     story_ids=tuple(i for _, i in batch),
                 )
             )
+    if digest.closing and messages:
+        # Said after the last story, as a message of its own: a story's message stays its own.
+        messages.append(DiscordMessage(content=_fit_content(_clean(digest.closing, one_line=True))))
     return messages
 
 

@@ -18,7 +18,7 @@ from storage.state import SQLiteStateStore
 from tracker.app import Tracker
 from tracker.ask import Answer, Filters, retrieve
 from tracker.config import Config
-from tracker.digest import Digest, Sent, select
+from tracker.digest import Digest
 from tracker.errors import UserError
 from tracker.http import is_public_host
 from tracker.models import Story
@@ -27,7 +27,6 @@ from tracker.services import SearchHit, SourceChange, SourceHealth, Why
 from tracker.sources_edit import add_source, probe_feed, remove_source
 
 #: /why ranks the stories of this period to give a story its place.
-WHY_WINDOW = timedelta(days=7)
 
 
 class LocalServices:
@@ -53,12 +52,7 @@ class LocalServices:
         now = self.runtime.now()
 
         def preview(t: Tracker) -> Digest:
-            stories, last = t.stories.sent()
-            if since is not None:
-                last = now - since
-                stories = {}  # "what happened in the last day", sent or not
-            ranked = t.ranked(config, now=now)
-            return select(ranked, Sent(stories, last), now, config.digest.size, config.stack)
+            return t.digest(config, now, since=since)
 
         await self.runtime.embedder()
         return await self.runtime.queries.run(preview)
@@ -244,7 +238,7 @@ def _by_title(t: Tracker, text: str) -> Story | None:
 
 
 def _why(t: Tracker, config: Config, story: Story, now: datetime) -> Why:
-    ranked = t.ranked(config, since=WHY_WINDOW, now=now)
+    ranked = t.digest_context(config, now)
     position = next((i for i, r in enumerate(ranked, 1) if r.story.id == story.id), None)
     if position is not None:
         entry = ranked[position - 1]

@@ -165,6 +165,9 @@ class StoryMember:
     title: str
     kind: ItemKind
     added: datetime
+    #: How recent the item is: its newest own date (published or updated), else when it
+    #: was collected, except for a source's backlog (its first collect), which has none.
+    dated: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,11 @@ class Story:
     update_note: str | None = None
     summary: str | None = None
     summary_method: str | None = None
+
+    @property
+    def newest(self) -> datetime | None:
+        """When the newest of its items was published or updated (see ``StoryMember.dated``)."""
+        return max((m.dated for m in self.members if m.dated is not None), default=None)
 
     @property
     def links(self) -> list[str]:

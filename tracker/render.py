@@ -14,6 +14,7 @@ def to_json(digest: Digest) -> dict[str, Any]:
         "since": digest.since.isoformat() if digest.since else None,
         "quiet": digest.quiet,
         "left_out": digest.left_out,
+        "closing": digest.closing,
         "sections": [
             {
                 "name": section.name,
@@ -41,6 +42,8 @@ def to_markdown(digest: Digest) -> str:
     lines = [f"# AI engineering digest, {digest.created:%d %b %Y}", ""]
     if digest.quiet:
         lines.append("A quiet day: nothing new since the last digest.")
+        if digest.closing:
+            lines += ["", f"*{_md(digest.closing)}*"]
         return "\n".join(lines) + "\n"
     for section in digest.sections:
         lines += [f"## {section.name}", ""]
@@ -54,6 +57,8 @@ def to_markdown(digest: Digest) -> str:
             lines += ["", f"{', '.join(entry.sources)}: {links}", ""]
     if digest.left_out:
         lines.append(f"*{digest.left_out} more stories did not make the cut.*")
+    if digest.closing:
+        lines += ["", f"*{_md(digest.closing)}*"]
     return "\n".join(lines).rstrip() + "\n"
 
 

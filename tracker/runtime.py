@@ -33,13 +33,19 @@ from tracker.app import Tracker
 from tracker.collect import collect
 from tracker.config import Config
 from tracker.delivery import DeliveryReport, FileDestination, RetryPolicy, deliver
-from tracker.digest import Digest, Sent, select
+from tracker.digest import Digest
 from tracker.embed import Embedder
 from tracker.errors import ConfigError, TrackerError
 from tracker.health import HealthChange, health_changes
 from tracker.models import SourceResult, Status
 from tracker.process import utcnow
-from tracker.schedule import DEFAULT_INTERVALS, Scheduler, digest_due, last_fire_time
+from tracker.schedule import (
+    DEFAULT_INTERVALS,
+    Scheduler,
+    digest_due,
+    last_fire_time,
+    next_digest_note,
+)
 from tracker.services import Destination, Notifier
 from tracker.settings import Settings
 from tracker.watch import ConfigWatcher
@@ -354,9 +360,13 @@ class Runtime:
                     if self._stop.is_set() or not report.complete:
                         return report
             last = await self.jobs.run(lambda t: t.stories.sent()[1])
-            if not digest_due(last, now, config.digest):
+            # A home that never made a digest gets one at once, the best of the last
+            # digest.max_age, rather than silence until tomorrow's digest time.
+            first = await self._on_outbox(lambda o: o.none_made())
+            if not first and not digest_due(last, now, config.digest):
                 return report if pending is not None else None
-            digest = await self.jobs.run(lambda t: self._select(t, config, now))
+            closing = next_digest_note(now, config.digest) if first else None
+            digest = await self.jobs.run(lambda t: self._select(t, config, now, closing))
             messages = destination.render(digest)
             digest_id = await self._on_outbox(
                 lambda o: o.create(
@@ -372,10 +382,10 @@ class Runtime:
             )
             return await self._deliver(digest_id)
 
-    def _select(self, tracker: Tracker, config: Config, now: datetime) -> Digest:
-        stories, last = tracker.stories.sent()
-        ranked = tracker.ranked(config, now=now)
-        return select(ranked, Sent(stories, last), now, config.digest.size, config.stack)
+    def _select(
+        self, tracker: Tracker, config: Config, now: datetime, closing: str | None
+    ) -> Digest:
+        return tracker.digest(config, now, closing=closing)
 
     async def _deliver(self, digest_id: int) -> DeliveryReport:
         report = await deliver(

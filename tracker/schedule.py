@@ -136,6 +136,31 @@ def last_fire_time(now: datetime, digest: DigestSettings) -> datetime:
     raise AssertionError("a daily time always occurs within two days")  # pragma: no cover
 
 
+def next_fire_time(now: datetime, digest: DigestSettings) -> datetime:
+    """The next scheduled digest time after ``now``, in UTC."""
+    _require_aware(now, "now")
+    zone = ZoneInfo(digest.timezone)
+    fire = DailyAt(digest.at, zone).get_next_fire_time(None, now + _ONE_TICK)
+    if fire is None:  # pragma: no cover - a daily time always occurs within two days
+        raise AssertionError("no next digest time")
+    return fire.astimezone(UTC)
+
+
+def next_digest_note(now: datetime, digest: DigestSettings) -> str:
+    """How the first digest ends: when the next one comes, in the digest's time zone."""
+    fire = next_fire_time(now, digest).astimezone(ZoneInfo(digest.timezone))
+    local = now.astimezone(ZoneInfo(digest.timezone)).date()
+    day = (
+        "today"
+        if fire.date() == local
+        else ("tomorrow" if fire.date() == local + timedelta(days=1) else f"on {fire:%A %d %B}")
+    )
+    return (
+        f"This was your first digest. The next one comes {day} at {fire:%H:%M} "
+        f"({digest.timezone}), with what is new by then."
+    )
+
+
 def digest_due(last_completed: datetime | None, now: datetime, digest: DigestSettings) -> bool:
     """Whether a digest is owed: its latest scheduled time passed after the last one sent.
 
