@@ -211,3 +211,49 @@ def test_the_llm_saying_it_does_not_know_is_passed_on(world, monkeypatch, capsys
     llm_world(world, monkeypatch, "The collected sources do not answer this.")
     answer = ask_json(capsys, "Who won the 1998 World Cup?")
     assert answer["found"] is False and answer["citations"] == []
+
+
+def test_passages_of_one_story_share_one_citation() -> None:
+    from tracker.ask import cite_stories
+
+    passages = [
+        Passage("a1", "paper", "The paper", "https://arxiv.org/abs/1", "arxiv", "paper", "x", 1.0),
+        Passage("b1", "paper", "The post about it", "https://blog/p", "blog", "post", "x", 0.9),
+        Passage("c1", "other", "Another", "https://other/o", "blog", "post", "x", 0.8),
+    ]
+    renumber, citations = cite_stories(passages, [3, 1, 2, 1])
+    assert renumber == {1: 1, 2: 1, 3: 2}
+    assert [(c.n, c.story_id) for c in citations] == [(1, "paper"), (2, "other")]
+
+
+def test_an_answer_cites_each_story_once_under_its_own_title(world, capsys) -> None:
+    # The blog post links the paper: one story, two passages that answer the question.
+    assert main(["collect"]) == 0
+    capsys.readouterr()
+    assert main(["ask", "How much faster is decoding with a draft model?", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    stories = [c["story_id"] for c in answer["citations"]]
+    titles = [c["title"] for c in answer["citations"]]
+    assert len(stories) == len(set(stories)) and len(titles) == len(set(titles))
+    assert answer["citations"][0]["title"] == "Faster Decoding with Draft Models"
+    assert "[2]" not in answer["answer"]  # every excerpt comes from that one story
+
+
+def test_ask_prints_no_library_chatter(world, capfd) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    assert main(["collect"]) == 0
+    capfd.readouterr()
+    tracker = str(Path(sys.executable).parent / "tracker")
+    done = subprocess.run(
+        [tracker, "ask", "How much faster is decoding with a draft model?"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+    )
+    assert done.returncode == 0 and "Excerpts from the sources" in done.stdout
+    assert done.stderr == ""  # bm25s sets its own logger to DEBUG; none of it gets through

@@ -180,8 +180,19 @@ class Tracker:
         s = self.settings
         if s.summary_model and (s.openai_api_key or s.openai_base_url):
             llm = LLMAnswerer(s.summary_model, s.openai_api_key, s.openai_base_url)
-            return llm.answer(question, passages, self.embedder), passages
-        return extractive_answer(question, passages, self.embedder), passages
+            answer = llm.answer(question, passages, self.embedder)
+        else:
+            answer = extractive_answer(question, passages, self.embedder)
+        return self._cite_stories(answer), passages
+
+    def _cite_stories(self, answer: Answer) -> Answer:
+        """A citation names its story as the digest does (the paper's title and link, not
+        the post that happened to supply the passage)."""
+        cited = []
+        for c in answer.citations:
+            story = self.stories.story(c.story_id)
+            cited.append(replace(c, title=story.title, url=story.url) if story else c)
+        return replace(answer, citations=tuple(cited))
 
     def interest_vectors(self, config: Config) -> np.ndarray | None:
         if not config.interests:

@@ -10,7 +10,7 @@ question, each with its citation, labelled as excerpts.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -220,14 +220,30 @@ def extractive_answer(
     if float(scores[best[0]]) < NOT_IN_CORPUS:
         return Answer("The collected sources do not cover this question.", "extractive", (), False)
     picked = sorted(int(i) for i in best if float(scores[i]) >= NOT_IN_CORPUS)
-    used = sorted({candidates[i][0] for i in picked})
-    renumber = {old: new for new, old in enumerate(used, 1)}
+    renumber, citations = cite_stories(passages, [candidates[i][0] for i in picked])
     lines = [f"> {candidates[i][1]} [{renumber[candidates[i][0]]}]" for i in picked]
-    citations = tuple(
-        Citation(renumber[n], passages[n - 1].title, passages[n - 1].url, passages[n - 1].story_id)
-        for n in used
-    )
     return Answer("Excerpts from the sources:\n" + "\n".join(lines), "extractive", citations)
+
+
+def cite_stories(
+    passages: Sequence[Passage], used: Iterable[int]
+) -> tuple[dict[int, int], tuple[Citation, ...]]:
+    """Citation numbers for the passages an answer uses, one per story: two passages of one
+    story (a paper and the post about it, or two chunks of one post) share a number and a
+    link. Stories are numbered in the order the answer first uses them."""
+    numbers: dict[str, int] = {}
+    renumber: dict[int, int] = {}
+    citations: list[Citation] = []
+    for n in sorted(set(used)):
+        p = passages[n - 1]
+        if p.story_id not in numbers:
+            numbers[p.story_id] = len(numbers) + 1
+            citations.append(Citation(numbers[p.story_id], p.title, p.url, p.story_id))
+        renumber[n] = numbers[p.story_id]
+    return renumber, tuple(citations)
+
+
+_REPEATED_CITE = re.compile(r"\[(\d{1,2})\](?:\s*,?\s*\[\1\])+")
 
 
 # --- answers written by an LLM ----------------------------------------------------------------
@@ -330,18 +346,14 @@ class LLMAnswerer:
                 embedder,
                 "no sentence of the LLM's answer was supported by its sources",
             )
-        used = sorted({n for _, cited in kept for n in cited})
-        renumber = {old: new for new, old in enumerate(used, 1)}
+        renumber, citations = cite_stories(passages, [n for _, cited in kept for n in cited])
         lines = [
-            _CITE.sub(lambda m: f"[{renumber.get(int(m.group(1)), int(m.group(1)))}]", s)
+            _REPEATED_CITE.sub(
+                r"[\1]",
+                _CITE.sub(lambda m: f"[{renumber.get(int(m.group(1)), int(m.group(1)))}]", s),
+            )
             for s, _ in kept
         ]
-        citations = tuple(
-            Citation(
-                renumber[n], passages[n - 1].title, passages[n - 1].url, passages[n - 1].story_id
-            )
-            for n in used
-        )
         return Answer(" ".join(lines), "llm", citations)
 
     def _fallback(

@@ -124,10 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    before = list(logging.getLogger().handlers)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        from tracker.logs import only_our_chatter
+
+        for handler in logging.getLogger().handlers:
+            if handler not in before:  # ours, not a host program's (or a test runner's)
+                handler.addFilter(only_our_chatter)
     try:
         settings = Settings.from_env()
         return int(args.run(args, settings))

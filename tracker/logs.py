@@ -12,7 +12,24 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TextIO
 
-_QUIET_LIBRARIES = ("discord", "apscheduler", "httpx", "httpcore", "chromadb", "trafilatura")
+_QUIET_LIBRARIES = (
+    "discord",
+    "apscheduler",
+    "httpx",
+    "httpcore",
+    "chromadb",
+    "trafilatura",
+    "bm25s",
+)
+#: Our own loggers; anything else is a library, heard from at WARNING and above only.
+_OURS = ("tracker", "bot", "storage", "__main__")
+
+
+def only_our_chatter(record: logging.LogRecord) -> bool:
+    """A library that sets its own logger to DEBUG (bm25s does, at import) must still not
+    reach the terminal or a log below WARNING: the filter sits on the handler, so no
+    library's own level can get past it."""
+    return record.levelno >= logging.WARNING or record.name.split(".")[0] in _OURS
 
 
 class RedactSecrets(logging.Filter):
@@ -54,6 +71,8 @@ def setup(verbose: bool, secrets: Iterable[str], stream: TextIO | None = None) -
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(LogfmtFormatter())
     handler.addFilter(RedactSecrets(secrets))
+    if not verbose:
+        handler.addFilter(only_our_chatter)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
