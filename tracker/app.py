@@ -31,6 +31,7 @@ from tracker.config import Config
 from tracker.digest import Digest, Sent, select
 from tracker.embed import Embedder, TrackerEmbeddingFunction, make_embedder
 from tracker.feedback import feedback_signal
+from tracker.headline import LLMHeadline, OpenAIChat, extractive_headline
 from tracker.models import Story
 from tracker.process import Pipeline, ProcessReport, utcnow
 from tracker.rank import Ranked, rank
@@ -164,7 +165,16 @@ class Tracker:
             sent, last, max_age = {}, now - since, max(max_age, since)
         ranked = self.digest_context(config, now, since)
         digest = select(ranked, Sent(sent, last), now, config.digest.size, config.stack, max_age)
-        return replace(digest, closing=closing)
+        return replace(digest, closing=closing, headline=self.headline(digest))
+
+    def headline(self, digest: Digest) -> str | None:
+        """What the digest opens with: an LLM's overview when one is configured (checked
+        against the digest's stories), else plain lines."""
+        s = self.settings
+        if s.summary_model and (s.openai_api_key or s.openai_base_url):
+            chat = OpenAIChat(s.summary_model, s.openai_api_key, s.openai_base_url)
+            return LLMHeadline(chat)(digest)
+        return extractive_headline(digest)
 
     def lexical(self) -> LexicalIndex:
         """The BM25 index, rebuilt only when the chunks changed since it was built."""

@@ -56,6 +56,8 @@ class Digest:
     left_out: int = 0
     #: A closing line: the first digest ends by saying when the next one comes.
     closing: str | None = None
+    #: Two or three lines that open the digest: what the day was about.
+    headline: str | None = None
 
     @property
     def quiet(self) -> bool:

@@ -358,6 +358,11 @@ def _sources_footer(sources: Sequence[str]) -> str | None:
     return shorten("via " + names[0], _FOOTER_BUDGET, _plain)
 
 
+#: A headline line's share of the first message (three of them, with the heading, fit well
+#: inside its 2,000 characters).
+HEADLINE_LINE = 400
+
+
 def _heading(digest: Digest) -> str:
     day = digest.created
     return f"**AI engineering digest — {day.day} {_MONTHS[day.month - 1]} {day.year}**"
@@ -389,6 +394,11 @@ def render_discord(
     """
     embeds_per_message = max(1, min(embeds_per_message, EMBEDS_PER_MESSAGE))
     intro = [_heading(digest)]
+    if digest.headline:
+        intro += [
+            shorten(_clean(line, one_line=True), HEADLINE_LINE)
+            for line in digest.headline.splitlines()[:3]
+        ]
     if digest.left_out > 0:
         intro.append(_left_out_note(digest.left_out))
     if digest.quiet:

@@ -15,6 +15,7 @@ def to_json(digest: Digest) -> dict[str, Any]:
         "quiet": digest.quiet,
         "left_out": digest.left_out,
         "closing": digest.closing,
+        "headline": digest.headline,
         "sections": [
             {
                 "name": section.name,
@@ -40,6 +41,8 @@ def to_json(digest: Digest) -> dict[str, Any]:
 
 def to_markdown(digest: Digest) -> str:
     lines = [f"# AI engineering digest, {digest.created:%d %b %Y}", ""]
+    if digest.headline:
+        lines += [_md(line) + "  " for line in digest.headline.splitlines()] + [""]
     if digest.quiet:
         lines.append("A quiet day: nothing new since the last digest.")
         if digest.closing:
