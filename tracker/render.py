@@ -61,6 +61,8 @@ def to_markdown(digest: Digest) -> str:
     if digest.left_out:
         lines.append(f"*{digest.left_out} more stories did not make the cut.*")
     if digest.closing:
+        while lines and not lines[-1]:
+            lines.pop()
         lines += ["", f"*{_md(digest.closing)}*"]
     return "\n".join(lines).rstrip() + "\n"
 
