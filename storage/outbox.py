@@ -44,8 +44,12 @@ class DigestOutbox:
         return int(row["id"]) if row else None
 
     def none_made(self) -> bool:
-        """Whether no digest was ever made here, for any destination (the first is due)."""
-        return self.state.db.execute("SELECT 1 FROM digests LIMIT 1").fetchone() is None
+        """Whether no digest was ever made here for a reader (the first is due); one printed
+        by ``tracker digest`` on a terminal does not count."""
+        row = self.state.db.execute(
+            "SELECT 1 FROM digests WHERE destination NOT LIKE 'terminal:%' LIMIT 1"
+        ).fetchone()
+        return row is None
 
     def created(self, digest_id: int) -> datetime:
         row = self.state.db.execute(

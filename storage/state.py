@@ -209,10 +209,15 @@ class SQLiteStateStore:
         stamp = _iso(now)
         with self.transaction() as db:
             before = db.execute(
-                "SELECT last_success FROM source_state WHERE name = ?", (source,)
+                "SELECT last_success, endpoint FROM source_state WHERE name = ?", (source,)
             ).fetchone()
-            # What a source brings on its first collect is its backlog (see m010).
-            backlog = int(before is None or before["last_success"] is None)
+            # What a source brings on its first collect is its backlog (see m010), and so is
+            # what it brings the first time after the user pointed it somewhere else.
+            backlog = int(
+                before is None
+                or before["last_success"] is None
+                or (endpoint is not None and before["endpoint"] not in (None, endpoint))
+            )
             for item in items:
                 row = db.execute(
                     "SELECT fingerprint FROM items WHERE source = ? AND id = ?", (source, item.id)

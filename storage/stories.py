@@ -451,7 +451,7 @@ class SQLiteStoryStore:
             )
             for m in self.db.execute(
                 "SELECT m.source, m.item_id, m.added, i.url, i.title, i.kind, i.published,"
-                " i.updated, i.first_seen, i.backlog FROM story_members m"
+                " i.updated, i.first_seen, i.last_changed, i.backlog FROM story_members m"
                 " JOIN items i ON i.source = m.source AND i.id = m.item_id"
                 " WHERE m.story_id = ? ORDER BY m.rowid",
                 (r["id"],),
@@ -478,5 +478,8 @@ def _member_date(row: Any) -> datetime | None:
     with its source's first collect (backlog, which is never news)."""
     dates = [d for d in (_dt(row["published"]), _dt(row["updated"])) if d is not None]
     if dates:
-        return max(dates)
+        # A date in the future (a wrong year, an event's date) is no fresher than the
+        # last time the item changed.
+        seen = _dt(row["last_changed"])
+        return min(max(dates), seen) if seen else max(dates)
     return None if row["backlog"] else _dt(row["first_seen"])

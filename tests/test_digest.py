@@ -188,6 +188,8 @@ def test_a_new_feed_with_two_years_of_posts_gives_a_first_digest_of_only_the_rec
             return [(e.title, e.update) for e in digest.entries]
 
     assert day(DAY1) == [("Fresh post", None)]
+    with open_tracker(settings) as t:  # /why ranks among what the digest chooses from
+        assert [r.story.title for r in t.digest_context(config, DAY1)] == ["Fresh post"]
     assert day(DAY1 + timedelta(days=1)) == []  # a quiet next day
     edited = [("Old post 12", DAY1 - timedelta(days=360), DAY1 + timedelta(days=2))]
     server.add(
@@ -199,3 +201,54 @@ def test_a_new_feed_with_two_years_of_posts_gives_a_first_digest_of_only_the_rec
     assert day(DAY1 + timedelta(days=2, hours=1)) == [("Old post 12", None)]
     with open_tracker(settings) as t:
         assert t.state.count_items() == 26  # the backlog is stored (and searchable) all the same
+
+
+def test_a_story_edited_without_a_new_date_is_news_again() -> None:
+    sent_at = DAY1 - timedelta(days=5)
+    edited = replace(
+        story("e", seen=DAY1 - timedelta(hours=1)),
+        members=(replace(story("e").members[0], dated=DAY1 - timedelta(days=6)),),
+        updated=True,
+        update_note="updated by its author",
+    )
+    digest = select(
+        ranked(edited), Sent({"e": sent_at}, sent_at), DAY1, 10, max_age=timedelta(days=3)
+    )
+    assert [(e.story_id, e.update) for e in digest.entries] == [("e", "updated by its author")]
+
+
+def test_a_headline_reply_of_bare_citations_falls_back_instead_of_failing() -> None:
+    from tracker.headline import LLMHeadline, extractive_headline
+
+    class Bare:
+        def complete(self, system: str, user: str) -> str:
+            return "Decoding got faster [1]. [1][2]"
+
+    digest = select(ranked(story("a"), story("b")), Sent(), DAY1, 10)
+    assert LLMHeadline(Bare())(digest) == extractive_headline(digest)
+
+
+def test_a_future_date_is_no_fresher_than_when_the_item_last_changed() -> None:
+    from storage.stories import _member_date
+
+    row = {
+        "published": (DAY1 + timedelta(days=300)).isoformat(),  # an event's date, say
+        "updated": None,
+        "first_seen": (DAY1 - timedelta(days=30)).isoformat(),
+        "last_changed": (DAY1 - timedelta(days=30)).isoformat(),
+        "backlog": 1,
+    }
+    assert _member_date(row) == DAY1 - timedelta(days=30)
+
+
+def test_a_digest_printed_on_a_terminal_does_not_use_up_the_first_digest(settings) -> None:
+    from storage.outbox import DigestOutbox
+    from storage.state import SQLiteStateStore
+
+    with SQLiteStateStore(settings.state_db) as state:
+        outbox = DigestOutbox(state)
+        assert outbox.none_made()
+        outbox.create(DAY1, "terminal:markdown", [({}, ["a"])])
+        assert outbox.none_made()
+        outbox.create(DAY1, "files", [({}, ["a"])])
+        assert not outbox.none_made()

@@ -28,7 +28,7 @@ from tracker.ask import (
     retrieve,
 )
 from tracker.config import Config
-from tracker.digest import Digest, Sent, select
+from tracker.digest import Digest, Sent, fresh, select
 from tracker.embed import Embedder, TrackerEmbeddingFunction, make_embedder
 from tracker.feedback import feedback_signal
 from tracker.headline import LLMHeadline, OpenAIChat, extractive_headline
@@ -147,7 +147,10 @@ class Tracker:
         (or ``window`` when longer). The digest, its preview and /why all rank in this
         context, so a position /why reports is the one the digest used."""
         span = max(config.digest.max_age, window or timedelta(0))
-        return self.ranked(config, since=span, now=now)
+        # Only news is ranked: backlog would take places (and /why positions) that the
+        # digest never gives it, and push fresh stories of its kind down.
+        candidates = [s for s in self.stories.stories(now - span) if fresh(s, now, span)]
+        return self.ranked(config, now=now, only=candidates)
 
     def digest(
         self,

@@ -230,7 +230,7 @@ def cite_stories(
 ) -> tuple[dict[int, int], tuple[Citation, ...]]:
     """Citation numbers for the passages an answer uses, one per story: two passages of one
     story (a paper and the post about it, or two chunks of one post) share a number and a
-    link. Stories are numbered in the order the answer first uses them."""
+    link. Stories are numbered in the order of their best passage (the retrieval rank)."""
     numbers: dict[str, int] = {}
     renumber: dict[int, int] = {}
     citations: list[Citation] = []

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tracker.models import ItemKind
+from tracker.models import ItemKind, Story
 from tracker.rank import Ranked
 
 #: Section names, in the order a digest shows them.
@@ -98,7 +98,7 @@ def select(
     considered = 0
     for r in ranked:
         story = r.story
-        if max_age is not None and not _fresh(story.newest, now, max_age):
+        if max_age is not None and not fresh(story, now, max_age):
             continue
         previously = sent.stories.get(story.id)
         if previously is not None and not (story.updated and story.last_changed > previously):
@@ -141,7 +141,12 @@ def select(
     )
 
 
-def _fresh(newest: datetime | None, now: datetime, max_age: timedelta) -> bool:
+def fresh(story: Story, now: datetime, max_age: timedelta) -> bool:
+    """Whether a story is news: its newest item is at most ``max_age`` old, or tracker saw
+    it change (an edit, a new version) that recently; the backlog never is."""
+    newest = story.newest
+    if story.updated and (newest is None or story.last_changed > newest):
+        newest = story.last_changed
     return newest is not None and newest >= now - max_age
 
 

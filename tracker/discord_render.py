@@ -404,7 +404,7 @@ def render_discord(
     if digest.quiet:
         intro.append("A quiet day: nothing new since the last digest.")
         if digest.closing:
-            intro.append(_clean(digest.closing, one_line=True))
+            intro.append(shorten(_clean(digest.closing, one_line=True), HEADLINE_LINE))
         return [DiscordMessage(content=_fit_content("\n".join(intro)))]
 
     messages: list[DiscordMessage] = []
@@ -437,7 +437,8 @@ def render_discord(
             )
     if digest.closing and messages:
         # Said after the last story, as a message of its own: a story's message stays its own.
-        messages.append(DiscordMessage(content=_fit_content(_clean(digest.closing, one_line=True))))
+        closing = shorten(_clean(digest.closing, one_line=True), HEADLINE_LINE)
+        messages.append(DiscordMessage(content=_fit_content(closing)))
     return messages
 
 

@@ -83,7 +83,10 @@ class LLMHeadline:
         except Exception as exc:  # any failure of the model: the plain lines instead
             self.fallback_reason = f"the overview could not be written ({type(exc).__name__})"
             return extractive_headline(digest)
-        grounded = grounded_overview(text, entries)
+        try:
+            grounded = grounded_overview(text, entries)
+        except Exception:  # a reply of an odd shape: never a reason to lose the digest
+            grounded = None
         if grounded is None:
             self.fallback_reason = "the overview cited no story, or one not in the digest"
             return extractive_headline(digest)
@@ -113,6 +116,8 @@ def grounded_overview(text: str, entries: Sequence[DigestEntry]) -> str | None:
         titles = list(dict.fromkeys(_quoted(entries[n - 1].title) for n in cited))
         words = _CITE.sub("", sentence).strip()
         words = re.sub(r"\s+([.,;:!?])", r"\1", words)
+        if not re.search(r"\w", words):
+            return None  # citations with no words: nothing is said
         end = words[-1] if words[-1] in ".!?" else "."
         out.append(f"{words.rstrip(' .!?,;:')} ({_joined(titles)}){end}")
     return "\n".join(out)

@@ -367,6 +367,10 @@ class Runtime:
                 return report if pending is not None else None
             closing = next_digest_note(now, config.digest) if first else None
             digest = await self.jobs.run(lambda t: self._select(t, config, now, closing))
+            if first and digest.quiet and not digest_due(last, now, config.digest):
+                # Nothing collected yet (offline at the first start?): a first digest that
+                # says nothing is no first impression; the next catch-up tries again.
+                return report if pending is not None else None
             messages = destination.render(digest)
             digest_id = await self._on_outbox(
                 lambda o: o.create(
