@@ -228,31 +228,18 @@ class SQLiteStateStore:
                         (source, item.id, *_item_columns(item), stamp, stamp, backlog),
                     )
                     new += 1
-                elif row["fingerprint"] + WITH_PAGE == item.version_key:
-                    # Its article page arrived: the item is whole now, not updated upstream.
-                    db.execute(
-                        "UPDATE items SET title=?, text=?, authors=?, published=?, extra=?,"
-                        " fingerprint=? WHERE source = ? AND id = ?",
-                        (
-                            item.title,
-                            item.text,
-                            json.dumps(list(item.authors), ensure_ascii=False),
-                            _iso(item.published),
-                            json.dumps(item.extra, ensure_ascii=False, default=str),
-                            item.version_key,
-                            source,
-                            item.id,
-                        ),
-                    )
-                    completed += 1
                 elif row["fingerprint"] != item.version_key:
+                    # An article page arriving makes the item whole: not an update upstream,
+                    # so its last_changed stays.
+                    arrived = row["fingerprint"] + WITH_PAGE == item.version_key
                     db.execute(
                         "UPDATE items SET kind=?, source_kind=?, url=?, title=?, text=?, authors=?,"
-                        " published=?, updated=?, extra=?, fingerprint=?, last_changed=?"
-                        " WHERE source = ? AND id = ?",
-                        (*_item_columns(item), stamp, source, item.id),
+                        " published=?, updated=?, extra=?, fingerprint=?,"
+                        " last_changed=coalesce(?, last_changed) WHERE source = ? AND id = ?",
+                        (*_item_columns(item), None if arrived else stamp, source, item.id),
                     )
-                    updated += 1
+                    completed += arrived
+                    updated += not arrived
                 else:
                     unchanged += 1
             if page_changes is not None:
