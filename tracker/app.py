@@ -27,11 +27,12 @@ from tracker.ask import (
     extractive_answer,
     retrieve,
 )
+from tracker.chat import OpenAIChat
 from tracker.config import Config
 from tracker.digest import Digest, Sent, fresh, select
 from tracker.embed import Embedder, TrackerEmbeddingFunction, make_embedder
 from tracker.feedback import feedback_signal
-from tracker.headline import LLMHeadline, OpenAIChat, extractive_headline
+from tracker.headline import LLMHeadline, extractive_headline
 from tracker.models import Story
 from tracker.process import Pipeline, ProcessReport, utcnow
 from tracker.rank import Ranked, rank
@@ -175,7 +176,7 @@ class Tracker:
         against the digest's stories), else plain lines."""
         s = self.settings
         if s.summary_model and (s.openai_api_key or s.openai_base_url):
-            chat = OpenAIChat(s.summary_model, s.openai_api_key, s.openai_base_url)
+            chat = OpenAIChat(s.summary_model, s.openai_api_key, s.openai_base_url, max_tokens=200)
             return LLMHeadline(chat)(digest)
         return extractive_headline(digest)
 

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from tracker.chat import OpenAIChat
+
 #: Reciprocal rank fusion constant (Cormack et al. use 60).
 RRF_K = 60
 #: Below this cosine between question and best sentence, the corpus does not answer it.
@@ -310,20 +312,10 @@ class LLMAnswerer:
 
         if not passages:
             return Answer(NOT_ANSWERED, "llm", (), False)
-        client = openai.OpenAI(
-            api_key=self.api_key or "unused",
-            base_url=self.base_url or "https://api.openai.com/v1",
-            timeout=self.timeout,
-            max_retries=0,
-        )
+        system, user = answer_messages(question, passages)
+        chat = OpenAIChat(self.model, self.api_key, self.base_url, self.timeout)
         try:
-            reply = client.chat.completions.create(
-                model=self.model,
-                messages=answer_messages(question, passages),  # type: ignore[arg-type]
-                temperature=0,
-                max_tokens=400,
-            )
-            text = (reply.choices[0].message.content or "").strip() if reply.choices else ""
+            text = chat.complete(system["content"], user["content"])
         except openai.APITimeoutError:
             return self._fallback(
                 question, passages, embedder, f"LLM timed out after {self.timeout:g}s"

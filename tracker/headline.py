@@ -14,8 +14,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
+from tracker.chat import Chat
 from tracker.digest import Digest, DigestEntry
 from tracker.models import ItemKind
 
@@ -48,12 +48,6 @@ def extractive_headline(digest: Digest) -> str | None:
             f"Breaking changes in your stack: {_joined([_quoted(e.title) for e in pinned])}."
         )
     return "\n".join(lines)
-
-
-class Chat(Protocol):
-    """Any chat model: a system and a user message in, text out (raises on failure)."""
-
-    def complete(self, system: str, user: str) -> str: ...
 
 
 OVERVIEW_SYSTEM = """You write the opening of a daily digest for AI engineers.
@@ -137,30 +131,3 @@ def _joined(parts: Sequence[str]) -> str:
 def _quoted(title: str) -> str:
     title = " ".join(title.split())
     return f"“{title[:100]}…”" if len(title) > 100 else f"“{title}”"
-
-
-@dataclass
-class OpenAIChat:
-    """A chat model behind any OpenAI-compatible server (OpenAI, Ollama, vLLM)."""
-
-    model: str
-    api_key: str | None
-    base_url: str | None
-    timeout: float = 30.0
-
-    def complete(self, system: str, user: str) -> str:
-        import openai
-
-        client = openai.OpenAI(
-            api_key=self.api_key or "unused",
-            base_url=self.base_url or "https://api.openai.com/v1",
-            timeout=self.timeout,
-            max_retries=0,
-        )
-        reply = client.chat.completions.create(
-            model=self.model,
-            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-            temperature=0,
-            max_tokens=200,
-        )
-        return (reply.choices[0].message.content or "").strip() if reply.choices else ""
