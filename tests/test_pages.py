@@ -115,6 +115,14 @@ class Collector:
             http.close()
         return Run({r.source: r for r in results}, self.page_requests() - before)
 
+    def runs(self, n: int, **apart: float) -> list[Run]:
+        """``n`` runs, the clock moved on by ``apart`` after each."""
+        done = []
+        for _ in range(n):
+            done.append(self.run())
+            self.clock.advance(**apart)
+        return done
+
     def close(self) -> None:
         self.store.close()
 
@@ -313,10 +321,7 @@ def test_pages_that_always_fail_are_left_alone_and_every_feed_settles_on_304s(
         f"sources:\n  - {{name: news, kind: feed, url: '{news}'}}\n"
         f"  - {{name: blog, kind: feed, url: '{blog}'}}\n"
     )
-    runs = []
-    for _ in range(30):  # a day and a quarter at the default hourly interval
-        runs.append(c.run())
-        c.clock.advance(hours=1)
+    runs = c.runs(30, hours=1)  # a day and a quarter at the default hourly interval
     feeds_304 = [all(r.status is Status.NOT_MODIFIED for r in run.results.values()) for run in runs]
     requests = [run.page_requests for run in runs]
     assert requests[0] > 0 and not feeds_304[0]
@@ -349,10 +354,7 @@ def test_the_third_collect_in_a_row_is_all_304s_and_asks_for_no_page(
         f"sources:\n  - {{name: dead, kind: feed, url: '{dead}'}}\n"
         f"  - {{name: paywall, kind: feed, url: '{paywall}'}}\n"
     )
-    runs = []
-    for _ in range(3):
-        runs.append(c.run())
-        c.clock.advance(minutes=5)
+    runs = c.runs(3, minutes=5)
     assert runs[0].page_requests == 6  # three refusals per host, then the host is left alone
     assert [r.page_requests for r in runs[1:]] == [0, 0]
     assert {r.status for r in runs[2].results.values()} == {Status.NOT_MODIFIED}
@@ -366,10 +368,7 @@ def test_a_dead_host_costs_a_dozen_requests_a_week_however_many_pages_link_to_it
 ) -> None:
     dead = server.add("/dead.xml", teasers([f"http://dead.invalid/p/{i}" for i in range(60)]))
     c = collector_for(f"sources:\n  - {{name: dead, kind: feed, url: '{dead}'}}\n")
-    runs = []
-    for _ in range(26):
-        runs.append(c.run())
-        c.clock.advance(hours=1)
+    runs = c.runs(26, hours=1)
     requests = [r.page_requests for r in runs]
     assert sum(requests) == 12, requests  # three a strike: now, +1 h, +5 h, +21 h
     assert [i for i, n in enumerate(requests) if n] == [0, 1, 5, 21]
@@ -389,10 +388,7 @@ def test_a_feed_of_300_teasers_drains_at_the_cap_while_the_feed_answers_304(
         "/big.xml", teasers([f"http://blog.test/p/article?n={i}" for i in range(300)])
     )
     c = collector_for(f"sources:\n  - {{name: big, kind: feed, url: '{feed}'}}\n")
-    runs = []
-    for _ in range(16):
-        runs.append(c.run())
-        c.clock.advance(hours=1)
+    runs = c.runs(16, hours=1)
     assert [r.page_requests for r in runs] == [20] * 15 + [0]
     statuses = [r.results["big"].status for r in runs]
     assert statuses == [Status.OK] + [Status.NOT_MODIFIED] * 15
@@ -537,10 +533,7 @@ def test_a_page_answering_429_is_given_up_after_four_tries_and_never_blocks_the_
         f"sources:\n  - {{name: a, kind: feed, url: '{a}'}}\n"
         f"  - {{name: b, kind: feed, url: '{b}'}}\n"
     )
-    runs = []
-    for _ in range(8):
-        runs.append(c.run())
-        c.clock.advance(minutes=5)
+    runs = c.runs(8, minutes=5)
     assert [r.page_requests for r in runs] == [1, 1, 1, 1, 0, 0, 0, 0]
     assert all(res.status is not Status.ERROR for r in runs for res in r.results.values())
     assert c.store.page_counts()["a"].gave_up == 1

@@ -350,16 +350,22 @@ def test_arxiv_recorded_responses_end_to_end(
 # --- blog feeds ------------------------------------------------------------
 
 
-def test_blog_feeds_end_to_end(
-    server: FeedServer, run_collect: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _blog_sources(server: FeedServer, full_text: str) -> list[dict[str, Any]]:
+    """Every recorded blog feed served on loopback, as sources with this ``full_text``."""
     specs = []
     for name in BLOG_FEEDS:
         path = BLOGS / name
         url = server.add(
             f"/blogs/{name}", path.read_bytes(), content_type=_CONTENT_TYPES[path.suffix]
         )
-        specs.append({"name": name, "kind": "feed", "url": url, "full_text": "never"})
+        specs.append({"name": name, "kind": "feed", "url": url, "full_text": full_text})
+    return specs
+
+
+def test_blog_feeds_end_to_end(
+    server: FeedServer, run_collect: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = _blog_sources(server, full_text="never")
     run = run_collect(_sources_yaml(specs))
 
     # full_text: never -> only the feeds themselves were fetched.
@@ -614,13 +620,7 @@ class Unreachable(httpx.BaseTransport):
 def test_blog_feeds_with_unreachable_pages_settle_on_304s_by_the_third_collect(
     server: FeedServer, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    specs = []
-    for name in BLOG_FEEDS:
-        path = BLOGS / name
-        url = server.add(
-            f"/blogs/{name}", path.read_bytes(), content_type=_CONTENT_TYPES[path.suffix]
-        )
-        specs.append({"name": name, "kind": "feed", "url": url, "full_text": "auto"})
+    specs = _blog_sources(server, full_text="auto")
     config = parse_config(_sources_yaml(specs))
     transport = Unreachable()
     asked: list[int] = []
