@@ -99,11 +99,15 @@ class TrackerBot(commands.Bot):
         self.channel_id = channel_id
         self.guild_id = guild_id
         self.on_start = on_start
-        self._destination = ChannelDestination(self, channel_id)
+        self._destinations: dict[int | None, ChannelDestination] = {}
         self._notifier = ChannelNotifier(self, channel_id)
 
-    def destination(self) -> ChannelDestination:
-        return self._destination
+    def destination(self, channel_id: int | None = None) -> ChannelDestination:
+        """Where digests go in ``channel_id`` (the configured channel when None)."""
+        key = channel_id or self.channel_id
+        if key not in self._destinations:
+            self._destinations[key] = ChannelDestination(self, key)
+        return self._destinations[key]
 
     def notifier(self) -> ChannelNotifier:
         return self._notifier
@@ -157,7 +161,8 @@ class TrackerBot(commands.Bot):
             )
 
     async def close(self) -> None:
-        await self._destination.settle(timeout=5.0)
+        for destination in self._destinations.values():
+            await destination.settle(timeout=5.0)
         await super().close()
 
     async def _remaining_votes(self, payload: discord.RawReactionActionEvent) -> set[int] | None:

@@ -1,10 +1,10 @@
-"""The digest channel of whichever bot is connected now, for a runtime that outlives bots.
+"""The digest channels of whichever bot is connected now, for a runtime that outlives bots.
 
 ``tracker serve`` keeps collecting while Discord is unreachable, and logs in
-again with a new bot when it can. The runtime is given this relay as its
-destination and notifier: while no bot is logged in, a digest message fails
-as an outage (so delivery retries it later) and an announcement goes to the
-log.
+again with a new bot when it can. The runtime is given this relay's channels
+as its destinations (one per channel a digest route names) and the relay as
+its notifier: while no bot is logged in, a digest message fails as an outage
+(so delivery retries it later) and an announcement is kept until one is.
 """
 
 from __future__ import annotations
@@ -24,20 +24,40 @@ log = logging.getLogger("tracker.bot.relay")
 QUEUE = 20
 
 
-class BotRelay:
-    def __init__(self, channel_id: int):
+class RelayChannel:
+    """One channel's digests, sent through whichever bot is connected when they go out."""
+
+    def __init__(self, relay: BotRelay, channel_id: int):
+        self.relay = relay
+        self.channel_id = channel_id
         self.name = f"discord:{channel_id}"
-        self.bot: TrackerBot | None = None
-        self._queued: list[str] = []
 
     def render(self, digest: Digest) -> list[Outgoing]:
         return render_messages(digest)
 
     async def send(self, payload: dict[str, Any]) -> str:
-        bot = self._connected()
+        bot = self.relay._connected()
         if bot is None:
             raise DeliveryError("not connected to Discord yet", retryable=True)
-        return await bot.destination().send(payload)
+        return await bot.destination(self.channel_id).send(payload)
+
+
+class BotRelay:
+    """The announcements channel (``channel_id``, the digest's default channel) and a
+    ``RelayChannel`` for each channel a route names."""
+
+    def __init__(self, channel_id: int | None):
+        self.channel_id = channel_id
+        self.bot: TrackerBot | None = None
+        self._queued: list[str] = []
+        self._channels: dict[int, RelayChannel] = {}
+
+    def channel(self, channel_id: int) -> RelayChannel:
+        """The destination for digests in ``channel_id``."""
+        key = channel_id
+        if key not in self._channels:
+            self._channels[key] = RelayChannel(self, key)
+        return self._channels[key]
 
     async def announce(self, text: str) -> bool:
         """Said in the channel now, or as soon as a bot is logged in: an announcement is

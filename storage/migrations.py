@@ -262,6 +262,18 @@ def m010_backlog_items(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE items ADD COLUMN backlog INTEGER NOT NULL DEFAULT 0")
 
 
+def m011_digest_routes(db: sqlite3.Connection) -> None:
+    # Each route keeps its own record of what it sent; every digest before routes existed
+    # was the one daily digest, the route named "digest".
+    _run(
+        db,
+        """
+        ALTER TABLE digests ADD COLUMN route TEXT NOT NULL DEFAULT 'digest';
+        CREATE INDEX digests_route ON digests (route, completed)
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "validators_belong_to_an_endpoint", m002_validators_belong_to_an_endpoint),
@@ -273,6 +285,7 @@ MIGRATIONS: list[Migration] = [
     (8, "refused_and_abandoned_messages", m008_refused_and_abandoned_messages),
     (9, "page_queue_host_waits_moved_feeds", m009_page_queue_host_waits_moved_feeds),
     (10, "backlog_items", m010_backlog_items),
+    (11, "digest_routes", m011_digest_routes),
 ]
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from storage.state import SQLiteStateStore
+from tracker.routes import DEFAULT_ROUTE
 
 
 @dataclass(frozen=True)
@@ -34,20 +35,22 @@ class DigestOutbox:
     def __init__(self, state: SQLiteStateStore):
         self.state = state
 
-    def pending(self, destination: str) -> int | None:
-        """The oldest digest for ``destination`` that still has messages to send."""
+    def pending(self, destination: str, route: str = DEFAULT_ROUTE) -> int | None:
+        """The oldest digest of ``route`` for ``destination`` that still has messages to
+        send (one made for another destination, before a bot token was set, stays put)."""
         row = self.state.db.execute(
-            "SELECT id FROM digests WHERE destination = ? AND completed IS NULL "
+            "SELECT id FROM digests WHERE destination = ? AND route = ? AND completed IS NULL "
             "AND abandoned IS NULL ORDER BY id LIMIT 1",
-            (destination,),
+            (destination, route),
         ).fetchone()
         return int(row["id"]) if row else None
 
-    def none_made(self) -> bool:
-        """Whether no digest was ever made here for a reader (the first is due); one printed
-        by ``tracker digest`` on a terminal does not count."""
+    def none_made(self, route: str = DEFAULT_ROUTE) -> bool:
+        """Whether ``route`` never made a digest for a reader (its first is due); one
+        printed by ``tracker digest`` on a terminal does not count."""
         row = self.state.db.execute(
-            "SELECT 1 FROM digests WHERE destination NOT LIKE 'terminal:%' LIMIT 1"
+            "SELECT 1 FROM digests WHERE route = ? AND destination NOT LIKE 'terminal:%' LIMIT 1",
+            (route,),
         ).fetchone()
         return row is None
 
@@ -71,12 +74,13 @@ class DigestOutbox:
         created: datetime,
         destination: str,
         messages: Sequence[tuple[dict[str, Any], Sequence[str]]],
+        route: str = DEFAULT_ROUTE,
     ) -> int:
         """Store a digest's messages, unsent, in one transaction; returns the digest's id."""
         with self.state.transaction() as db:
             cursor = db.execute(
-                "INSERT INTO digests (created, destination) VALUES (?, ?)",
-                (_iso(created), destination),
+                "INSERT INTO digests (created, destination, route) VALUES (?, ?, ?)",
+                (_iso(created), destination, route),
             )
             digest_id = int(cursor.lastrowid or 0)
             db.executemany(

@@ -19,6 +19,7 @@ import numpy as np
 from storage.state import SQLiteStateStore, item_from_row
 from storage.vectors import ChunkRecord
 from tracker.models import Item, ItemKind, Story, StoryMember
+from tracker.routes import DEFAULT_ROUTE
 from tracker.stories import Candidate, identities
 
 #: A story whose LLM summary failed this many times keeps its extractive summary.
@@ -396,16 +397,22 @@ class SQLiteStoryStore:
 
     # --- digests -----------------------------------------------------------------------
 
-    def sent(self) -> tuple[dict[str, datetime], datetime | None]:
-        """Story id -> when a digest last carried it, and when the last digest was made."""
+    def sent(self, route: str = DEFAULT_ROUTE) -> tuple[dict[str, datetime], datetime | None]:
+        """Of one digest route: story id -> when its digest last carried it, and when its
+        last digest was made. Routes are independent: a story sent to one is news to
+        another that takes it."""
         stories = {
             r["story_id"]: datetime.fromisoformat(r["sent"])
             for r in self.db.execute(
-                "SELECT story_id, max(sent_at) AS sent FROM digest_stories GROUP BY story_id"
+                "SELECT story_id, max(sent_at) AS sent FROM digest_stories "
+                "JOIN digests ON digests.id = digest_stories.digest_id "
+                "WHERE digests.route = ? GROUP BY story_id",
+                (route,),
             )
         }
         row = self.db.execute(
-            "SELECT max(created) AS last FROM digests WHERE completed IS NOT NULL"
+            "SELECT max(created) AS last FROM digests WHERE completed IS NOT NULL AND route = ?",
+            (route,),
         ).fetchone()
         return stories, _dt(row["last"]) if row else None
 

@@ -185,6 +185,7 @@ class FakeServices:
     by_message: dict[int, list[Why]] = field(default_factory=dict)
     choices: list[tuple[str, str]] = field(default_factory=list)
     preview: Digest = field(default_factory=digest)
+    routes: tuple[str, ...] = ("digest",)
     fail: BaseException | None = None
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
 
@@ -200,9 +201,13 @@ class FakeServices:
         self._call("ask", question, since, kind)
         return self.answer
 
-    async def digest_preview(self, since: timedelta | None) -> Digest:
-        self._call("digest_preview", since)
+    async def digest_preview(self, since: timedelta | None, route: str | None = None) -> Digest:
+        self._call("digest_preview", since, route)
         return self.preview
+
+    async def digest_routes(self) -> list[str]:
+        self._call("digest_routes")
+        return list(self.routes)
 
     async def search(self, query: str, n: int = 5) -> list[SearchHit]:
         self._call("search", query, n)

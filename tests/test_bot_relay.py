@@ -15,7 +15,7 @@ class StandInBot:
     def __init__(self, logged_in: bool = True):
         self.user = object() if logged_in else None
         self.said: list[str] = []
-        self.sent: list[dict[str, Any]] = []
+        self.sent: list[tuple[int | None, dict[str, Any]]] = []
 
     def is_closed(self) -> bool:
         return False
@@ -32,12 +32,12 @@ class StandInBot:
 
         return Notifier()
 
-    def destination(self) -> Any:
+    def destination(self, channel_id: int | None = None) -> Any:
         bot = self
 
         class Destination:
             async def send(self, payload: dict[str, Any]) -> str:
-                bot.sent.append(payload)
+                bot.sent.append((channel_id, payload))
                 return "1"
 
         return Destination()
@@ -47,8 +47,8 @@ def test_without_a_logged_in_bot_a_digest_message_fails_as_an_outage():
     relay = BotRelay(42)
     relay.bot = StandInBot(logged_in=False)  # type: ignore[assignment]
     with pytest.raises(DeliveryError) as caught:
-        asyncio.run(relay.send({"content": "x"}))
-    assert caught.value.retryable and relay.name == "discord:42"
+        asyncio.run(relay.channel(42).send({"content": "x"}))
+    assert caught.value.retryable and relay.channel(42).name == "discord:42"
 
 
 def test_announcements_wait_for_a_bot_and_are_said_once_it_is_ready():
@@ -61,8 +61,21 @@ def test_announcements_wait_for_a_bot_and_are_said_once_it_is_ready():
     asyncio.run(relay.flush_when_ready())  # nothing twice
 
     assert bot.said == ["Source blog is failing"]
-    asyncio.run(relay.send({"content": "story"}))
-    assert bot.sent == [{"content": "story"}]
+    asyncio.run(relay.channel(42).send({"content": "story"}))
+    assert bot.sent == [(42, {"content": "story"})]
+
+
+def test_each_route_channel_goes_through_the_bot_connected_now():
+    relay = BotRelay(42)
+    papers, releases = relay.channel(7), relay.channel(8)
+    assert relay.channel(7) is papers and papers.name == "discord:7"
+    first, second = StandInBot(), StandInBot()
+    relay.bot = first  # type: ignore[assignment]
+    asyncio.run(papers.send({"content": "a paper"}))
+    relay.bot = second  # type: ignore[assignment]  # Discord dropped the first; a new login
+    asyncio.run(releases.send({"content": "a release"}))
+    assert first.sent == [(7, {"content": "a paper"})]
+    assert second.sent == [(8, {"content": "a release"})]
 
 
 def test_only_the_latest_announcements_are_kept_while_discord_is_away():

@@ -31,13 +31,26 @@ def test_digest_preview_is_private_and_sent_as_embeds():
     run(services, interaction, "digest", since="2d")
 
     assert interaction.first == ("defer", {"ephemeral": True, "thinking": True})
-    assert services.called("digest_preview") == [(timedelta(days=2),)]
+    assert services.called("digest_preview") == [(timedelta(days=2), None)]
     assert interaction.sent and all(s.ephemeral for s in interaction.sent)
     embeds = [e for s in interaction.sent for e in s.kwargs["embeds"]]
     assert [e.title for e in embeds] == ["Story number 1", "Story number 2", "Story number 3"]
     assert all(isinstance(e, discord.Embed) for e in embeds)
     assert "AI engineering digest" in interaction.texts[0]
     assert all(s.kwargs["allowed_mentions"].to_dict() == {"parse": []} for s in interaction.sent)
+
+
+def test_digest_previews_the_route_asked_for_and_offers_the_route_names():
+    services = FakeServices(routes=("papers", "releases", "weekly"))
+    interaction = FakeInteraction()
+    run(services, interaction, "digest", route="releases")
+
+    async def suggest() -> list[Any]:
+        bot = await started_bot(services)
+        return await bot.get_cog("StoriesCog").route_autocomplete(FakeInteraction(), "LE")
+
+    assert services.called("digest_preview") == [(None, "releases")]
+    assert [c.value for c in asyncio.run(suggest())] == ["releases"]
 
 
 def test_a_long_digest_preview_respects_ten_embeds_per_message():

@@ -16,7 +16,7 @@ from tracker.config import DigestSettings, parse_config
 from tracker.schedule import (
     DEFAULT_INTERVALS,
     Changes,
-    DailyAt,
+    DigestTrigger,
     JobPlan,
     Scheduler,
     digest_due,
@@ -92,7 +92,7 @@ class RecordingExecutor(BaseExecutor):
 def test_one_collect_job_per_enabled_source_plus_the_digest():
     plans = plan_jobs(parse_config(SOURCES))
 
-    assert sorted(plans) == ["collect:blog", "collect:papers", "collect:vllm", "digest"]
+    assert sorted(plans) == ["collect:blog", "collect:papers", "collect:vllm", "digest:digest"]
     assert "collect:paused" not in plans
 
 
@@ -110,7 +110,7 @@ def test_a_source_without_interval_gets_its_kinds_default():
 def test_the_digest_is_planned_daily_at_its_local_time():
     plans = plan_jobs(parse_config(SOURCES))
 
-    assert plans["digest"] == JobPlan("daily", hour=8, minute=0, timezone="Europe/Berlin")
+    assert plans["digest:digest"] == JobPlan("daily", hour=8, minute=0, timezone="Europe/Berlin")
 
 
 def test_plans_compare_equal_when_only_non_schedule_settings_change():
@@ -124,7 +124,7 @@ def test_plans_compare_equal_when_only_non_schedule_settings_change():
 
 
 def test_the_digest_fires_at_local_time_on_both_sides_of_the_spring_change():
-    trigger = DailyAt(time(8, 0), BERLIN)
+    trigger = DigestTrigger(time(8, 0), BERLIN)
 
     saturday = trigger.get_next_fire_time(None, berlin(2026, 3, 28, 7, 0))
     sunday = trigger.get_next_fire_time(saturday, saturday)
@@ -137,7 +137,7 @@ def test_the_digest_fires_at_local_time_on_both_sides_of_the_spring_change():
 
 
 def test_a_time_the_clocks_repeat_fires_once_that_night():
-    trigger = DailyAt(time(2, 30), BERLIN)
+    trigger = DigestTrigger(time(2, 30), BERLIN)
 
     first = trigger.get_next_fire_time(None, berlin(2026, 10, 24, 12, 0))
     second = trigger.get_next_fire_time(first, first)
@@ -147,7 +147,7 @@ def test_a_time_the_clocks_repeat_fires_once_that_night():
 
 
 def test_a_time_the_clocks_skip_fires_just_after_the_gap():
-    trigger = DailyAt(time(2, 30), BERLIN)
+    trigger = DigestTrigger(time(2, 30), BERLIN)
 
     fire = trigger.get_next_fire_time(None, berlin(2026, 3, 28, 12, 0))
 
@@ -217,9 +217,14 @@ def test_jobs_are_created_from_sources_yaml():
         scheduler.start(paused=True)
 
         assert changes == Changes(
-            added=("collect:blog", "collect:papers", "collect:vllm", "digest")
+            added=("collect:blog", "collect:papers", "collect:vllm", "digest:digest")
         )
-        assert scheduler.job_ids() == ["collect:blog", "collect:papers", "collect:vllm", "digest"]
+        assert scheduler.job_ids() == [
+            "collect:blog",
+            "collect:papers",
+            "collect:vllm",
+            "digest:digest",
+        ]
         await stopped(scheduler)
 
     run(main)
@@ -235,7 +240,7 @@ def test_jobs_never_overlap_and_coalesce_missed_runs():
         for job in inner.get_jobs():
             assert job.coalesce is True
             assert job.max_instances == 1
-        assert inner.get_job("digest").misfire_grace_time == 12 * 3600
+        assert inner.get_job("digest:digest").misfire_grace_time == 12 * 3600
         assert inner.get_job("collect:blog").misfire_grace_time is None  # late is better than never
         await stopped(scheduler)
 
@@ -252,7 +257,7 @@ def test_a_new_collect_job_runs_at_once_and_the_digest_at_its_next_time():
         times = scheduler.next_run_times()
 
         assert before <= times["collect:papers"] <= after
-        digest = times["digest"].astimezone(BERLIN)
+        digest = times["digest:digest"].astimezone(BERLIN)
         assert digest.time() == time(8, 0)
         assert before < digest <= after + timedelta(days=1)
         await stopped(scheduler)
@@ -275,9 +280,14 @@ def test_an_edit_adds_removes_and_reschedules_exactly_what_changed():
         assert changes == Changes(
             added=("collect:news",), removed=("collect:vllm",), rescheduled=("collect:blog",)
         )
-        assert scheduler.job_ids() == ["collect:blog", "collect:news", "collect:papers", "digest"]
+        assert scheduler.job_ids() == [
+            "collect:blog",
+            "collect:news",
+            "collect:papers",
+            "digest:digest",
+        ]
         assert after["collect:papers"] == before["collect:papers"]
-        assert after["digest"] == before["digest"]
+        assert after["digest:digest"] == before["digest:digest"]
         assert start + timedelta(hours=2) <= after["collect:blog"] <= end + timedelta(hours=2)
         assert start <= after["collect:news"] <= end
         await stopped(scheduler)
@@ -331,8 +341,8 @@ def test_moving_the_digest_time_reschedules_it():
 
         changes = scheduler.apply(parse_config(SOURCES.replace('"08:00"', '"18:30"')))
 
-        assert changes.rescheduled == ("digest",)
-        assert scheduler.next_run_times()["digest"].astimezone(BERLIN).time() == time(18, 30)
+        assert changes.rescheduled == ("digest:digest",)
+        assert scheduler.next_run_times()["digest:digest"].astimezone(BERLIN).time() == time(18, 30)
         await stopped(scheduler)
 
     run(main)
@@ -398,7 +408,7 @@ def test_a_digest_eleven_hours_late_still_runs_within_the_grace():
         sent = asyncio.Event()
         calls = 0
 
-        async def digest() -> None:
+        async def digest(route: str) -> None:
             nonlocal calls
             calls += 1
             sent.set()
@@ -408,7 +418,7 @@ def test_a_digest_eleven_hours_late_still_runs_within_the_grace():
         scheduler.apply(parse_config(DIGEST_ONLY))
         scheduler.start()
         # As if the machine slept through the digest time: it is due 11 hours ago.
-        inner.modify_job("digest", next_run_time=datetime.now(UTC) - timedelta(hours=11))
+        inner.modify_job("digest:digest", next_run_time=datetime.now(UTC) - timedelta(hours=11))
         await until(sent)
         await stopped(scheduler)
         return calls
@@ -425,16 +435,16 @@ def test_runs_missed_over_several_days_are_submitted_once():
         scheduler.start()
         before = datetime.now(UTC)
         # As if the process had been suspended for three days.
-        inner.modify_job("digest", next_run_time=before - timedelta(days=3))
+        inner.modify_job("digest:digest", next_run_time=before - timedelta(days=3))
         await until(executor.changed)
         after = datetime.now(UTC)
-        return executor.submitted, before, after, inner.get_job("digest").next_run_time
+        return executor.submitted, before, after, inner.get_job("digest:digest").next_run_time
 
     submitted, before, after, next_run = run(main)
 
     assert len(submitted) == 1
     job_id, run_times = submitted[0]
-    assert job_id == "digest"
+    assert job_id == "digest:digest"
     assert len(run_times) == 1  # three missed mornings, one run: the latest of them
     assert run_times[0] in (last_fire_time(before, DIGEST), last_fire_time(after, DIGEST))
     assert next_run > after  # nothing left over to run again

@@ -440,7 +440,7 @@ def test_a_failed_catch_up_still_starts_the_schedule(serve_settings: Settings, m
 
     jobs = asyncio.run(start())
 
-    assert {"digest", "collect:papers", "collect:blog", "collect:infer"} <= jobs
+    assert {"digest:digest", "collect:papers", "collect:blog", "collect:infer"} <= jobs
 
 
 def test_the_watcher_survives_an_unexpected_error_and_goes_on_watching(serve_settings: Settings):

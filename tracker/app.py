@@ -36,6 +36,7 @@ from tracker.headline import LLMHeadline, extractive_headline
 from tracker.models import Story
 from tracker.process import Pipeline, ProcessReport, utcnow
 from tracker.rank import Ranked, rank
+from tracker.routes import DEFAULT_ROUTE, Route, routes
 from tracker.settings import Settings
 from tracker.summarise import Summariser, make_summariser
 
@@ -145,8 +146,8 @@ class Tracker:
         self, config: Config, now: datetime, window: timedelta | None = None
     ) -> list[Ranked]:
         """The stories a digest chooses from, ranked: those changed within ``digest.max_age``
-        (or ``window`` when longer). The digest, its preview and /why all rank in this
-        context, so a position /why reports is the one the digest used."""
+        (or ``window`` when longer). Every route's digest, its preview and /why all rank in
+        this context, so a position /why reports is the one the digest used."""
         span = max(config.digest.max_age, window or timedelta(0))
         # Only news is ranked: backlog would take places (and /why positions) that the
         # digest never gives it, and push fresh stories of its kind down.
@@ -159,17 +160,23 @@ class Tracker:
         now: datetime,
         since: timedelta | None = None,
         closing: str | None = None,
+        route: Route | None = None,
     ) -> Digest:
-        """The digest as of ``now``: what is new or updated since the last digest sent, and
-        fresh. With ``since``, a preview of everything of that span instead, sent or not.
-        ``closing`` ends it (the first digest says when the next one comes)."""
-        sent, last = self.stories.sent()
-        max_age = config.digest.max_age
+        """The digest of ``route`` (the first when None) as of ``now``: what it takes that is
+        new or updated since its last digest sent, and fresh. With ``since``, a preview of
+        everything of that span instead, sent or not. ``closing`` ends it (the first digest
+        says when the next one comes)."""
+        route = route or routes(config)[0]
+        sent, last = self.stories.sent(route.name)
+        max_age = route.max_age
         if since is not None:
             sent, last, max_age = {}, now - since, max(max_age, since)
-        ranked = self.digest_context(config, now, since)
-        digest = select(ranked, Sent(sent, last), now, config.digest.size, config.stack, max_age)
-        return replace(digest, closing=closing, headline=self.headline(digest))
+        ranked = [r for r in self.digest_context(config, now, max_age) if route.takes(r.story)]
+        digest = select(ranked, Sent(sent, last), now, route.size, config.stack, max_age)
+        title = None if route.name == DEFAULT_ROUTE else route.name
+        if title is not None and route.weekday is not None:
+            title += ", weekly"
+        return replace(digest, closing=closing, headline=self.headline(digest), title=title)
 
     def headline(self, digest: Digest) -> str | None:
         """What the digest opens with: an LLM's overview when one is configured (checked

@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="everything new or updated within AGE, sent before or not, instead of what is "
         "new since the last digest (as /digest since: does)",
     )
+    digest.add_argument(
+        "--route",
+        default=None,
+        metavar="NAME",
+        help="the digest of one route of digest.routes (default: the first)",
+    )
     digest.add_argument("--format", choices=("markdown", "json", "discord"), default="markdown")
     digest.add_argument(
         "--dry-run", action="store_true", help="show it without recording it as sent"
@@ -321,12 +327,19 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     from tracker.config import parse_interval
     from tracker.process import utcnow
     from tracker.render import to_json, to_markdown
+    from tracker.routes import route_named
 
     config = load_config(settings.sources_path)
     now = utcnow()
     since = _age(args.since, parse_interval) if args.since else None
+    try:
+        route = route_named(config, args.route)
+    except KeyError as exc:
+        raise ConfigError(
+            [ConfigProblem("command line", None, "--route", str(exc.args[0]), None)]
+        ) from None
     with open_tracker(settings) as tracker:
-        digest = tracker.digest(config, now, since=since)
+        digest = tracker.digest(config, now, since=since, route=route)
         if args.format == "json":
             text = json.dumps(to_json(digest), indent=2, ensure_ascii=False) + "\n"
         elif args.format == "discord":
@@ -341,7 +354,9 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
             # Printed is delivered: recorded by the one writer of digest records, the outbox.
             outbox = DigestOutbox(tracker.state)
             ids = [e.story_id for e in digest.entries]
-            digest_id = outbox.create(now, f"terminal:{args.format}", [({"text": text}, ids)])
+            digest_id = outbox.create(
+                now, f"terminal:{args.format}", [({"text": text}, ids)], route=route.name
+            )
             for message in outbox.remaining(digest_id):
                 outbox.mark_sent(message, "printed", now)
     return EXIT_OK

@@ -38,6 +38,8 @@ _INTERVAL = re.compile(r"^\s*(\d+\s*[smhd]\s*)+$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 def parse_interval(value: Any) -> dt.timedelta:
@@ -183,50 +185,125 @@ class GitHubReleasesSource(_SourceBase):
 Source = Annotated[ArxivSource | FeedSource | GitHubReleasesSource, Field(discriminator="kind")]
 
 
-class DigestSettings(_Strict):
-    """When and how big the daily digest is (used by the digest and the bot)."""
+def _matching(pattern: re.Pattern[str], value: Any, what: str, fix: str) -> str:
+    text = str(value).strip()
+    if not pattern.match(text):
+        raise PydanticCustomError(
+            "value", "'{value}' is not {what}", {"value": text, "what": what, "fix": fix}
+        )
+    return text
 
-    time: str = Field(default="08:00", description="Local time of day, HH:MM.")
-    timezone: str = Field(default="UTC", description="IANA zone, e.g. Europe/Berlin.")
+
+def check_time(value: Any) -> str:
+    """A time of day as 24-hour HH:MM."""
+    return _matching(
+        _TIME, value, "a time of day", 'write 24-hour HH:MM in quotes, such as "08:00"'
+    )
+
+
+def check_zone(value: Any) -> str:
+    """An IANA time zone this machine knows."""
+    text = str(value).strip()
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "timezone",
+            "'{value}' is not a known time zone",
+            {
+                "value": text,
+                "fix": "use an IANA name such as UTC, Europe/Berlin or America/New_York",
+            },
+        ) from None
+    return text
+
+
+def check_weekday(value: Any) -> str:
+    """A day of the week by name, full or three letters, any case: ``monday``."""
+    text = str(value).strip().lower()
+    for day in WEEKDAYS:
+        if text in (day, day[:3]):
+            return day
+    raise PydanticCustomError(
+        "day",
+        "'{value}' is not a day of the week",
+        {"value": str(value), "fix": "write one of " + ", ".join(WEEKDAYS)},
+    )
+
+
+def check_file_name(value: Any) -> str:
+    """A plain name (a route's, or its folder of digest files): no path, nothing hidden,
+    the same on every system."""
+    fix = "use letters, digits, - and _ only, such as papers"
+    return _matching(_FILE_NAME, value, "a plain name", fix)
+
+
+TimeOfDay = Annotated[str, BeforeValidator(check_time)]
+Zone = Annotated[str, BeforeValidator(check_zone)]
+Weekday = Annotated[str, BeforeValidator(check_weekday)]
+FileName = Annotated[str, BeforeValidator(check_file_name)]
+Section = Literal["papers", "posts", "releases"]
+
+
+class RouteSettings(_Strict):
+    """One destination of digests: which stories, where, how many and how often. Unset
+    values come from ``digest:`` (see ``tracker.routes``)."""
+
+    name: FileName = Field(description="Unique name of the route, such as papers.")
+    cadence: Literal["daily", "weekly"] = Field(default="daily", description="daily or weekly.")
+    day: Weekday | None = Field(default=None, description="Weekly only: the day (monday).")
+    time: TimeOfDay | None = Field(default=None, description="Local time, HH:MM.")
+    timezone: Zone | None = Field(default=None, description="IANA zone.")
+    size: int | None = Field(default=None, ge=1, le=100, description="Stories in one digest.")
+    max_age: Interval | None = Field(
+        default=None, description="Oldest news it takes (default: digest.max_age, weekly 7d)."
+    )
+    channel_id: int | None = Field(default=None, description="Discord channel of this route.")
+    file: FileName | None = Field(
+        default=None, description="Without Discord: digests/<file>/ (default: the name)."
+    )
+    sections: list[Section] = Field(
+        default_factory=list, description="papers, posts, releases (default: all)."
+    )
+    tags: list[str] = Field(default_factory=list, description="Stories from sources so tagged.")
+    sources: list[str] = Field(default_factory=list, description="Stories from these sources.")
+
+    @model_validator(mode="after")
+    def _day_is_weekly(self) -> RouteSettings:
+        if self.day is not None and self.cadence != "weekly":
+            raise PydanticCustomError(
+                "day",
+                "day: is only for a weekly route",
+                {"fix": "add  cadence: weekly  or remove day:"},
+            )
+        return self
+
+
+class DigestSettings(_Strict):
+    """When and how big the digest is, and where it goes (used by the digest and the bot)."""
+
+    time: TimeOfDay = Field(default="08:00", description="Local time of day, HH:MM.")
+    timezone: Zone = Field(default="UTC", description="IANA zone, e.g. Europe/Berlin.")
     size: int = Field(default=10, ge=1, le=100, description="Stories in one digest.")
     channel_id: int | None = Field(default=None, description="Discord channel for the digest.")
     max_age: Interval = Field(
         default=dt.timedelta(days=3),
         description="A story is in a digest only if its newest item is at most this old.",
     )
-
-    @field_validator("time")
-    @classmethod
-    def _hh_mm(cls, value: Any) -> str:
-        text = str(value).strip()
-        if not _TIME.match(text):
-            raise PydanticCustomError(
-                "time",
-                "'{value}' is not a time of day",
-                {"value": text, "fix": 'write 24-hour HH:MM in quotes, such as "08:00"'},
-            )
-        return text
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise PydanticCustomError(
-                "timezone",
-                "'{value}' is not a known time zone",
-                {
-                    "value": value,
-                    "fix": "use an IANA name such as UTC, Europe/Berlin or America/New_York",
-                },
-            ) from None
-        return value
+    routes: list[RouteSettings] = Field(
+        default_factory=list,
+        description="Several destinations (default: one daily digest to channel_id).",
+    )
 
     @property
     def at(self) -> dt.time:
         hour, minute = self.time.split(":")
         return dt.time(int(hour), int(minute))
+
+    @property
+    def weekday(self) -> int | None:
+        """The digest settings' own cadence is daily."""
+        return None
 
 
 class Config(_Strict):
@@ -360,7 +437,9 @@ def _parse_config(text: str, file: str) -> Config:
     except ValidationError as exc:
         problems.extend(_problems(exc, data, file))
         config = None
-    problems.extend(_duplicate_names(data, file))
+    problems.extend(_duplicate_names(data.get("sources"), file))
+    if config is not None:
+        problems.extend(_route_problems(config, data, file))
     if problems or config is None:
         problems.sort(key=lambda p: p.line or 0)
         raise ConfigError(problems)
@@ -402,7 +481,9 @@ def _locate(data: Any, loc: tuple[int | str, ...]) -> tuple[int | None, str | No
             node = node[part]
         elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
             line = node.lc.item(part)[0] + 1
-            key = None
+            # An item of a plain list (sections: [news]) is named by its list's key; an
+            # entry of sources: or routes: is a thing of its own.
+            key = key if not isinstance(node[part], CommentedMap) else None
             node = node[part]
         elif (
             isinstance(node, CommentedMap) and isinstance(part, str) and part not in _MODEL_FOR_KIND
@@ -469,16 +550,18 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
         return Config
     if loc[0] == "digest" and len(loc) == 2:
         return DigestSettings
+    if loc[:2] == ("digest", "routes") and len(loc) == 4:
+        return RouteSettings
     return None
 
 
-def _duplicate_names(data: CommentedMap, file: str) -> list[ConfigProblem]:
-    sources = data.get("sources")
-    if not isinstance(sources, CommentedSeq):
+def _duplicate_names(entries: Any, file: str, what: str = "source") -> list[ConfigProblem]:
+    """Entries of ``sources:`` (or ``digest.routes:``) whose name, in any case, is taken."""
+    if not isinstance(entries, CommentedSeq):
         return []
     seen: dict[str, int] = {}
     problems = []
-    for entry in sources:
+    for entry in entries:
         if not isinstance(entry, CommentedMap) or not isinstance(entry.get("name"), str):
             continue
         name = entry["name"].strip()
@@ -491,9 +574,32 @@ def _duplicate_names(data: CommentedMap, file: str) -> list[ConfigProblem]:
                     line,
                     "name",
                     f"{name!r} is already used on line {seen[folded]}",
-                    "give every source its own name",
+                    f"give every {what} its own name",
                 )
             )
         else:
             seen[folded] = line
+    return problems
+
+
+def _route_problems(config: Config, data: CommentedMap, file: str) -> list[ConfigProblem]:
+    """Routes that name a source or tag nothing has, or a name used twice: each would
+    quietly send nothing (or mix two routes' records), so each is an error with its line."""
+    names = [s.name for s in config.sources]
+    tags = sorted({t for s in config.sources for t in s.tags})
+    digest = data.get("digest")
+    problems = _duplicate_names(
+        digest.get("routes") if isinstance(digest, CommentedMap) else None, file, "route"
+    )
+    for i, route in enumerate(config.digest.routes):
+        for key, wanted, known in (("sources", route.sources, names), ("tags", route.tags, tags)):
+            for j, value in enumerate(wanted):
+                if value in known:
+                    continue
+                at, _, _ = _locate(data, ("digest", "routes", i, key, j))
+                close = difflib.get_close_matches(value, known, n=1)
+                what = "source" if key == "sources" else "tag"
+                fix = f"did you mean {close[0]}? " if close else ""
+                fix += f"Known {key}: {', '.join(known) or 'none'}"
+                problems.append(ConfigProblem(file, at, key, f"no {what} is {value!r}", fix))
     return problems

@@ -58,6 +58,8 @@ class Digest:
     closing: str | None = None
     #: Two or three lines that open the digest: what the day was about.
     headline: str | None = None
+    #: Which digest this is, when a community has several ("papers", "releases, weekly").
+    title: str | None = None
 
     @property
     def quiet(self) -> bool:

@@ -365,7 +365,10 @@ HEADLINE_LINE = 400
 
 def _heading(digest: Digest) -> str:
     day = digest.created
-    return f"**AI engineering digest — {day.day} {_MONTHS[day.month - 1]} {day.year}**"
+    name = "AI engineering digest"
+    if digest.title:
+        name += ": " + shorten(_clean(digest.title, one_line=True), 80)
+    return f"**{name} — {day.day} {_MONTHS[day.month - 1]} {day.year}**"
 
 
 def _left_out_note(n: int) -> str:

@@ -22,6 +22,7 @@ from tracker.digest import Digest
 from tracker.errors import UserError
 from tracker.http import is_public_host
 from tracker.models import Story
+from tracker.routes import route_named, routes
 from tracker.runtime import Runtime
 from tracker.services import SearchHit, SourceChange, SourceHealth, Why
 from tracker.sources_edit import add_source, probe_feed, remove_source
@@ -47,15 +48,22 @@ class LocalServices:
         answer, _ = await self.runtime.queries.run(lambda t: t.ask(question, filters))
         return answer
 
-    async def digest_preview(self, since: timedelta | None) -> Digest:
+    async def digest_preview(self, since: timedelta | None, route: str | None = None) -> Digest:
         config = self.config
         now = self.runtime.now()
+        try:
+            chosen = route_named(config, route)
+        except KeyError as exc:
+            raise UserError(str(exc.args[0])) from None
 
         def preview(t: Tracker) -> Digest:
-            return t.digest(config, now, since=since)
+            return t.digest(config, now, since=since, route=chosen)
 
         await self.runtime.embedder()
         return await self.runtime.queries.run(preview)
+
+    async def digest_routes(self) -> list[str]:
+        return [r.name for r in routes(self.config)]
 
     async def search(self, query: str, n: int = 5) -> list[SearchHit]:
         if not query.strip():

@@ -11,6 +11,7 @@ from tracker.digest import Digest
 def to_json(digest: Digest) -> dict[str, Any]:
     return {
         "created": digest.created.isoformat(),
+        "title": digest.title,
         "since": digest.since.isoformat() if digest.since else None,
         "quiet": digest.quiet,
         "left_out": digest.left_out,
@@ -40,7 +41,8 @@ def to_json(digest: Digest) -> dict[str, Any]:
 
 
 def to_markdown(digest: Digest) -> str:
-    lines = [f"# AI engineering digest, {digest.created:%d %b %Y}", ""]
+    name = f"AI engineering digest: {digest.title}" if digest.title else "AI engineering digest"
+    lines = [f"# {_md(name)}, {digest.created:%d %b %Y}", ""]
     if digest.headline:
         lines += [_md(line) + "  " for line in digest.headline.splitlines()] + [""]
     if digest.quiet:

@@ -1,4 +1,4 @@
-"""The long-running tracker: scheduled collection, the daily digest, and live config.
+"""The long-running tracker: scheduled collection, the digests of every route, and live config.
 
 ``Runtime`` is what ``tracker serve`` runs, with or without the Discord bot.
 It owns three workers, each a thread with its own SQLite connection, so the
@@ -33,18 +33,19 @@ from tracker.app import Tracker
 from tracker.collect import collect
 from tracker.config import Config
 from tracker.delivery import DeliveryReport, FileDestination, RetryPolicy, deliver
-from tracker.digest import Digest
 from tracker.embed import Embedder
 from tracker.errors import ConfigError, TrackerError
 from tracker.health import HealthChange, health_changes
 from tracker.models import SourceResult, Status
 from tracker.process import utcnow
+from tracker.routes import Route, route_named, routes
 from tracker.schedule import (
     DEFAULT_INTERVALS,
     Scheduler,
     digest_due,
     last_fire_time,
     next_digest_note,
+    route_of,
 )
 from tracker.services import Destination, Notifier
 from tracker.settings import Settings
@@ -95,8 +96,9 @@ class Runtime:
     ):
         self.settings = settings
         self.watcher = ConfigWatcher(settings.sources_path, config)
-        self.destination: Destination = destination or FileDestination(
-            settings.digests_path, ZoneInfo(config.digest.timezone)
+        #: Where each route's digests go; ``destination``, when given, takes every route.
+        self.destinations: Callable[[Route], Destination] = (
+            (lambda route: destination) if destination is not None else self._files
         )
         self.notifier: Notifier = notifier or LogNotifier()
         self.now = now
@@ -111,6 +113,7 @@ class Runtime:
             "outbox", lambda: SQLiteStateStore(settings.state_db), SQLiteStateStore.close
         )
         self.scheduler = Scheduler(collect=self.collect_job, digest=self.digest_job)
+        self._file_destinations: dict[tuple[str | None, str], FileDestination] = {}
         self._digest_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self.started = asyncio.Event()
@@ -126,6 +129,17 @@ class Runtime:
     def config(self) -> Config:
         """The last good configuration: an invalid edit of sources.yaml never replaces it."""
         return self.watcher.current
+
+    def _files(self, route: Route) -> FileDestination:
+        """Without Discord: ``digests/`` for the one default route, ``digests/<file>/`` for
+        each named route, dated in the route's time zone."""
+        key = (route.file, route.timezone)
+        if key not in self._file_destinations:
+            folder = self.settings.digests_path
+            if route.file is not None:
+                folder = folder / route.file
+            self._file_destinations[key] = FileDestination(folder, ZoneInfo(route.timezone))
+        return self._file_destinations[key]
 
     def _open_tracker(self) -> Tracker:
         tracker = Tracker(self.settings, SQLiteStateStore(self.settings.state_db), self._embedder)
@@ -165,7 +179,7 @@ class Runtime:
         except Exception:
             log.exception("scheduling failed; tracker serve cannot run without it")
             raise
-        await self.digest_job()
+        await self.all_digests()
         self.started.set()
 
     async def schedule(self, paused: bool = False) -> None:
@@ -316,37 +330,48 @@ class Runtime:
 
     # --- the digest --------------------------------------------------------------------
 
-    async def digest_job(self) -> DeliveryReport | None:
-        """Deliver an unfinished digest, then make today's if it is due and not made yet.
+    async def all_digests(self) -> dict[str, DeliveryReport | None]:
+        """``digest_job`` for every route, in the order of sources.yaml."""
+        return {r.name: await self.digest_job(r.name) for r in routes(self.config)}
+
+    async def digest_job(self, route_name: str | None = None) -> DeliveryReport | None:
+        """Deliver a route's unfinished digest, then make its next if it is due and not made
+        yet (the first route when ``route_name`` is None).
 
         Safe to call at any time and any number of times: a digest already made for the
-        latest scheduled time is not made again (a laptop waking after a missed 08:00
-        posts once), and a half-posted one is finished rather than started over. It never
-        raises: a failure is logged and tried again in ``REDELIVER_AFTER``.
+        route's latest scheduled time is not made again (a laptop waking after a missed
+        08:00 posts once), and a half-posted one is finished rather than started over. It
+        never raises: a failure is logged and tried again in ``REDELIVER_AFTER``.
         """
         if self._stop.is_set():
             return None
         try:
-            return await self._digest()
+            route = route_named(self.config, route_name)
+        except KeyError:
+            return None  # removed from sources.yaml since the job was planned
+        try:
+            return await self._digest(route)
         except (Stopping, asyncio.CancelledError):
             return None
         except Exception:
-            log.exception("the digest job failed; trying again in %s", _minutes(REDELIVER_AFTER))
+            log.exception(
+                "%s failed; trying again in %s", _job_name(route), _minutes(REDELIVER_AFTER)
+            )
             self._plan_redelivery()
             return None
 
-    async def _digest(self) -> DeliveryReport | None:
+    async def _digest(self, route: Route) -> DeliveryReport | None:
         async with self._digest_lock:
             if self._stop.is_set():
                 return None
-            destination = self.destination
+            destination = self.destinations(route)
             config = self.config
             now = self.now()
-            pending = await self._on_outbox(lambda o: o.pending(destination.name))
+            pending = await self._on_outbox(lambda o: o.pending(destination.name, route.name))
             report: DeliveryReport | None = None
             if pending is not None:
                 created = await self._on_outbox(lambda o: o.created(pending))
-                if last_fire_time(now, config.digest) > created:
+                if last_fire_time(now, route) > created:
                     # Still undelivered when the next one's time came: the next carries its
                     # unsent stories, rather than yesterday's going out late, before today's.
                     log.error(
@@ -356,45 +381,44 @@ class Runtime:
                     )
                     await self._on_outbox(lambda o: o.abandon(pending, now))
                 else:
-                    report = await self._deliver(pending)
+                    report = await self._deliver(pending, destination)
                     if self._stop.is_set() or not report.complete:
                         return report
-            last = await self.jobs.run(lambda t: t.stories.sent()[1])
-            # A home that never made a digest gets one at once, the best of the last
-            # digest.max_age, rather than silence until tomorrow's digest time.
-            first = await self._on_outbox(lambda o: o.none_made())
-            if not first and not digest_due(last, now, config.digest):
+            last = await self.jobs.run(lambda t: t.stories.sent(route.name)[1])
+            # A route that never made a digest (a new home, or a route just added) makes
+            # one at once, the best of its max_age, rather than silence until its time.
+            first = await self._on_outbox(lambda o: o.none_made(route.name))
+            if not first and not digest_due(last, now, route):
                 return report if pending is not None else None
-            closing = next_digest_note(now, config.digest) if first else None
-            digest = await self.jobs.run(lambda t: self._select(t, config, now, closing))
-            if first and digest.quiet and not digest_due(last, now, config.digest):
+            closing = next_digest_note(now, route) if first else None
+            digest = await self.jobs.run(lambda t: t.digest(config, now, None, closing, route))
+            if first and digest.quiet and not digest_due(last, now, route):
                 # Nothing collected yet (offline at the first start?): a first digest that
                 # says nothing is no first impression; the next catch-up tries again.
                 return report if pending is not None else None
             messages = destination.render(digest)
             digest_id = await self._on_outbox(
                 lambda o: o.create(
-                    now, destination.name, [(m.payload, m.story_ids) for m in messages]
+                    now,
+                    destination.name,
+                    [(m.payload, m.story_ids) for m in messages],
+                    route=route.name,
                 )
             )
             log.info(
-                "digest %d: %d stories in %d message%s",
+                "digest %d%s: %d stories in %d message%s",
                 digest_id,
+                "" if len(routes(config)) == 1 else f" ({route.name}, to {destination.name})",
                 len(digest.entries),
                 len(messages),
                 "" if len(messages) == 1 else "s",
             )
-            return await self._deliver(digest_id)
+            return await self._deliver(digest_id, destination)
 
-    def _select(
-        self, tracker: Tracker, config: Config, now: datetime, closing: str | None
-    ) -> Digest:
-        return tracker.digest(config, now, closing=closing)
-
-    async def _deliver(self, digest_id: int) -> DeliveryReport:
+    async def _deliver(self, digest_id: int, destination: Destination) -> DeliveryReport:
         report = await deliver(
             digest_id,
-            self.destination,
+            destination,
             self._on_outbox,
             self.now,
             self.retry,
@@ -414,6 +438,9 @@ class Runtime:
             self._plan_redelivery()
         return report
 
+    async def _first_digest(self, route_name: str) -> None:
+        await self.digest_job(route_name)
+
     def _plan_redelivery(self) -> None:
         if not self._redelivery_planned and not self._stop.is_set():
             self._redelivery_planned = True
@@ -422,7 +449,7 @@ class Runtime:
     async def _redeliver_later(self) -> None:
         await self._sleep(REDELIVER_AFTER.total_seconds())
         self._redelivery_planned = False
-        await self.digest_job()
+        await self.all_digests()
 
     async def _on_outbox(self, fn: Callable[[DigestOutbox], T]) -> T:
         return await self.outbox.run(lambda state: fn(DigestOutbox(state)))
@@ -464,8 +491,11 @@ class Runtime:
         if not self._scheduling:
             return  # the start-up catch-up schedules from the latest config when it is done
         changes = self.scheduler.apply(event.config)
-        if isinstance(self.destination, FileDestination):
-            self.destination.zone = ZoneInfo(event.config.digest.timezone)
+        for job_id in changes.added:
+            route = route_of(job_id)
+            if route is not None:
+                # A route just added makes its first digest now, not at its first time.
+                self._spawn(self._first_digest(route))
         log.info(
             "sources.yaml reloaded: %d added, %d removed, %d rescheduled",
             len(changes.added),
@@ -483,6 +513,10 @@ class Runtime:
 
     async def _announce(self, text: str) -> None:
         await self.notifier.announce(text)
+
+
+def _job_name(route: Route) -> str:
+    return f"the digest job of route {route.name}"
 
 
 def _minutes(span: timedelta) -> str:

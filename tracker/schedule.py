@@ -1,8 +1,9 @@
 """When things run: the job plan derived from ``sources.yaml``, and the scheduler that keeps it.
 
 ``plan_jobs`` turns a Config into one job per enabled source (``collect:<name>``)
-and one ``digest`` job; it is pure, so an edit to the file can be compared
-plan-for-plan and only the jobs that changed are touched. ``Scheduler`` keeps
+and one job per digest route (``digest:<route>``, daily or weekly); it is pure, so
+an edit to the file can be compared plan-for-plan and only the jobs that changed
+are touched. ``Scheduler`` keeps
 an APScheduler 3 ``AsyncIOScheduler`` in step with that plan inside the
 caller's event loop (the Discord bot's), with the rules that make a laptop
 behave: runs missed while asleep are coalesced into one, a job never overlaps
@@ -18,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.jobstores.base import JobLookupError
@@ -26,7 +27,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from tracker.config import Config, DigestSettings
+from tracker.config import Config
+from tracker.routes import routes
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ DEFAULT_INTERVALS: dict[str, timedelta] = {
     "github_releases": timedelta(hours=6),
 }
 
-DIGEST_JOB = "digest"
+DIGEST_PREFIX = "digest:"
 COLLECT_PREFIX = "collect:"
 
 #: A digest this late is still sent (a laptop asleep at 08:00 posts on waking); later
@@ -52,8 +54,31 @@ def collect_job_id(source_name: str) -> str:
 
 
 def source_of(job_id: str) -> str | None:
-    """The source a ``collect:`` job collects; None for the digest."""
+    """The source a ``collect:`` job collects; None for a digest."""
     return job_id.removeprefix(COLLECT_PREFIX) if job_id.startswith(COLLECT_PREFIX) else None
+
+
+def digest_job_id(route_name: str) -> str:
+    return DIGEST_PREFIX + route_name
+
+
+def route_of(job_id: str) -> str | None:
+    """The route a ``digest:`` job makes digests for; None for a collection."""
+    return job_id.removeprefix(DIGEST_PREFIX) if job_id.startswith(DIGEST_PREFIX) else None
+
+
+class Cadence(Protocol):
+    """When digests go out: at a local time, daily (``weekday`` None) or weekly on
+    ``weekday`` (0 is Monday). A route is one; so are the ``digest:`` settings."""
+
+    @property
+    def at(self) -> time: ...
+
+    @property
+    def timezone(self) -> str: ...
+
+    @property
+    def weekday(self) -> int | None: ...
 
 
 # --- the plan (pure) ---------------------------------------------------------------------
@@ -61,7 +86,8 @@ def source_of(job_id: str) -> str | None:
 
 @dataclass(frozen=True)
 class JobPlan:
-    """When one job runs: every ``seconds``, or daily at ``hour:minute`` in ``timezone``.
+    """When one job runs: every ``seconds``, or at ``hour:minute`` in ``timezone`` daily
+    (``weekday`` None) or weekly.
 
     Plain values rather than an APScheduler trigger, so that two plans compare
     equal exactly when the schedule is the same and an unchanged job is left alone.
@@ -72,14 +98,15 @@ class JobPlan:
     hour: int = 0
     minute: int = 0
     timezone: str = "UTC"
+    weekday: int | None = None
 
     @classmethod
     def every(cls, interval: timedelta) -> JobPlan:
         return cls("interval", seconds=int(interval.total_seconds()))
 
     @classmethod
-    def daily(cls, at: time, timezone: str) -> JobPlan:
-        return cls("daily", hour=at.hour, minute=at.minute, timezone=timezone)
+    def daily(cls, at: time, timezone: str, weekday: int | None = None) -> JobPlan:
+        return cls("daily", hour=at.hour, minute=at.minute, timezone=timezone, weekday=weekday)
 
     @property
     def misfire_grace_time(self) -> int | None:
@@ -92,12 +119,14 @@ class JobPlan:
 
     def trigger(self) -> BaseTrigger:
         if self.kind == "daily":
-            return DailyAt(time(self.hour, self.minute), ZoneInfo(self.timezone))
+            return DigestTrigger(
+                time(self.hour, self.minute), ZoneInfo(self.timezone), self.weekday
+            )
         return IntervalTrigger(seconds=self.seconds, timezone=UTC)
 
 
 def plan_jobs(config: Config) -> dict[str, JobPlan]:
-    """One ``collect:<name>`` job per enabled source and the ``digest`` job."""
+    """One ``collect:<name>`` job per enabled source and a ``digest:<route>`` job per route."""
     plans = {
         collect_job_id(source.name): JobPlan.every(
             source.interval or DEFAULT_INTERVALS[source.kind]
@@ -105,7 +134,8 @@ def plan_jobs(config: Config) -> dict[str, JobPlan]:
         for source in config.sources
         if source.enabled
     }
-    plans[DIGEST_JOB] = JobPlan.daily(config.digest.at, config.digest.timezone)
+    for route in routes(config):
+        plans[digest_job_id(route.name)] = JobPlan.daily(route.at, route.timezone, route.weekday)
     return plans
 
 
@@ -124,29 +154,36 @@ def fire_on(day: date, at: time, zone: ZoneInfo) -> datetime:
     return local.astimezone(UTC).astimezone(zone)  # via UTC so a skipped time is normalised
 
 
-def last_fire_time(now: datetime, digest: DigestSettings) -> datetime:
+def _goes_out_on(day: date, weekday: int | None) -> bool:
+    return weekday is None or day.weekday() == weekday
+
+
+def last_fire_time(now: datetime, digest: Cadence) -> datetime:
     """The most recent scheduled digest time at or before ``now``, in UTC."""
     _require_aware(now, "now")
     zone = ZoneInfo(digest.timezone)
     today = now.astimezone(zone).date()
-    for back in range(3):
-        fire = fire_on(today - timedelta(days=back), digest.at, zone)
+    for back in range(9):
+        day = today - timedelta(days=back)
+        if not _goes_out_on(day, digest.weekday):
+            continue
+        fire = fire_on(day, digest.at, zone)
         if fire <= now:
             return fire.astimezone(UTC)
-    raise AssertionError("a daily time always occurs within two days")  # pragma: no cover
+    raise AssertionError("a weekly time always occurs within eight days")  # pragma: no cover
 
 
-def next_fire_time(now: datetime, digest: DigestSettings) -> datetime:
+def next_fire_time(now: datetime, digest: Cadence) -> datetime:
     """The next scheduled digest time after ``now``, in UTC."""
     _require_aware(now, "now")
     zone = ZoneInfo(digest.timezone)
-    fire = DailyAt(digest.at, zone).get_next_fire_time(None, now + _ONE_TICK)
-    if fire is None:  # pragma: no cover - a daily time always occurs within two days
+    fire = DigestTrigger(digest.at, zone, digest.weekday).get_next_fire_time(None, now + _ONE_TICK)
+    if fire is None:  # pragma: no cover - a weekly time always occurs within eight days
         raise AssertionError("no next digest time")
     return fire.astimezone(UTC)
 
 
-def next_digest_note(now: datetime, digest: DigestSettings) -> str:
+def next_digest_note(now: datetime, digest: Cadence) -> str:
     """How the first digest ends: when the next one comes, in the digest's time zone."""
     fire = next_fire_time(now, digest).astimezone(ZoneInfo(digest.timezone))
     local = now.astimezone(ZoneInfo(digest.timezone)).date()
@@ -161,7 +198,7 @@ def next_digest_note(now: datetime, digest: DigestSettings) -> str:
     )
 
 
-def digest_due(last_completed: datetime | None, now: datetime, digest: DigestSettings) -> bool:
+def digest_due(last_completed: datetime | None, now: datetime, digest: Cadence) -> bool:
     """Whether a digest is owed: its latest scheduled time passed after the last one sent.
 
     ``tracker serve`` asks this at start-up, because the scheduler only knows
@@ -187,21 +224,23 @@ def _require_aware(moment: datetime, name: str) -> None:
         raise ValueError(f"{name} must be timezone-aware, got {moment!r}")
 
 
-class DailyAt(BaseTrigger):
-    """An APScheduler trigger that fires once per local day at ``at`` in ``zone``.
+class DigestTrigger(BaseTrigger):
+    """An APScheduler trigger that fires once per local day (or once a week, on
+    ``weekday``) at ``at`` in ``zone``.
 
     Used instead of ``CronTrigger(hour=, minute=)`` because the cron trigger fires
     twice on the night the clocks go back when the time falls in the repeated hour
-    (02:30 in Europe/Berlin), and the digest must go out once a day. It shares
-    ``fire_on`` with ``last_fire_time``, so the schedule and the start-up catch-up
-    can never disagree about when a digest was due.
+    (02:30 in Europe/Berlin), and a digest must go out once. It shares ``fire_on``
+    with ``last_fire_time``, so the schedule and the start-up catch-up can never
+    disagree about when a digest was due.
     """
 
-    __slots__ = ("at", "zone")
+    __slots__ = ("at", "weekday", "zone")
 
-    def __init__(self, at: time, zone: ZoneInfo):
+    def __init__(self, at: time, zone: ZoneInfo, weekday: int | None = None):
         self.at = at
         self.zone = zone
+        self.weekday = weekday
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
@@ -209,17 +248,23 @@ class DailyAt(BaseTrigger):
         # Strictly after the previous fire: APScheduler walks missed runs this way.
         start = now if previous_fire_time is None else previous_fire_time + _ONE_TICK
         day = start.astimezone(self.zone).date()
-        for offset in range(-1, 3):
+        for offset in range(-1, 9):
+            if not _goes_out_on(day + timedelta(days=offset), self.weekday):
+                continue
             fire = fire_on(day + timedelta(days=offset), self.at, self.zone)
             if fire >= start:
                 return fire
-        return None  # pragma: no cover - a daily time always occurs within two days
+        return None  # pragma: no cover - a weekly time always occurs within eight days
 
     def __str__(self) -> str:
-        return f"daily at {self.at:%H:%M} {self.zone.key}"
+        when = "daily" if self.weekday is None else f"weekly on day {self.weekday}"
+        return f"{when} at {self.at:%H:%M} {self.zone.key}"
 
     def __repr__(self) -> str:
-        return f"<DailyAt ({self.at:%H:%M}, timezone={self.zone.key!r})>"
+        return (
+            f"<DigestTrigger ({self.at:%H:%M}, timezone={self.zone.key!r}, "
+            f"weekday={self.weekday!r})>"
+        )
 
 
 # --- the scheduler (I/O edge) ------------------------------------------------------------
@@ -263,7 +308,7 @@ class Scheduler:
     def __init__(
         self,
         collect: Callable[[str], Awaitable[object]],
-        digest: Callable[[], Awaitable[object]],
+        digest: Callable[[str], Awaitable[object]],
         scheduler: AsyncIOScheduler | None = None,
     ):
         self._collect = collect
@@ -362,6 +407,7 @@ class Scheduler:
         self, job_id: str, plan: JobPlan, now: datetime, first_runs: Mapping[str, datetime]
     ) -> None:
         source = source_of(job_id)
+        route = route_of(job_id)
         options: dict[str, Any] = {
             "id": job_id,
             "trigger": plan.trigger(),
@@ -369,9 +415,11 @@ class Scheduler:
             "max_instances": 1,
             "misfire_grace_time": plan.misfire_grace_time,
         }
-        if source is None:
-            self._scheduler.add_job(self._run_digest, name="daily digest", **options)
-        else:
+        if route is not None:
+            self._scheduler.add_job(
+                self._run_digest, args=(route,), name=f"digest {route}", **options
+            )
+        elif source is not None:
             self._scheduler.add_job(
                 self._run_collect,
                 args=(source,),
@@ -397,5 +445,5 @@ class Scheduler:
     async def _run_collect(self, source_name: str) -> None:
         await self._collect(source_name)
 
-    async def _run_digest(self) -> None:
-        await self._digest()
+    async def _run_digest(self, route_name: str) -> None:
+        await self._digest(route_name)

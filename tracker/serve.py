@@ -19,7 +19,9 @@ from tracker.config import Config
 from tracker.errors import ConfigError, ConfigProblem, TrackerError
 from tracker.local_services import LocalServices
 from tracker.lock import InstanceLock
+from tracker.routes import Route
 from tracker.runtime import Runtime
+from tracker.services import Destination
 from tracker.settings import Settings
 
 log = logging.getLogger("tracker.serve")
@@ -73,14 +75,21 @@ async def _with_bot(
 
     network_errors = _network_errors()
     channel_id = settings.discord_channel_id or config.digest.channel_id
-    relay = BotRelay(channel_id) if channel_id else None
-    if relay is not None:
-        runtime.destination = relay
+    relay = BotRelay(channel_id)
+    files = runtime.destinations
+
+    def destination(route: Route) -> Destination:
+        # A route's own channel, else the digest's; without either, files as before.
+        own = route.channel_id or settings.discord_channel_id or runtime.config.digest.channel_id
+        return relay.channel(own) if own else files(route)
+
+    runtime.destinations = destination
+    if channel_id:
         runtime.notifier = relay
     else:
         log.warning(
             "no channel for the digest: set DISCORD_CHANNEL_ID (or digest.channel_id in "
-            "sources.yaml); until then digests go to %s",
+            "sources.yaml); until then digests without a channel of their own go to %s",
             settings.digests_path,
         )
     services = LocalServices(runtime)
@@ -88,18 +97,16 @@ async def _with_bot(
     delay = retry
     while not stop.is_set():
         bot = TrackerBot(services, channel_id, guild_id=settings.discord_guild_id)
-        if relay is not None:
-            relay.bot = bot
+        relay.bot = bot
         began = asyncio.get_running_loop().time()
         bot_task = asyncio.ensure_future(bot.start(settings.discord_token or ""))
         stop_task = asyncio.ensure_future(stop.wait())
-        flush = asyncio.ensure_future(relay.flush_when_ready()) if relay is not None else None
+        flush = asyncio.ensure_future(relay.flush_when_ready())
         try:
             await asyncio.wait({bot_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop_task.cancel()
-            if flush is not None:
-                flush.cancel()
+            flush.cancel()
             if stop.is_set() or not bot_task.done():
                 # The digest reaches a safe point (a message Discord accepted is recorded)
                 # while the bot can still talk to Discord; only then does the bot close.

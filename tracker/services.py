@@ -75,8 +75,13 @@ class Services(Protocol):
 
     async def ask(self, question: str, since: timedelta | None, kind: str | None) -> Answer: ...
 
-    async def digest_preview(self, since: timedelta | None) -> Digest:
-        """The digest as it would be now, without recording it as sent."""
+    async def digest_preview(self, since: timedelta | None, route: str | None = None) -> Digest:
+        """A route's digest (the first route's when None) as it would be now, without
+        recording it as sent."""
+        ...
+
+    async def digest_routes(self) -> list[str]:
+        """The names of the digest routes, in the order of sources.yaml."""
         ...
 
     async def search(self, query: str, n: int = 5) -> list[SearchHit]: ...

@@ -41,15 +41,20 @@ class StoriesCog(commands.Cog):
         self.bot.tree.remove_command(self.why_menu.name, type=self.why_menu.type)
 
     @app_commands.command(name="digest", description="Preview the digest as it would be now")
-    @app_commands.describe(since="Stories from this recent past, such as 12h, 1d or 7d")
-    async def digest(self, interaction: discord.Interaction, since: str | None = None) -> None:
+    @app_commands.describe(
+        since="Stories from this recent past, such as 12h, 1d or 7d",
+        route="Which digest, when sources.yaml names several (default: the first)",
+    )
+    async def digest(
+        self, interaction: discord.Interaction, since: str | None = None, route: str | None = None
+    ) -> None:
         try:
             window = parse_since(since)
         except ValueError as exc:
             await reply(interaction, str(exc), ephemeral=True)
             return
         await interaction.response.defer(thinking=True, ephemeral=True)
-        digest = await self.services.digest_preview(window)
+        digest = await self.services.digest_preview(window, route)
         for message in render_discord(digest):
             payload = message.to_payload()
             await interaction.followup.send(
@@ -78,6 +83,18 @@ class StoriesCog(commands.Cog):
         await interaction.response.defer(thinking=True, ephemeral=True)
         explained = await self.services.why(story)
         await follow_up(interaction, pack(why_lines(explained)), ephemeral=True)
+
+    @digest.autocomplete("route")
+    async def route_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        try:
+            names = await asyncio.wait_for(self.services.digest_routes(), AUTOCOMPLETE_SECONDS)
+        except Exception:  # suggestions are a nicety: no suggestions beats an error
+            log.debug("route autocomplete failed", exc_info=True)
+            return []
+        wanted = current.casefold()
+        return [app_commands.Choice(name=n, value=n) for n in names if wanted in n.casefold()][:25]
 
     @why.autocomplete("story")
     async def story_autocomplete(
