@@ -31,13 +31,14 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from tracker.errors import ConfigError, ConfigProblem
 
-SOURCE_KINDS = ("arxiv", "feed", "github_releases")
+SOURCE_KINDS = ("arxiv", "feed", "github_releases", "hf_papers", "hackernews", "reddit")
 
 _INTERVAL_PART = re.compile(r"(\d+)\s*([smhd])")
 _INTERVAL = re.compile(r"^\s*(\d+\s*[smhd]\s*)+$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_SUBREDDIT = re.compile(r"^[A-Za-z0-9_]{2,21}$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -182,7 +183,70 @@ class GitHubReleasesSource(_SourceBase):
         return value
 
 
-Source = Annotated[ArxivSource | FeedSource | GitHubReleasesSource, Field(discriminator="kind")]
+class HFPapersSource(_SourceBase):
+    """Hugging Face Daily Papers: the community's pick of the day's papers, with upvotes."""
+
+    kind: Literal["hf_papers"]
+    min_upvotes: int = Field(default=0, ge=0, description="Skip papers with fewer upvotes.")
+
+
+class HackerNewsSource(_SourceBase):
+    """Hacker News stories (Algolia's public search API) matching a query and/or with at
+    least ``min_points``."""
+
+    kind: Literal["hackernews"]
+    query: str = Field(default="", description="Words to search for, e.g. LLM")
+    min_points: int = Field(default=0, ge=0, description="Only stories with this many points.")
+    max_results: int = Field(default=50, ge=1, le=1000, description="Stories per run.")
+
+    @model_validator(mode="after")
+    def _needs_query_or_points(self) -> HackerNewsSource:
+        if not self.query.strip() and not self.min_points:
+            raise PydanticCustomError(
+                "hackernews_query",
+                "a hackernews source needs a query or min_points",
+                {"fix": "add for example  query: LLM  or  min_points: 200"},
+            )
+        return self
+
+
+class RedditSource(_SourceBase):
+    """A subreddit's top or hot posts (Reddit's public JSON listing)."""
+
+    kind: Literal["reddit"]
+    subreddit: str = Field(description="The subreddit's name, e.g. LocalLLaMA")
+    sort: Literal["top", "hot"] = Field(default="top", description="top (of period) or hot.")
+    period: Literal["day", "week", "month"] = Field(default="day", description="For top.")
+    limit: int = Field(default=25, ge=1, le=100, description="Posts per run.")
+    min_score: int = Field(default=0, ge=0, description="Skip posts with a lower score.")
+
+    @field_validator("subreddit")
+    @classmethod
+    def _plain_subreddit(cls, value: str) -> str:
+        text = value.strip()
+        match = re.match(
+            r"^(?:(?:https?://)?(?:www\.|old\.)?reddit\.com)?/?r/([A-Za-z0-9_]+)/?", text
+        )
+        if match:
+            text = match.group(1)
+        if not _SUBREDDIT.match(text):
+            raise PydanticCustomError(
+                "subreddit",
+                "'{value}' is not a subreddit name",
+                {"value": value, "fix": "write just the name, such as  subreddit: LocalLLaMA"},
+            )
+        return text
+
+
+Source = Annotated[
+    ArxivSource
+    | FeedSource
+    | GitHubReleasesSource
+    | HFPapersSource
+    | HackerNewsSource
+    | RedditSource,
+    Field(discriminator="kind"),
+]
 
 
 def _matching(pattern: re.Pattern[str], value: Any, what: str, fix: str) -> str:
@@ -330,13 +394,17 @@ _MODEL_FOR_KIND: dict[str, type[BaseModel]] = {
     "arxiv": ArxivSource,
     "feed": FeedSource,
     "github_releases": GitHubReleasesSource,
+    "hf_papers": HFPapersSource,
+    "hackernews": HackerNewsSource,
+    "reddit": RedditSource,
 }
 
 _EXAMPLE = {
     "name": "name: my-source",
-    "kind": "kind: feed   (one of arxiv, feed, github_releases)",
+    "kind": "kind: feed   (one of " + ", ".join(SOURCE_KINDS) + ")",
     "url": "url: https://example.com/feed.xml",
     "repo": "repo: owner/name",
+    "subreddit": "subreddit: LocalLLaMA",
     "sources": "sources:\n  - name: ...\n    kind: feed\n    url: https://...",
 }
 

@@ -37,6 +37,9 @@ DEFAULT_INTERVALS: dict[str, timedelta] = {
     "arxiv": timedelta(hours=6),  # arXiv announces once a day; its API asks for restraint
     "feed": timedelta(hours=1),
     "github_releases": timedelta(hours=6),
+    "hf_papers": timedelta(hours=3),  # a handful of papers a day, picked through the day
+    "hackernews": timedelta(hours=1),
+    "reddit": timedelta(hours=2),  # Reddit limits anonymous clients; a top-of-day list moves slowly
 }
 
 DIGEST_PREFIX = "digest:"
