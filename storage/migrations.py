@@ -274,6 +274,25 @@ def m011_digest_routes(db: sqlite3.Connection) -> None:
     )
 
 
+def m012_engagement(db: sqlite3.Connection) -> None:
+    # Votes and comments change with every collect and are not the item's content: kept
+    # beside it, so that a story gaining points is never "updated by its author".
+    _run(
+        db,
+        """
+        CREATE TABLE engagement (
+            source     TEXT NOT NULL,
+            item_id    TEXT NOT NULL,
+            community  TEXT NOT NULL,
+            votes      INTEGER NOT NULL,
+            comments   INTEGER NOT NULL,
+            seen       TEXT NOT NULL,
+            PRIMARY KEY (source, item_id)
+        )
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "validators_belong_to_an_endpoint", m002_validators_belong_to_an_endpoint),
@@ -286,6 +305,7 @@ MIGRATIONS: list[Migration] = [
     (9, "page_queue_host_waits_moved_feeds", m009_page_queue_host_waits_moved_feeds),
     (10, "backlog_items", m010_backlog_items),
     (11, "digest_routes", m011_digest_routes),
+    (12, "engagement", m012_engagement),
 ]
 
 

@@ -218,7 +218,8 @@ class SQLiteStateStore:
                 or before["last_success"] is None
                 or (endpoint is not None and before["endpoint"] not in (None, endpoint))
             )
-            for item in items:
+            seen = list(items)
+            for item in seen:
                 row = db.execute(
                     "SELECT fingerprint FROM items WHERE source = ? AND id = ?", (source, item.id)
                 ).fetchone()
@@ -242,6 +243,16 @@ class SQLiteStateStore:
                     updated += not arrived
                 else:
                     unchanged += 1
+            db.executemany(
+                "INSERT INTO engagement VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, item_id) "
+                "DO UPDATE SET community = excluded.community, votes = excluded.votes, "
+                "comments = excluded.comments, seen = excluded.seen",
+                [
+                    (source, i.id, e.community, e.votes, e.comments, stamp)
+                    for i in seen
+                    if (e := i.engagement) is not None
+                ],
+            )
             if page_changes is not None:
                 pages.apply(db, source, page_changes)
             db.execute(

@@ -18,9 +18,12 @@ import numpy as np
 
 from storage.state import SQLiteStateStore, item_from_row
 from storage.vectors import ChunkRecord
-from tracker.models import Item, ItemKind, Story, StoryMember
+from tracker.models import Engagement, Item, ItemKind, Story, StoryMember
 from tracker.routes import DEFAULT_ROUTE
 from tracker.stories import Candidate, identities
+
+#: Source kinds whose items are links people shared (see ``pending_items``).
+LINK_SHARING = ("hackernews", "reddit")
 
 #: A story whose LLM summary failed this many times keeps its extractive summary.
 MAX_SUMMARY_ATTEMPTS = 6
@@ -69,16 +72,23 @@ class SQLiteStoryStore:
     # --- what to process ---------------------------------------------------
 
     def pending_items(self, limit: int | None = None) -> list[Item]:
-        """Items never processed, or changed upstream since they were (oldest first)."""
+        """Items never processed, or changed upstream since they were (oldest first).
+
+        Links shared on Hacker News or Reddit come after everything else of the batch: the
+        article itself (a blog post that also names its paper) places the story first,
+        and the link then joins it by URL, rather than starting a story of its own that
+        the article could no longer join.
+        """
         rows = self.db.execute(
-            """
+            f"""
             SELECT items.* FROM items
             LEFT JOIN processed p ON p.source = items.source AND p.item_id = items.id
             WHERE p.fingerprint IS NULL OR p.fingerprint != items.fingerprint
-            ORDER BY items.first_seen, items.source, items.id
+            ORDER BY items.source_kind IN ({", ".join("?" for _ in LINK_SHARING)}),
+                items.first_seen, items.source, items.id
             LIMIT ?
             """,
-            (-1 if limit is None else limit,),
+            (*LINK_SHARING, -1 if limit is None else limit),
         )
         return [item_from_row(r) for r in rows]
 
@@ -455,11 +465,19 @@ class SQLiteStoryStore:
                 kind=ItemKind(m["kind"]),
                 added=datetime.fromisoformat(m["added"]),
                 dated=_member_date(m),
+                discussion=json.loads(m["extra"]).get("discussion"),
+                engagement=(
+                    Engagement(m["community"], m["votes"], m["comments"])
+                    if m["community"] is not None
+                    else None
+                ),
             )
             for m in self.db.execute(
                 "SELECT m.source, m.item_id, m.added, i.url, i.title, i.kind, i.published,"
-                " i.updated, i.first_seen, i.last_changed, i.backlog FROM story_members m"
+                " i.updated, i.first_seen, i.last_changed, i.backlog, i.extra, e.community,"
+                " e.votes, e.comments FROM story_members m"
                 " JOIN items i ON i.source = m.source AND i.id = m.item_id"
+                " LEFT JOIN engagement e ON e.source = m.source AND e.item_id = m.item_id"
                 " WHERE m.story_id = ? ORDER BY m.rowid",
                 (r["id"],),
             )

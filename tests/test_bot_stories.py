@@ -184,3 +184,21 @@ def test_a_story_no_longer_ranked_says_so():
     interaction = FakeInteraction()
     run(FakeServices(explained=why), interaction, "why", story="old")
     assert "Not among the stories ranked now." in interaction.texts[0]
+
+
+def test_why_shows_what_the_crowd_made_of_the_story():
+    why = Why(
+        "s1",
+        "Faster Decoding",
+        "https://example.org/d",
+        1.9,
+        {"interest": 0.8, "popularity": 0.95, "recency": 0.15},
+        1,
+        12,
+        engagement="412 points and 132 comments on Hacker News; 87 upvotes on Hugging Face",
+    )
+    interaction = FakeInteraction()
+    run(FakeServices(explained=why), interaction, "why", story="decoding")
+    text = interaction.texts[0]
+    assert "• popularity: +0.950" in text
+    assert "Votes: 412 points and 132 comments on Hacker News; 87 upvotes on Hugging Face" in text

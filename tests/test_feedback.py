@@ -159,6 +159,7 @@ def test_parts_still_add_up_to_the_score_with_feedback() -> None:
             "interest",
             "coverage",
             "recency",
+            "popularity",
             "source_weight",
             "feedback",
             "kind_mix",

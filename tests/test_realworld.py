@@ -25,7 +25,7 @@ import feedparser
 import httpx
 import pytest
 import trafilatura
-from conftest import SHARED_FIXTURES, FeedServer
+from tests.conftest import SHARED_FIXTURES, FeedServer
 
 from storage.state import SQLiteStateStore
 from tracker.collect import collect

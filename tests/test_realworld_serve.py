@@ -21,7 +21,7 @@ from pathlib import Path
 
 import feedparser
 import pytest
-from conftest import SHARED_FIXTURES, FeedServer
+from tests.conftest import SHARED_FIXTURES, FeedServer
 
 if not SHARED_FIXTURES.is_dir():
     pytest.skip("real-world fixtures not found", allow_module_level=True)

@@ -237,7 +237,7 @@ def _attempts(count: int) -> str:
 def endpoint(source: Source) -> str:
     """What a source fetches, as far as its configuration says: validators saved for one
     endpoint are not sent to another after the user edits the source."""
-    fields = {"kind", "url", "repo", "query", "ids", "sort_by"}
+    fields = {"kind", "url", "repo", "query", "ids", "sort_by", "subreddit", "sort", "period"}
     return json.dumps(source.model_dump(mode="json", include=fields), sort_keys=True)
 
 

@@ -25,6 +25,17 @@ class ItemKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class Engagement:
+    """What a community made of an item when it was collected: votes (points, upvotes,
+    score) and comments. ``community`` is the source kind it was counted in, because 50
+    points on Hacker News and 50 upvotes on Daily Papers do not mean the same."""
+
+    community: str
+    votes: int = 0
+    comments: int = 0
+
+
+@dataclass(frozen=True)
 class Item:
     """One thing a source published: a paper, a post or a release.
 
@@ -47,6 +58,9 @@ class Item:
     #: enriching an item (e.g. fetching the full article), so that an unchanged
     #: entry is recognised without fetching its page again.
     fingerprint: str = ""
+    #: Votes and comments as of this collect. Not part of the fingerprint: a story
+    #: gaining points is more popular, not updated.
+    engagement: Engagement | None = field(default=None, compare=False)
 
     @property
     def version_key(self) -> str:
@@ -168,6 +182,9 @@ class StoryMember:
     #: How recent the item is: its newest own date (published or updated), else when it
     #: was collected, except for a source's backlog (its first collect), which has none.
     dated: datetime | None = None
+    #: Where people discuss it (a Hacker News thread, a Reddit post, a Hugging Face page).
+    discussion: str | None = None
+    engagement: Engagement | None = None
 
 
 @dataclass(frozen=True)
@@ -195,7 +212,23 @@ class Story:
 
     @property
     def links(self) -> list[str]:
-        return list(dict.fromkeys([self.url, *(m.url for m in self.members)]))
+        """The story's own link, each member's, then where each is discussed."""
+        discussions = [m.discussion for m in self.members if m.discussion]
+        return list(dict.fromkeys([self.url, *(m.url for m in self.members), *discussions]))
+
+    @property
+    def engagement(self) -> dict[str, Engagement]:
+        """Votes and comments summed over the members, per community."""
+        totals: dict[str, Engagement] = {}
+        for member in self.members:
+            e = member.engagement
+            if e is None:
+                continue
+            was = totals.get(e.community, Engagement(e.community))
+            totals[e.community] = Engagement(
+                e.community, was.votes + e.votes, was.comments + e.comments
+            )
+        return totals
 
     @property
     def sources(self) -> list[str]:

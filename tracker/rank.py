@@ -12,12 +12,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import urlsplit
 
 import numpy as np
 
 from tracker.feedback import FeedbackSignal
 from tracker.models import Story
+from tracker.popularity import popularity
+from tracker.urls import outlet
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Weights:
     interest: float = 2.0
     coverage: float = 0.5
     recency: float = 1.0
+    #: For a hit in some community (see tracker.popularity); less, log-scaled, below.
+    popularity: float = 1.0
     #: Hours after which recency (since publication or the latest update) is worth half.
     half_life_hours: float = 24.0
     #: Taken off for each better-ranked story of the same kind, so that a digest
@@ -67,18 +70,21 @@ def base_parts(
     if vector is not None and interests is not None and len(interests):
         similarity = max(0.0, float(np.max(interests @ vector)))
     sources = story.sources
-    # Independent outlets, not source entries: two arXiv queries are one publisher.
-    outlets = {urlsplit(m.url).hostname or m.source for m in story.members} or {""}
+    # Independent outlets, not source entries: two arXiv queries are one publisher, and
+    # a blog's Atom and JSON feeds (or blog.x.com and x.com) are one outlet.
+    outlets = {outlet(m.url) or m.source for m in story.members} or {""}
     age_hours = max(0.0, (now - freshness(story)).total_seconds() / 3600)
     interest = weights.interest * similarity
     coverage = weights.coverage * math.log2(len(outlets))
     recency = weights.recency * 0.5 ** (age_hours / weights.half_life_hours)
-    base = interest + coverage + recency
+    crowd = weights.popularity * popularity(story.engagement)
+    base = interest + coverage + recency + crowd
     weight = max((_source_weight(s, story, source_weights, feedback) for s in sources), default=1.0)
     parts = {
         "interest": round(interest, 4),
         "coverage": round(coverage, 4),
         "recency": round(recency, 4),
+        "popularity": round(crowd, 4),
         # The source weight scales the rest; as a part it is what the scaling added.
         "source_weight": round(base * (weight - 1.0), 4),
     }

@@ -56,6 +56,8 @@ class Why:
     position: int | None = None
     total: int = 0
     feedback: dict[str, int] = field(default_factory=dict)  # {"up": n, "down": n}
+    #: What the crowd made of it: "312 points and 45 comments on Hacker News" ("" if none).
+    engagement: str = ""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,10 @@ Pure functions; no network.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import re
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 #: Query parameters that track the reader rather than select the content.
@@ -151,3 +154,34 @@ def without_credentials(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     return urlunsplit((parts.scheme, f"{host}{port}", parts.path, "", ""))
+
+
+def arxiv_paper(url: str) -> str | None:
+    """The arXiv id (without version) of an arXiv abstract, PDF or HTML link; else None."""
+    try:
+        paper, _ = split_arxiv_id(url)
+    except ValueError:
+        return None
+    return paper
+
+
+@functools.cache
+def _suffixes() -> Any:
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
+def outlet(url: str) -> str:
+    """Who published ``url``: its registrable domain (``blog.openai.com`` and
+    ``openai.com/index.xml`` are one outlet, ``a.github.io`` and ``b.github.io`` two),
+    by the Public Suffix List shipped with ``publicsuffixlist`` (no download)."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if not host:
+        return ""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    return str(_suffixes().privatesuffix(host) or host)

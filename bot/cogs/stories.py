@@ -147,6 +147,8 @@ def why_lines(why: Why) -> list[str]:
     for name, value in sorted(why.parts.items(), key=lambda kv: -abs(kv[1])):
         lines.append(f"• {escaped(name.replace('_', ' '), 60)}: {value:+.3f}")
     lines.append(f"= score **{why.score:.3f}**")
+    if why.engagement:
+        lines.append(f"Votes: {escaped(why.engagement, 300)}")
     up, down = why.feedback.get("up", 0), why.feedback.get("down", 0)
     lines.append(f"Feedback: 👍 {up} · 👎 {down}")
     return lines

@@ -10,11 +10,17 @@ from tracker.sources.arxiv import ArxivCollector
 from tracker.sources.base import CollectContext, Collector
 from tracker.sources.feed import FeedCollector
 from tracker.sources.github import GitHubReleasesCollector
+from tracker.sources.hackernews import HackerNewsCollector
+from tracker.sources.hf_papers import HFPapersCollector
+from tracker.sources.reddit import RedditCollector
 
 COLLECTORS: dict[str, Collector] = {
     "arxiv": ArxivCollector(),
     "feed": FeedCollector(),
     "github_releases": GitHubReleasesCollector(),
+    "hf_papers": HFPapersCollector(),
+    "hackernews": HackerNewsCollector(),
+    "reddit": RedditCollector(),
 }
 
 __all__ = ["COLLECTORS", "CollectContext", "Collector"]

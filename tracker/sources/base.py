@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from tracker.config import Source
-from tracker.errors import FetchError, SourceError
+from tracker.errors import FetchError, ParseError, SourceError
 from tracker.http import HttpClient, Response
 from tracker.models import Fetched, Item, Validators
 from tracker.pages import HostBook, PagePolicy, PageTask, host_of
@@ -76,6 +77,40 @@ class Collector(Protocol):
     def collect(self, source: Any, ctx: CollectContext) -> Fetched: ...
 
 
+def parse_json(content: bytes, url: str, what: str) -> Any:
+    """A JSON API's answer, or a ``ParseError`` saying what came instead: an HTML page (a
+    login wall, a block page, a captive portal) is named as such rather than as a
+    JSON syntax error at line 1."""
+    head = content[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<!doctype html", b"<html")) or (
+        head.startswith(b"<") and b"<html" in head
+    ):
+        raise ParseError(
+            f"{url} answered with an HTML page, not {what}; check the url:, or the site may "
+            "be blocking automated clients"
+        )
+    try:
+        return json.loads(content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(f"{url} did not answer with valid JSON ({exc})") from None
+
+
+def utc_from_epoch(value: Any) -> datetime | None:
+    """Seconds since 1970 (an int, float or numeric string) as an aware UTC datetime."""
+    try:
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def count(value: Any) -> int:
+    """A vote or comment count from an API that may send null, a string or a float."""
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
 def utc_from_struct(value: Any) -> datetime | None:
     """feedparser's UTC ``time.struct_time`` as an aware datetime."""
     if not value:
@@ -100,4 +135,13 @@ def parse_iso(value: Any) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-__all__ = ["CollectContext", "Collector", "Source", "parse_iso", "utc_from_struct"]
+__all__ = [
+    "CollectContext",
+    "Collector",
+    "Source",
+    "count",
+    "parse_iso",
+    "parse_json",
+    "utc_from_epoch",
+    "utc_from_struct",
+]

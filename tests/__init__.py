@@ -1,0 +1,1 @@
+"""tracker's tests: one package, so ``tests.conftest`` is the conftest pytest loaded."""
