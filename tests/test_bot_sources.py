@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -12,7 +13,12 @@ import discord
 from bot.cogs.sources import health_line
 from bot.replies import NEEDS_MANAGE_SERVER
 from tests.bot_standins import FakeInteraction, FakeServices, admin, invoke, started_bot
-from tracker.services import SourceHealth
+from tests.conftest import FeedServer, blog_feed
+from tests.test_serve import MONDAY, Clock, runtime_for
+from tracker.config import FeedSource, load_config
+from tracker.local_services import LocalServices
+from tracker.services import SourceChange, SourceHealth
+from tracker.settings import Settings
 
 T = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 UNIX = int(T.timestamp())
@@ -123,3 +129,52 @@ def test_remove_autocompletes_the_followed_names():
         return await bot.get_cog("SourcesCog").name_autocomplete(FakeInteraction(), "O")
 
     assert [c.value for c in asyncio.run(go())] == ["blog_*x*", "old"]
+
+
+# --- the real services behind /sources add: the same path as `tracker sources add` ------------
+
+
+def add_with_local_services(settings: Settings, url: str) -> SourceChange:
+    runtime, _ = runtime_for(settings, Clock(MONDAY))
+    services = LocalServices(runtime, is_public=lambda host: True)  # the test server is loopback
+
+    async def go() -> SourceChange:
+        try:
+            return await services.add_source(url, None)
+        finally:
+            await runtime.stop()
+
+    return asyncio.run(go())
+
+
+def test_add_of_a_blogs_page_follows_its_feed_and_keeps_it_off_the_local_network(
+    world: FeedServer, tracker_home: Path
+) -> None:
+    settings = Settings.from_env()
+    feed = world.add("/more.xml", blog_feed(world).replace("Inference Notes", "More Notes"))
+    page = world.add(
+        "/more/",
+        "<html><head><title>More Notes, a blog</title>"
+        '<link rel="alternate" type="application/atom+xml" href="../more.xml"></head></html>',
+        content_type="text/html",
+    )
+
+    change = add_with_local_services(settings, page)
+
+    assert change == SourceChange(
+        "more-notes-a-blog",
+        "feed",
+        feed,
+        f"“More Notes”, 1 entry now; the feed that {page} links to; collecting it now",
+    )
+    added = load_config(settings.sources_path).source("more-notes-a-blog")
+    assert isinstance(added, FeedSource) and added.public_only
+
+
+def test_add_of_a_github_repository_follows_its_releases(
+    world: FeedServer, tracker_home: Path
+) -> None:
+    settings = Settings.from_env()
+    change = add_with_local_services(settings, "https://github.com/ollama/ollama")
+    assert change == SourceChange("ollama", "github_releases", "ollama/ollama", "collecting it now")
+    assert load_config(settings.sources_path).source("ollama").kind == "github_releases"

@@ -187,6 +187,19 @@ def test_the_crowd_joins_the_stories_it_talks_about(crowd: FeedServer, capsys):
     parts = ranked["Faster Decoding with Draft Models"]["score_parts"]
     assert parts["popularity"] > 0.9  # a hit on HN and on Reddit
     assert ranked["infer v1.0.0"]["score_parts"]["popularity"] == 0.0
+    assert ranked["Faster Decoding with Draft Models"]["engagement"]["hackernews"] == {
+        "votes": 412,
+        "comments": 132,
+    }
+
+    assert main(["digest", "--dry-run", "--format", "json"]) == 0
+    entries = {
+        e["title"]: e for s in json.loads(capsys.readouterr().out)["sections"] for e in s["entries"]
+    }
+    assert entries["Faster Decoding with Draft Models"]["engagement"] == (
+        "530 upvotes and 64 comments on Reddit; 412 points and 132 comments on Hacker News; "
+        "87 upvotes and 4 comments on Hugging Face"
+    )
 
 
 def test_new_votes_are_kept_without_making_the_story_updated(crowd: FeedServer):

@@ -23,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tests.conftest import SHARED_FIXTURES, FeedServer
 
+from tests.conftest import SHARED_FIXTURES, FeedServer
 from tracker import stories
 from tracker.chunking import chunk_text
 from tracker.config import FeedSource

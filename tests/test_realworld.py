@@ -25,9 +25,9 @@ import feedparser
 import httpx
 import pytest
 import trafilatura
-from tests.conftest import SHARED_FIXTURES, FeedServer
 
 from storage.state import SQLiteStateStore
+from tests.conftest import SHARED_FIXTURES, FeedServer
 from tracker.collect import collect
 from tracker.config import ArxivSource, parse_config
 from tracker.errors import ParseError

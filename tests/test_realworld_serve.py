@@ -21,6 +21,7 @@ from pathlib import Path
 
 import feedparser
 import pytest
+
 from tests.conftest import SHARED_FIXTURES, FeedServer
 
 if not SHARED_FIXTURES.is_dir():

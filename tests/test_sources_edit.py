@@ -1,4 +1,5 @@
-"""/sources add and remove: only public feeds that work, and edits that leave the file as it was."""
+"""/sources add and remove, and imports: only feeds that work (public ones, from Discord), found
+from a page when a page is given, and edits that leave the rest of the file as it was."""
 
 from __future__ import annotations
 
@@ -14,8 +15,17 @@ from tests.conftest import DATA, FeedServer
 from tracker import sources_edit
 from tracker.config import load_config
 from tracker.errors import UserError
+from tracker.opml import Subscription
 from tracker.settings import Settings
-from tracker.sources_edit import add_source, check_feed_url, probe_feed, remove_source
+from tracker.sources_edit import (
+    add_source,
+    check_feed_url,
+    import_feeds,
+    probe_feed,
+    read_page,
+    remove_source,
+    wanted_from,
+)
 
 REPO_SOURCES = Path(__file__).parent.parent / "sources.yaml"
 FEED = "https://inference.example/feed.xml"
@@ -110,13 +120,257 @@ def test_the_real_check_never_lets_a_probe_reach_this_machine(
     assert server.hits_for("/rss") == []
 
 
-def test_a_web_page_is_refused_naming_the_feed_it_advertises(
+def test_a_web_page_whose_advertised_feed_is_missing_is_refused_naming_both(
     server: FeedServer, settings: Settings
 ) -> None:
     page = server.add("/", (DATA / "page.html").read_bytes(), content_type="text/html")
-    with pytest.raises(UserError, match="not a feed") as error:
+    with pytest.raises(UserError) as error:
         probe_feed(page, settings, is_public=allow_all)
-    assert server.url("/feed.xml") in str(error.value)
+    assert str(error.value) == (
+        f"{page} is a web page, not a feed, and the feed it advertises at "
+        f"{server.url('/feed.xml')} cannot be followed: {server.url('/feed.xml')} answered "
+        "404 Not Found: there is no feed at that address; check it (the site's pages usually "
+        "link it)"
+    )
+
+
+# --- a web page instead of a feed: its advertised feed is followed ---------------------------
+
+
+def blog_page(*links: str, title: str = "Inference Notes — a blog", head: str = "") -> str:
+    return (
+        f"<!DOCTYPE html><html><head><title>{title}</title>{head}{''.join(links)}</head>"
+        "<body><h1>Welcome</h1><p>Posts are below.</p></body></html>"
+    )
+
+
+def alternate(href: str, kind: str = "application/rss+xml", title: str = "RSS") -> str:
+    return f'<link rel="alternate" type="{kind}" title="{title}" href="{href}">'
+
+
+def test_a_page_is_followed_to_the_feed_it_advertises_and_named_by_its_title(
+    server: FeedServer, settings: Settings
+) -> None:
+    feed = server.add("/blog/feed.xml", (DATA / "rss2.xml").read_bytes())
+    page = server.add("/blog/", blog_page(alternate("feed.xml")), content_type="text/html")
+    probe = probe_feed(page, settings, is_public=allow_all)
+    assert (probe.address, probe.url, probe.page, probe.page_title, probe.title, probe.items) == (
+        feed,
+        feed,
+        page,
+        "Inference Notes — a blog",
+        "Inference Notes",
+        2,
+    )
+    assert probe.name_hint == "Inference Notes — a blog"
+
+
+def test_the_site_name_a_page_declares_names_it_before_its_title(
+    server: FeedServer, settings: Settings
+) -> None:
+    server.add("/feed.xml", (DATA / "rss2.xml").read_bytes())
+    head = '<meta property="og:site_name" content="Notes">'
+    page = server.add(
+        "/",
+        blog_page(alternate("/feed.xml"), title="Home | Notes", head=head),
+        content_type="text/html",
+    )
+    assert probe_feed(page, settings, is_public=allow_all).page_title == "Notes"
+
+
+def test_a_page_that_advertises_no_feed_is_a_clear_error(
+    server: FeedServer, settings: Settings
+) -> None:
+    page = server.add("/about", blog_page(), content_type="text/html; charset=utf-8")
+    with pytest.raises(UserError) as error:
+        probe_feed(page, settings, is_public=allow_all)
+    assert str(error.value) == (
+        f"{page} is a web page that advertises no feed (its <head> has no "
+        '<link rel="alternate"> to an RSS, Atom or JSON feed). Find the site\'s feed address '
+        "(often /feed, /rss.xml or /atom.xml, or an RSS link on the page) and add that instead."
+    )
+
+
+def test_a_feed_advertised_at_a_private_address_is_refused_like_one_given(
+    server: FeedServer, settings: Settings
+) -> None:
+    inside = f"http://localhost:{server.httpd.server_address[1]}/feed.xml"
+    server.add("/feed.xml", (DATA / "rss2.xml").read_bytes())
+    page = server.add("/", blog_page(alternate(inside)), content_type="text/html")
+    with pytest.raises(UserError, match="loopback, private or link-local"):
+        probe_feed(page, settings, is_public=lambda host: host == "127.0.0.1")
+    assert server.hits_for("/feed.xml") == []
+
+
+@pytest.mark.parametrize(
+    ("links", "head", "expected"),
+    [
+        # WordPress: the comments feed comes second, but a comments feed is never the choice.
+        (
+            [
+                alternate("/comments/feed/", title="Blog » Comments Feed"),
+                alternate("/feed/", title="Blog » Feed"),
+            ],
+            "",
+            ["https://blog.example/feed/"],
+        ),
+        # Only comment feeds: better than nothing.
+        (
+            [alternate("/comments/feed/", title="Comments")],
+            "",
+            ["https://blog.example/comments/feed/"],
+        ),
+        # The first advertised wins; JSON Feed and Atom count, and a type with a charset too.
+        (
+            [
+                alternate("/atom.xml", "application/atom+xml; charset=utf-8"),
+                alternate("/feed.json", "application/feed+json"),
+                alternate("/rss.xml"),
+            ],
+            "",
+            [
+                "https://blog.example/atom.xml",
+                "https://blog.example/feed.json",
+                "https://blog.example/rss.xml",
+            ],
+        ),
+        # Plain application/json is often WordPress's REST API: tried after the real types.
+        (
+            [alternate("/wp-json/wp/v2/pages/2", "application/json"), alternate("/feed/")],
+            "",
+            ["https://blog.example/feed/", "https://blog.example/wp-json/wp/v2/pages/2"],
+        ),
+        # Not feeds: oEmbed, another language's page, a stylesheet.
+        (
+            [
+                alternate("/oembed?url=x", "application/json+oembed"),
+                '<link rel="alternate" hreflang="de" href="/de/">',
+                '<link rel="stylesheet" type="text/css" href="/s.css">',
+            ],
+            "",
+            [],
+        ),
+        # Relative to <base href>, when the page has one.
+        (
+            [alternate("index.xml")],
+            '<base href="https://cdn.example/posts/">',
+            ["https://cdn.example/posts/index.xml"],
+        ),
+    ],
+    ids=["comments last", "only comments", "page order", "json last", "not feeds", "base href"],
+)
+def test_the_feeds_a_page_advertises_best_first(
+    links: list[str], head: str, expected: list[str]
+) -> None:
+    page = read_page(
+        blog_page(*links, head=head).encode(), "https://blog.example/2024/post", "text/html"
+    )
+    assert page is not None
+    assert page.feeds == expected
+
+
+def test_what_is_not_html_is_not_read_as_a_page() -> None:
+    assert read_page(b'{"version": 1}', "https://x.example/", "application/json") is None
+    assert (
+        read_page(b"<html><head><title>t</title></head></html>", "https://x.example/") is not None
+    )
+
+
+# --- what an address asks to follow ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "kind", "keys", "target"),
+    [
+        (
+            "https://github.com/vllm-project/vllm",
+            "github_releases",
+            (("repo", "vllm-project/vllm"),),
+            "vllm-project/vllm",
+        ),
+        (
+            "https://www.github.com/ollama/ollama/releases",
+            "github_releases",
+            (("repo", "ollama/ollama"),),
+            "ollama/ollama",
+        ),
+        ("github.com/acme/infer.git", "github_releases", (("repo", "acme/infer"),), "acme/infer"),
+        (
+            "https://github.com/acme/infer/releases/tag/v1.0",
+            "github_releases",
+            (("repo", "acme/infer"),),
+            "acme/infer",
+        ),
+        (
+            "https://www.reddit.com/r/LocalLLaMA/",
+            "reddit",
+            (("subreddit", "LocalLLaMA"),),
+            "r/LocalLLaMA",
+        ),
+        (
+            "https://old.reddit.com/r/MachineLearning/top/?t=week",
+            "reddit",
+            (("subreddit", "MachineLearning"),),
+            "r/MachineLearning",
+        ),
+        ("https://huggingface.co/papers", "hf_papers", (), "https://huggingface.co/papers"),
+        (
+            "https://news.ycombinator.com/",
+            "hackernews",
+            (("min_points", 100),),
+            "https://news.ycombinator.com",
+        ),
+        (
+            "https://news.ycombinator.com/best",
+            "hackernews",
+            (("min_points", 100),),
+            "https://news.ycombinator.com",
+        ),
+        # Everything else is a feed (or a page advertising one).
+        (
+            "https://github.com/acme/infer/commits/main.atom",
+            "feed",
+            (("url", "https://github.com/acme/infer/commits/main.atom"),),
+            "https://github.com/acme/infer/commits/main.atom",
+        ),
+        (
+            "https://github.com/topics/llm",
+            "feed",
+            (("url", "https://github.com/topics/llm"),),
+            "https://github.com/topics/llm",
+        ),
+        (
+            "https://huggingface.co/blog",
+            "feed",
+            (("url", "https://huggingface.co/blog"),),
+            "https://huggingface.co/blog",
+        ),
+        (
+            "https://www.reddit.com/user/someone",
+            "feed",
+            (("url", "https://www.reddit.com/user/someone"),),
+            "https://www.reddit.com/user/someone",
+        ),
+    ],
+)
+def test_an_address_says_what_kind_of_source_it_is(
+    url: str, kind: str, keys: tuple[tuple[str, object], ...], target: str
+) -> None:
+    wanted = wanted_from(url)
+    assert (wanted.kind, wanted.keys, wanted.target) == (kind, keys, target)
+
+
+def test_a_kind_given_accepts_the_short_forms_and_refuses_other_addresses() -> None:
+    assert wanted_from("acme/infer", "github_releases").keys == (("repo", "acme/infer"),)
+    assert wanted_from("r/LocalLLaMA", "reddit").keys == (("subreddit", "LocalLLaMA"),)
+    assert wanted_from("https://github.com/acme/infer", "feed").kind == "feed"
+    with pytest.raises(
+        UserError,
+        match=r"'https://blog\.example/' is not an address of a reddit source; give a subreddit",
+    ):
+        wanted_from("https://blog.example/", "reddit")
+    with pytest.raises(UserError, match="addresses without http"):
+        wanted_from("acme/infer")
 
 
 def test_a_missing_feed_is_refused_with_the_status(server: FeedServer, settings: Settings) -> None:
@@ -402,3 +656,66 @@ def test_a_symlinked_file_stays_a_symlink(tmp_path: Path, repo_copy: Path) -> No
     add_source(link, FEED, "notes")
     assert link.is_symlink()
     assert load_config(repo_copy).source("notes").url == FEED
+
+
+# --- importing many feeds in one edit ----------------------------------------------------------
+
+IMPORTED = [
+    Subscription("https://a.example/f", "Alpha Notes", ("Blogs",)),
+    Subscription("https://b.example/f", "Beta", ("Blogs", "AI & ML")),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "",
+            "sources:\n"
+            "  - name: alpha-notes\n    kind: feed\n    url: https://a.example/f\n    tags: [blogs]\n"
+            "  - name: beta\n    kind: feed\n    url: https://b.example/f\n    tags: [blogs, ai-ml]\n",
+        ),
+        (
+            'sources:\n  - {name: blog, kind: feed, url: "https://blog.example/feed"}\n',
+            'sources:\n  - {name: blog, kind: feed, url: "https://blog.example/feed"}\n'
+            "  - {name: alpha-notes, kind: feed, url: https://a.example/f, tags: [blogs]}\n"
+            "  - {name: beta, kind: feed, url: https://b.example/f, tags: [blogs, ai-ml]}\n",
+        ),
+        (
+            "sources:\n- name: x\n  kind: feed\n  url: https://x.example/f\n",
+            "sources:\n- name: x\n  kind: feed\n  url: https://x.example/f\n"
+            "- name: alpha-notes\n  kind: feed\n  url: https://a.example/f\n  tags: [blogs]\n"
+            "- name: beta\n  kind: feed\n  url: https://b.example/f\n  tags: [blogs, ai-ml]\n",
+        ),
+    ],
+    ids=["empty file", "flow-style siblings", "unindented list"],
+)
+def test_an_import_is_written_in_the_style_of_the_list(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_text(text)
+    done = import_feeds(path, IMPORTED)
+    assert (done.added, path.read_text()) == (["alpha-notes", "beta"], expected)
+    assert [s.tags for s in load_config(path).sources][-2:] == [["blogs"], ["blogs", "ai-ml"]]
+
+
+def test_an_import_that_adds_nothing_leaves_the_file_untouched(repo_copy: Path) -> None:
+    original = repo_copy.read_bytes()
+    mtime = repo_copy.stat().st_mtime_ns
+    followed = Subscription("https://simonwillison.net/atom/everything/", "Simon")
+    done = import_feeds(repo_copy, [followed])
+    assert (done.added, done.followed) == ([], [("Simon", "simon-willison")])
+    assert (repo_copy.read_bytes(), repo_copy.stat().st_mtime_ns) == (original, mtime)
+
+
+def test_a_page_in_windows_1252_without_a_declaration_keeps_its_title() -> None:
+    html = "<html><head><title>Caf\u00e9 \u201cNotes\u201d</title></head></html>".encode("cp1252")
+    page = read_page(html, "https://x.example/")
+    assert page is not None and page.title == "Café “Notes”"
+
+
+def test_the_charset_of_the_header_wins() -> None:
+    html = "<html><head><title>Ærø</title></head></html>".encode("iso-8859-1")
+    page = read_page(html, "https://x.example/", "text/html; charset=ISO-8859-1")
+    assert page is not None and page.title == "Ærø"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tracker.models import ItemKind, Story
+from tracker.popularity import describe
 from tracker.rank import Ranked
 
 #: Section names, in the order a digest shows them.
@@ -38,6 +39,8 @@ class DigestEntry:
     update: str | None = None
     score: float = 0.0
     pinned: bool = False
+    #: What the crowd made of it: "412 points and 132 comments on Hacker News" ("" if none).
+    engagement: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ def select(
                 update=(story.update_note or "updated") if previously is not None else None,
                 score=r.score,
                 pinned=pin,
+                engagement=describe(story.engagement),
             )
         )
     pinned = [e for e in chosen if e.pinned]

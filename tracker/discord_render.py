@@ -317,6 +317,8 @@ def story_embed(entry: DigestEntry, pinned: bool = False) -> Embed:
         note = _clean(entry.update, one_line=True) or "updated"
         label = "**Updated:** "
         blocks.append(label + shorten(note, _UPDATE_BUDGET - len16(label)))
+    if entry.engagement:
+        blocks.append("▲ " + shorten(_clean(entry.engagement, one_line=True), _UPDATE_BUDGET))
     summary_raw = _clean(entry.summary)
     summary_full = escape_markdown_and_mentions(summary_raw)
     gap = len16("\n\n")

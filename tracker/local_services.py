@@ -22,10 +22,11 @@ from tracker.digest import Digest
 from tracker.errors import UserError
 from tracker.http import is_public_host
 from tracker.models import Story
+from tracker.popularity import describe
 from tracker.routes import route_named, routes
 from tracker.runtime import Runtime
 from tracker.services import SearchHit, SourceChange, SourceHealth, Why
-from tracker.sources_edit import add_source, probe_feed, remove_source
+from tracker.sources_edit import follow, remove_source
 
 #: /why ranks the stories of this period to give a story its place.
 
@@ -109,15 +110,21 @@ class LocalServices:
     # --- changing sources.yaml ------------------------------------------------------------
 
     async def add_source(self, url: str, name: str | None) -> SourceChange:
-        url = url.strip()  # probe_feed checks it (in a thread: the check resolves the host)
         settings = self.runtime.settings
-        probe = await asyncio.to_thread(probe_feed, url, settings, is_public=self.is_public)
-        # The address as given: a redirect may be temporary (a CDN, a maintenance page).
-        used, _ = await asyncio.to_thread(add_source, settings.sources_path, url, name, probe.title)
+        # The same path as `tracker sources add`, in a thread (checking a host resolves it,
+        # and a feed is fetched). Added from a chat: the feed is marked public_only.
+        added = await asyncio.to_thread(
+            follow,
+            settings.sources_path,
+            url,
+            settings,
+            name=name,
+            is_public=self.is_public,
+            public_only=True,
+        )
         await self.runtime.reload()
-        count = f"{probe.items} entries" if probe.items != 1 else "1 entry"
-        title = f"“{probe.title}”, " if probe.title else ""
-        return SourceChange(used, "feed", url, f"{title}{count} now; collecting it now")
+        note = "; ".join(n for n in (added.note, "collecting it now") if n)
+        return SourceChange(added.name, added.kind, added.target, note)
 
     async def remove_source(self, name: str) -> SourceChange:
         source = next((s for s in self.config.sources if s.name == name), None)
@@ -262,4 +269,5 @@ def _why(t: Tracker, config: Config, story: Story, now: datetime) -> Why:
         position=position,
         total=len(ranked),
         feedback=counts,
+        engagement=describe(story.engagement),
     )

@@ -31,6 +31,7 @@ def to_json(digest: Digest) -> dict[str, Any]:
                         "update": e.update,
                         "score": e.score,
                         "pinned": e.pinned,
+                        "engagement": e.engagement,
                     }
                     for e in section.entries
                 ],
@@ -58,6 +59,8 @@ def to_markdown(digest: Digest) -> str:
             if entry.summary:
                 lines.append("")
                 lines.append(_md(entry.summary))
+            if entry.engagement:
+                lines += ["", f"▲ {_md(entry.engagement)}"]
             links = " · ".join(f"[{urlsplit(u).hostname or u}]({_url(u)})" for u in entry.links)
             lines += ["", f"{', '.join(entry.sources)}: {links}", ""]
     if digest.left_out:

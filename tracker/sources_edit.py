@@ -1,4 +1,5 @@
-"""``/sources add`` and ``/sources remove``: safe edits of the hand-written ``sources.yaml``.
+"""Safe edits of the hand-written ``sources.yaml``: ``/sources add`` and ``/sources remove``
+in Discord, ``tracker sources add`` and ``tracker sources import`` on the command line.
 
 People edit that file by hand, with comments, section banners and their own
 quoting, so an edit must not reformat it. ruamel.yaml (round-trip) reads the
@@ -12,13 +13,20 @@ Every edit is checked with the parser the tracker itself uses before the file
 is replaced, atomically, so a mistake can never leave an unreadable file; a
 file changed by someone else during the edit is left alone.
 
-Adding a feed starts with ``check_feed_url`` and ``probe_feed``: only public
-http(s) addresses, fetched through ``HttpClient`` (timeouts, size cap) and read
-by the feed collector's own parser, so what is added is known to work.
+Adding starts with ``wanted_from``: a GitHub repository, a subreddit, Hugging
+Face's papers or Hacker News become sources of their own kind; any other address
+is a feed, checked with ``check_feed_url`` and ``probe_feed``: only http(s)
+addresses (public ones, for feeds added from Discord), fetched through
+``HttpClient`` (timeouts, size cap) and read by the feed collector's own parser,
+so what is added is known to work. Given a web page instead of a feed, the probe
+follows the feed the page advertises. ``follow`` does all of it for the bot's
+``/sources add`` and ``tracker sources add`` alike; ``import_feeds`` adds the
+feeds of an OPML file in one edit.
 """
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import io
 import os
@@ -27,15 +35,17 @@ import stat
 import tempfile
 import threading
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
+import lxml.etree
+import lxml.html
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
@@ -50,9 +60,11 @@ from tracker.errors import (
     SourceError,
     UserError,
 )
-from tracker.http import HttpClient, is_public_host
+from tracker.http import HttpClient, Response, is_public_host
+from tracker.opml import Subscription, tags_of
 from tracker.settings import Settings
-from tracker.sources.feed import FEED_ACCEPT, discover_feed, parse_feed
+from tracker.sources.feed import FEED_ACCEPT, parse_feed
+from tracker.text import one_line
 from tracker.urls import canonical_url
 
 T = TypeVar("T")
@@ -79,7 +91,38 @@ class FeedProbe:
     title: str
     #: Entries in the feed right now.
     items: int
+    #: The address to follow: the one given, or the feed the page given advertises (as the
+    #: page wrote it: a redirect after it may be temporary, a CDN or a maintenance page).
+    address: str
     kind: str = "feed"
+    #: The web page the feed was found on, when a page's address was given.
+    page: str | None = None
+    #: That page's name for its site (``og:site_name``, else its ``<title>``).
+    page_title: str = ""
+
+    @property
+    def name_hint(self) -> str:
+        """What to name the source after: the page people know, else the feed's title."""
+        return self.page_title or self.title
+
+
+@dataclass(frozen=True)
+class WebPage:
+    """What an HTML page says about itself: its site's name and the feeds it advertises."""
+
+    title: str
+    #: Feed addresses from ``<link rel="alternate">``, absolute, best first.
+    feeds: list[str]
+
+
+#: ``<link rel="alternate" type=...>`` values that announce a feed.
+_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
+#: Announces a JSON Feed on older sites, but also a WordPress REST API page: tried last.
+_LOOSE_FEED_TYPES = ("application/json",)
+#: Feeds of one page tried, best first, before giving up on it.
+_MAX_ADVERTISED = 3
+_COMMENTS_PATH = re.compile(r"/comments?(?:/|\.|$)")
+_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 
 
 def check_feed_url(url: str, *, is_public: Callable[[str], bool] = is_public_host) -> str:
@@ -135,6 +178,9 @@ def probe_feed(
 ) -> FeedProbe:
     """Fetch ``url`` and read it as the feed collector would; UserError if it is no feed.
 
+    A web page (a blog's home page) is not refused: the feed it advertises with
+    ``<link rel="alternate">`` is probed instead, under the same rules.
+
     Without ``http``, a client of its own checks every hop, redirects included,
     with ``is_public``; a client passed in is asked for public addresses only
     (checked by ``tracker.http`` at every hop).
@@ -143,25 +189,135 @@ def probe_feed(
     own = http is None
     client = http or HttpClient(settings, transport=_PublicOnlyTransport(is_public))
     try:
-        response = client.get(url, accept=FEED_ACCEPT, public_only=not own)
+        response = _fetch(client, url, public_only=not own)
+        try:
+            parsed = parse_feed(response.content, response.url, response.headers)
+        except ParseError as exc:
+            content_type = response.headers.get("content-type", "")
+            page = read_page(response.content, response.url, content_type)
+            if page is None:
+                raise UserError(str(exc)) from None
+            return _probe_advertised(client, url, page, public_only=not own, is_public=is_public)
+        return FeedProbe(
+            url=response.url, title=parsed.title, items=len(parsed.entries), address=url
+        )
+    finally:
+        if own:
+            client.close()
+
+
+def _fetch(client: HttpClient, url: str, public_only: bool) -> Response:
+    try:
+        return client.get(url, accept=FEED_ACCEPT, public_only=public_only)
     except HTTPStatusError as exc:
         raise UserError(_status_message(url, exc.status)) from None
     except SourceError as exc:  # timeouts, refused, too large, a private redirect
         raise UserError(f"could not fetch {url}: {exc}") from None
-    finally:
-        if own:
-            client.close()
+
+
+def _probe_advertised(
+    client: HttpClient,
+    page_url: str,
+    page: WebPage,
+    public_only: bool,
+    is_public: Callable[[str], bool],
+) -> FeedProbe:
+    """The first feed ``page`` advertises that works; a UserError naming the page if none."""
+    if not page.feeds:
+        raise UserError(
+            f"{page_url} is a web page that advertises no feed (its <head> has no "
+            '<link rel="alternate"> to an RSS, Atom or JSON feed). Find the site\'s feed '
+            "address (often /feed, /rss.xml or /atom.xml, or an RSS link on the page) and "
+            "add that instead."
+        )
+    problems: list[str] = []
+    for candidate in page.feeds[:_MAX_ADVERTISED]:
+        try:
+            check_feed_url(candidate, is_public=is_public)
+            response = _fetch(client, candidate, public_only)
+            parsed = parse_feed(response.content, response.url, response.headers)
+        except (UserError, ParseError) as exc:
+            problems.append(str(exc))
+            continue
+        return FeedProbe(
+            url=response.url,
+            title=parsed.title,
+            items=len(parsed.entries),
+            address=candidate,
+            page=page_url,
+            page_title=page.title,
+        )
+    raise UserError(
+        f"{page_url} is a web page, not a feed, and the feed it advertises at "
+        f"{page.feeds[0]} cannot be followed: {problems[0]}"
+    )
+
+
+def read_page(content: bytes, url: str, content_type: str = "") -> WebPage | None:
+    """The site name and advertised feeds of an HTML page; None if ``content`` is no page.
+
+    Feeds come in the page's order (the first is the site's main feed by
+    convention), relative addresses resolved against the page (or its
+    ``<base href>``); comment feeds are dropped when the page has another, and a
+    plain ``application/json`` link is tried after the real feed types.
+    ``content_type`` is the response's header, charset and all.
+    """
+    mime = content_type.split(";")[0].strip().lower()
+    head = content[:4096].lower()
+    if mime not in ("text/html", "application/xhtml+xml") and not (
+        b"<html" in head or b"<!doctype html" in head
+    ):
+        return None
+    parser = lxml.html.HTMLParser(encoding=_page_encoding(content, content_type))
     try:
-        parsed = parse_feed(response.content, response.url, response.headers)
-    except ParseError as exc:
-        advertised = discover_feed(response.content, response.url)
-        if advertised:
-            raise UserError(
-                f"{response.url} is a web page, not a feed. It advertises its feed at "
-                f"{advertised}: add that address instead."
-            ) from None
-        raise UserError(str(exc)) from None
-    return FeedProbe(url=response.url, title=parsed.title, items=len(parsed.entries))
+        root = lxml.html.fromstring(content, parser=parser)
+    except (lxml.etree.ParserError, ValueError, LookupError):
+        return None
+    base = next((b.get("href") for b in root.iter("base") if b.get("href")), None)
+    base_url = urljoin(url, base.strip()) if base else url
+    found: list[tuple[bool, bool, str]] = []  # (loose type, comments, address)
+    for link in root.iter("link"):
+        rel = (link.get("rel") or "").lower().split()
+        kind = (link.get("type") or "").split(";")[0].strip().lower()
+        href = (link.get("href") or "").strip()
+        if "alternate" not in rel or not href or kind not in _FEED_TYPES + _LOOSE_FEED_TYPES:
+            continue
+        address = urljoin(base_url, href)
+        title = (link.get("title") or "").lower()
+        comments = "comment" in title or bool(_COMMENTS_PATH.search(urlsplit(address).path.lower()))
+        if all(address != f[2] for f in found):
+            found.append((kind in _LOOSE_FEED_TYPES, comments, address))
+    if any(not comments for _, comments, _ in found):
+        found = [f for f in found if not f[1]]
+    found.sort(key=lambda f: f[0])  # stable: page order within each group
+    return WebPage(title=_site_name(root), feeds=[f[2] for f in found])
+
+
+def _page_encoding(content: bytes, content_type: str) -> str:
+    """The header's charset, else the page's own ``<meta charset>``, else UTF-8 if the bytes
+    are UTF-8 (most pages without a declaration are), else Windows-1252."""
+    declared = _CHARSET.search(content_type) or _CHARSET.search(
+        content[:4096].decode("ascii", "replace")
+    )
+    if declared:
+        try:
+            return codecs.lookup(declared.group(1)).name
+        except LookupError:
+            pass
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
+
+
+def _site_name(root: lxml.html.HtmlElement) -> str:
+    for meta in root.iter("meta"):
+        key = (meta.get("property") or meta.get("name") or "").lower()
+        if key == "og:site_name" and (meta.get("content") or "").strip():
+            return one_line(meta.get("content") or "")
+    title = next(root.iter("title"), None)
+    return one_line(title.text_content()) if title is not None else ""
 
 
 class _PublicOnlyTransport(httpx.BaseTransport):
@@ -199,39 +355,348 @@ def _status_message(url: str, status: int) -> str:
     return f"{url} answered {reason}: {hint}"
 
 
-# --- editing sources.yaml ---------------------------------------------------------------
+# --- what an address asks to follow -------------------------------------------------------
+
+#: The ``--kind`` of ``tracker sources add``: auto tells from the address.
+ADD_KINDS = ("auto", "feed", "github_releases", "reddit", "hf_papers", "hackernews")
+
+#: Points a Hacker News story needs before a source added by its address takes it.
+HACKERNEWS_MIN_POINTS = 100
+
+#: github.com/<first>/... that are GitHub's own pages, not a repository's owner.
+_GITHUB_PAGES = frozenset(
+    {
+        *("about", "apps", "collections", "codespaces", "enterprise", "events", "explore"),
+        *("features", "issues", "login", "marketplace", "new", "notifications", "orgs"),
+        *("pricing", "pulls", "search", "settings", "site", "sponsors", "topics", "trending"),
+        "users",
+    }
+)
+_GITHUB = re.compile(
+    r"^(?:https?://)?(?:www\.)?github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?"
+    r"(?:/releases(?:\.atom)?(?:/[^?#]*)?)?/?(?:[?#].*)?$",
+    re.IGNORECASE,
+)
+_OWNER_REPO = re.compile(r"^([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)$")
+_REDDIT = re.compile(
+    r"^(?:https?://)?(?:(?:www|old|new|np)\.)?reddit\.com/r/([A-Za-z0-9_]+)(?:[/?#].*)?$",
+    re.IGNORECASE,
+)
+_SUBREDDIT = re.compile(r"^(?:/?r/)?([A-Za-z0-9_]{2,21})/?$")
+_HF_PAPERS = re.compile(
+    r"^(?:https?://)?(?:www\.)?huggingface\.co/papers/?(?:[?#].*)?$", re.IGNORECASE
+)
+_HACKERNEWS = re.compile(r"^(?:https?://)?news\.ycombinator\.com(?:[/?#].*)?$", re.IGNORECASE)
 
 
-def add_source(path: Path, url: str, name: str | None, title: str | None = None) -> tuple[str, str]:
-    """Append a ``feed`` source to ``sources:``; return the name used and the new text.
+@dataclass(frozen=True)
+class Wanted:
+    """What an address given to ``sources add`` asks to follow, before anything is fetched."""
 
-    Without ``name``, one is made from ``title`` (the feed's) or the host, unique
-    in the file. Refuses an address or a name already followed.
+    kind: str
+    #: What it follows, as the keys of its entry in sources.yaml (url:, repo:, ...).
+    keys: tuple[tuple[str, str | int], ...]
+    #: How to show what it follows: the feed's address, owner/repo, r/name, a site.
+    target: str
+    #: What to name it after when no name is given (a feed: its title, found later).
+    name_hint: str = ""
+
+
+class AlreadyFollowed(UserError):
+    """What was asked for is followed already, under ``name``: nothing to do."""
+
+    def __init__(self, what: str, name: str):
+        super().__init__(f"{what} is already followed, as the source {name!r}")
+        self.name = name
+
+
+def wanted_from(text: str, kind: str = "auto") -> Wanted:
+    """The source ``text`` asks for: a GitHub repository's releases, a subreddit, Hugging
+    Face's daily papers, Hacker News' front page, or (anything else) a feed.
+
+    With ``kind`` given, ``text`` must be an address of that kind; a repository
+    may also be written owner/repo, and a subreddit r/name.
     """
+    text = text.strip()
+    if kind == "auto":
+        for guess in (_github, _reddit, _hf_papers, _hackernews):
+            wanted = guess(text, False)
+            if wanted is not None:
+                return wanted
+        return _feed(text)
+    if kind == "feed":
+        return _feed(text)
+    parsers = {
+        "github_releases": (_github, "a repository, such as https://github.com/vllm-project/vllm"),
+        "reddit": (_reddit, "a subreddit, such as https://www.reddit.com/r/LocalLLaMA"),
+        "hf_papers": (_hf_papers, "https://huggingface.co/papers"),
+        "hackernews": (_hackernews, "https://news.ycombinator.com"),
+    }
+    if kind not in parsers:
+        kinds = ", ".join(ADD_KINDS)
+        raise UserError(f"{kind!r} is not a kind tracker can add; use one of {kinds}")
+    parse, example = parsers[kind]
+    wanted = parse(text, True)
+    if wanted is None:
+        raise UserError(f"{text[:200]!r} is not an address of a {kind} source; give {example}")
+    return wanted
 
-    url = url.strip()
+
+def _feed(url: str) -> Wanted:
     problem = _url_problem(url)
     if problem:
         raise UserError(problem)
+    return Wanted("feed", (("url", url),), url)
+
+
+def _github(text: str, explicit: bool) -> Wanted | None:
+    match = _GITHUB.match(text) or (_OWNER_REPO.match(text) if explicit else None)
+    if match is None or match.group(1).lower() in _GITHUB_PAGES:
+        return None
+    owner, name = match.group(1), match.group(2).removesuffix(".git")
+    return Wanted("github_releases", (("repo", f"{owner}/{name}"),), f"{owner}/{name}", name)
+
+
+def _reddit(text: str, explicit: bool) -> Wanted | None:
+    match = _REDDIT.match(text) or (_SUBREDDIT.match(text) if explicit else None)
+    if match is None:
+        return None
+    name = match.group(1)
+    return Wanted("reddit", (("subreddit", name),), f"r/{name}", f"r/{name}")
+
+
+def _hf_papers(text: str, explicit: bool) -> Wanted | None:
+    if not _HF_PAPERS.match(text):
+        return None
+    return Wanted("hf_papers", (), "https://huggingface.co/papers", "hf-papers")
+
+
+def _hackernews(text: str, explicit: bool) -> Wanted | None:
+    if not _HACKERNEWS.match(text):
+        return None
+    return Wanted(
+        "hackernews",
+        (("min_points", HACKERNEWS_MIN_POINTS),),
+        "https://news.ycombinator.com",
+        "hacker-news",
+    )
+
+
+def _follows(node: object, wanted: Wanted) -> bool:
+    """Whether the entry ``node`` of sources.yaml already follows what ``wanted`` asks for."""
+    if not isinstance(node, CommentedMap):
+        return False
+    kind = str(node.get("kind", ""))
+    if wanted.kind == "feed":
+        url = node.get("url")
+        return url is not None and _url_key(url) == _url_key(wanted.target)
+    if kind != wanted.kind:
+        return False
+    if kind == "github_releases":
+        return str(node.get("repo", "")).strip().casefold() == wanted.target.casefold()
+    if kind == "reddit":
+        have = str(node.get("subreddit", "")).strip().rstrip("/").rsplit("/", 1)[-1]
+        return f"r/{have}".casefold() == wanted.target.casefold()
+    if kind == "hackernews":  # another query of Hacker News is another source
+        return not str(node.get("query", "") or "").strip()
+    return kind == "hf_papers"
+
+
+# --- adding and removing ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Followed:
+    """A source just added to sources.yaml, and what checking it found."""
+
+    name: str
+    kind: str
+    target: str
+    #: For a feed: what fetching it found.
+    probe: FeedProbe | None = None
+
+    @property
+    def note(self) -> str:
+        """One line for a person: the feed's title and size, and the page it was found on."""
+        probe = self.probe
+        if probe is None:
+            if self.kind == "hackernews":
+                return f"stories with {HACKERNEWS_MIN_POINTS}+ points"
+            return ""
+        count = f"{probe.items} entries" if probe.items != 1 else "1 entry"
+        title = f"“{probe.title}”, " if probe.title else ""
+        found = f"; the feed that {probe.page} links to" if probe.page else ""
+        return f"{title}{count} now{found}"
+
+
+def follow(
+    path: Path,
+    url: str,
+    settings: Settings,
+    *,
+    name: str | None = None,
+    kind: str = "auto",
+    is_public: Callable[[str], bool] = is_public_host,
+    public_only: bool = True,
+    http: HttpClient | None = None,
+) -> Followed:
+    """Add what ``url`` asks for to ``path``: the one way the bot's ``/sources add`` and
+    ``tracker sources add`` add a source.
+
+    A feed (or the feed a web page advertises) is fetched first, so only one
+    that works is added; other kinds are added as they are (their collectors
+    fetch fixed public APIs). Something already followed raises AlreadyFollowed,
+    before any fetch when the address itself is followed.
+    """
+    wanted = wanted_from(url, kind)
+    _check_addable(path, wanted, name)
+    if wanted.kind != "feed":
+        used, _ = add_entry(path, wanted, name)
+        return Followed(used, wanted.kind, wanted.target)
+    probe = probe_feed(wanted.target, settings, http, is_public=is_public)
+    used, _ = add_source(path, probe.address, name, probe.name_hint, public_only=public_only)
+    return Followed(used, "feed", probe.address, probe)
+
+
+def _check_addable(path: Path, wanted: Wanted, name: str | None) -> None:
+    """Refuse early, before any fetch: a file with problems, a source followed, a name taken.
+    (The edit checks all of it again, under the lock.)"""
+    text = _read(Path(os.path.realpath(path)), missing_ok=True)
+    if not text.strip():
+        return
+    _valid(text, str(path), None)
+    layout = _Layout.read(text, str(path))
+    followed = layout.following(wanted)
+    if followed:
+        raise AlreadyFollowed(wanted.target, followed)
+    if name is not None:
+        _new_name(layout.taken(), name, None, wanted.target)
+
+
+def add_source(
+    path: Path,
+    url: str,
+    name: str | None,
+    title: str | None = None,
+    *,
+    public_only: bool = True,
+) -> tuple[str, str]:
+    """Append a ``feed`` source to ``sources:``; return the name used and the new text.
+
+    Without ``name``, one is made from ``title`` (the feed's) or the host, unique
+    in the file. Refuses an address or a name already followed. ``public_only``
+    (the default: feeds added from Discord) marks it never to be fetched from
+    inside this machine's network.
+    """
+    return add_entry(path, _feed(url.strip()), name, title, public_only=public_only)
+
+
+def add_entry(
+    path: Path,
+    wanted: Wanted,
+    name: str | None,
+    title: str | None = None,
+    *,
+    public_only: bool = False,
+) -> tuple[str, str]:
+    """Append the source ``wanted`` to ``sources:``; return the name used and the new text."""
 
     def change(text: str) -> tuple[str, str]:
         layout = _Layout.read(text, str(path))
-        followed = layout.followed(url)
+        followed = layout.following(wanted)
         if followed:
-            raise UserError(f"{url} is already followed, as the source {followed!r}")
-        used = _new_name(layout, name, title, url)
-        # Added by someone in Discord, not by whoever runs the machine: it may never be
-        # fetched from (or redirected to) an address inside the machine's network.
-        entry: dict[str, str | bool] = {
-            "name": used,
-            "kind": "feed",
-            "url": url,
-            "public_only": True,
-        }
+            raise AlreadyFollowed(wanted.target, followed)
+        used = _new_name(layout.taken(), name, title or wanted.name_hint, wanted.target)
+        entry: dict[str, Any] = {"name": used, "kind": wanted.kind, **dict(wanted.keys)}
+        if wanted.kind == "feed" and public_only:
+            # Added by someone in Discord, not by whoever runs the machine: it may never be
+            # fetched from (or redirected to) an address inside the machine's network.
+            entry["public_only"] = True
         return layout.added(entry), used
 
     text, used = _edit(path, change, missing_ok=True)
     return used, text
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What importing a list of feeds did, feed by feed (titles as the list wrote them)."""
+
+    #: Names of the sources added, in the list's order.
+    added: list[str]
+    #: (title, name of the source that follows it already)
+    followed: list[tuple[str, str]]
+    #: (title, why it was left out)
+    skipped: list[tuple[str, str]]
+
+
+def import_feeds(
+    path: Path,
+    feeds: Sequence[Subscription],
+    *,
+    public_only: bool = False,
+    dry_run: bool = False,
+) -> Imported:
+    """Add every feed of an OPML list not followed yet, in one edit; the rest reported.
+
+    Feeds are not fetched (a reader's list is hundreds of feeds, and a dead one
+    shows in ``tracker collect`` like any other); their folders become tags.
+    """
+
+    def change(text: str) -> tuple[str, Imported]:
+        layout = _Layout.read(text, str(path))
+        taken = layout.taken()
+        first: dict[str, Subscription] = {}
+        entries: list[dict[str, Any]] = []
+        done = Imported([], [], [])
+        for feed in feeds:
+            label = feed.title or feed.url
+            problem = _import_problem(feed.url)
+            if problem:
+                done.skipped.append((label, problem))
+                continue
+            key = _url_key(feed.url)
+            if key in first:
+                where = f" (line {first[key].line})" if first[key].line else ""
+                done.skipped.append((label, f"listed twice in the file{where}: imported once"))
+                continue
+            first[key] = feed
+            already = layout.following(_feed(feed.url))
+            if already:
+                done.followed.append((label, already))
+                continue
+            used = _new_name(taken, None, feed.title, feed.url)
+            taken.add(used.casefold())
+            entry: dict[str, Any] = {"name": used, "kind": "feed", "url": feed.url}
+            tags = tags_of(feed)
+            if tags:
+                entry["tags"] = _flow(tags)
+            if public_only:
+                entry["public_only"] = True
+            entries.append(entry)
+            done.added.append(used)
+        return (layout.added_all(entries) if entries else text), done
+
+    _, done = _edit(path, change, missing_ok=True, write=not dry_run)
+    return done
+
+
+def _import_problem(url: str) -> str | None:
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme not in ("http", "https"):
+        what = f"a {scheme}: address" if scheme else "not a full address"
+        return f"{url[:200]} is {what}; tracker follows http(s) feeds only"
+    return _url_problem(url)
+
+
+def _flow(items: list[str]) -> CommentedSeq:
+    """A list written on one line, ``tags: [blog, ai]``, as sources.yaml writes them."""
+    seq = CommentedSeq(items)
+    seq.fa.set_flow_style()
+    return seq
 
 
 def remove_source(path: Path, name: str) -> str:
@@ -250,8 +715,9 @@ def remove_source(path: Path, name: str) -> str:
     return described
 
 
-def _new_name(layout: _Layout, name: str | None, title: str | None, url: str) -> str:
-    taken = {n.casefold() for n in layout.names()}
+def _new_name(taken: set[str], name: str | None, title: str | None, url: str) -> str:
+    """``name`` if free; without one, a free name made from ``title`` or ``url``'s host.
+    ``taken`` holds the names in use, case-folded."""
     if name is not None and name.strip():
         chosen = name.strip()
         if len(chosen) > 80 or not chosen.isprintable():
@@ -373,12 +839,14 @@ class _Layout:
             if isinstance(e.node, CommentedMap) and e.node.get("name") is not None
         ]
 
-    def followed(self, url: str) -> str | None:
-        """The name of the source that already follows ``url``, if any."""
-        key = _url_key(url)
+    def taken(self) -> set[str]:
+        """The names in use, case-folded: names are unique regardless of case."""
+        return {n.casefold() for n in self.names()}
+
+    def following(self, wanted: Wanted) -> str | None:
+        """The name of the source that already follows what ``wanted`` asks for, if any."""
         for e in self.entries:
-            url_of = e.node.get("url") if isinstance(e.node, CommentedMap) else None
-            if url_of is not None and _url_key(url_of) == key:
+            if _follows(e.node, wanted):
                 return str(e.node.get("name", "(unnamed)"))
         return None
 
@@ -415,14 +883,17 @@ class _Layout:
 
     # --- editing ---
 
-    def added(self, entry: dict[str, str | bool]) -> str:
+    def added(self, entry: dict[str, Any]) -> str:
+        return self.added_all([entry])
+
+    def added_all(self, entries: list[dict[str, Any]]) -> str:
         if self.seq is not None and self.entries and not self.seq.fa.flow_style():
-            return self._append_entry(entry)  # the usual case: after the last entry
+            return self._append_entries(entries)  # the usual case: after the last entry
         if self.data is None or ("sources" not in self.data and not self.data.fa.flow_style()):
-            return self._append_sources(entry)  # an empty file, or one without sources:
+            return self._append_sources(entries)  # an empty file, or one without sources:
         if self.seq is None and self._bare_key_line() is not None:
-            return self._insert_after_key(entry)  # "sources:" with nothing under it
-        return self._rewritten(lambda seq: seq.append(CommentedMap(entry)))
+            return self._insert_after_key(entries)  # "sources:" with nothing under it
+        return self._rewritten(lambda seq: seq.extend(CommentedMap(e) for e in entries))
 
     def removed(self, index: int) -> str:
         if self.seq is None or self.seq.fa.flow_style() or len(self.entries) == 1:
@@ -439,7 +910,7 @@ class _Layout:
                 after += 1
         return "".join(lines[:before] + lines[after:])
 
-    def _append_entry(self, entry: dict[str, str | bool]) -> str:
+    def _append_entries(self, entries: list[dict[str, Any]]) -> str:
         lines = list(self.lines)
         last = self.entries[-1]
         blank = len(self.entries) > 1 and any(
@@ -447,16 +918,17 @@ class _Layout:
         )
         if not lines[last.end - 1].endswith(("\n", "\r")):
             lines[last.end - 1] += self.newline  # a file without a final newline gets one
-        block = (self.newline if blank else "") + self._render(entry, self.dash_col, self.key_col)
+        gap = self.newline if blank else ""  # entries apart as the last two are
+        block = "".join(gap + self._render(e, self.dash_col, self.key_col) for e in entries)
         return "".join([*lines[: last.end], block, *lines[last.end :]])
 
-    def _append_sources(self, entry: dict[str, str | bool]) -> str:
+    def _append_sources(self, entries: list[dict[str, Any]]) -> str:
         text = self.text
         if text and not text.endswith(("\n", "\r")):
             text += self.newline
         if text.strip() and not text.endswith(self.newline * 2):
             text += self.newline
-        return text + "sources:" + self.newline + self._render(entry, 2, 4)
+        return text + "sources:" + self.newline + "".join(self._render(e, 2, 4) for e in entries)
 
     def _bare_key_line(self) -> int | None:
         """The line of ``sources:`` when nothing but a comment follows it there."""
@@ -464,7 +936,7 @@ class _Layout:
         line = self.data.lc.key("sources")[0]
         return line if re.match(r"^sources\s*:\s*(#.*)?$", self.lines[line].strip()) else None
 
-    def _insert_after_key(self, entry: dict[str, str | bool]) -> str:
+    def _insert_after_key(self, entries: list[dict[str, Any]]) -> str:
         assert self.data is not None
         line = self._bare_key_line()
         assert line is not None
@@ -472,10 +944,10 @@ class _Layout:
         if not lines[line].endswith(("\n", "\r")):
             lines[line] += self.newline
         dash = self.data.lc.key("sources")[1] + 2
-        block = self._render(entry, dash, dash + 2)
+        block = "".join(self._render(e, dash, dash + 2) for e in entries)
         return "".join([*lines[: line + 1], block, *lines[line + 1 :]])
 
-    def _render(self, entry: dict[str, str | bool], dash_col: int, key_col: int) -> str:
+    def _render(self, entry: dict[str, Any], dash_col: int, key_col: int) -> str:
         """The entry as YAML lines at this indentation, in the style of its siblings."""
         node = CommentedMap(entry)
         last = self.entries[-1].node if self.entries else None
@@ -571,14 +1043,23 @@ def _read(path: Path, missing_ok: bool) -> str:
         raise UserError(f"cannot read {path} ({exc.strerror or exc})") from None
 
 
-def _edit(path: Path, change: Callable[[str], tuple[str, T]], missing_ok: bool) -> tuple[str, T]:
-    """Read, change, validate and atomically replace ``path``: one edit at a time."""
+def _edit(
+    path: Path, change: Callable[[str], tuple[str, T]], missing_ok: bool, write: bool = True
+) -> tuple[str, T]:
+    """Read, change, validate and atomically replace ``path``: one edit at a time.
+
+    An edit that changes nothing writes nothing; without ``write`` (a dry run),
+    the change is made and checked but not saved.
+    """
     target = Path(os.path.realpath(path))  # a symlinked sources.yaml stays a symlink
     with _EDIT_LOCK:
         original = _read(target, missing_ok)
         text, result = change(original)
+        if text == original:
+            return text, result
         _valid(text, str(path), original)
-        _replace(target, text, original)
+        if write:
+            _replace(target, text, original)
     return text, result
 
 

@@ -45,10 +45,12 @@ class SourcesCog(commands.Cog):
         lines = [health_line(s) for s in sorted(followed, key=lambda s: s.name.lower())]
         await follow_up(interaction, pack(lines), ephemeral=True)
 
-    @sources.command(name="add", description="Follow an RSS or Atom feed")
+    @sources.command(
+        name="add", description="Follow a feed or a blog, a GitHub repo's releases, a subreddit"
+    )
     @app_commands.describe(
-        url="The feed's URL (RSS or Atom)",
-        name="A short name for it (made from the URL if left out)",
+        url="A feed's URL, or a blog's page (its feed is found), a GitHub repo or a subreddit",
+        name="A short name for it (made from the title or the URL if left out)",
     )
     @app_commands.checks.has_permissions(manage_guild=True)
     async def add(
