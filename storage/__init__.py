@@ -1,8 +1,8 @@
-"""All storage I/O of tracker: the SQLite state store (and, later, Chroma).
+"""All storage I/O of tracker: the SQLite state store and its stores by concern, and Chroma.
 
 Nothing outside this package opens a database.
 """
 
-from storage.state import SaveCounts, SourceState, SQLiteStateStore, StateStore
+from storage.state import SaveCounts, SourceState, SQLiteStateStore
 
-__all__ = ["SQLiteStateStore", "SaveCounts", "SourceState", "StateStore"]
+__all__ = ["SQLiteStateStore", "SaveCounts", "SourceState"]

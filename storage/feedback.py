@@ -8,13 +8,10 @@ time or earlier, and a withdrawal only removes such a vote.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from storage.state import SQLiteStateStore
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
+from tracker.times import to_iso
 
 
 class SQLiteFeedbackStore:
@@ -35,7 +32,7 @@ class SQLiteFeedbackStore:
         ``only``: withdraw it only if it is that vote, as when one of two thumbs goes)."""
         if vote not in (None, -1, 1):
             raise ValueError(f"a vote is +1, -1 or None, not {vote!r}")
-        stamp = _iso(now)
+        stamp = _stamp(now)
         with self.state.transaction() as db:
             if vote is None:
                 db.execute(
@@ -69,3 +66,7 @@ class SQLiteFeedbackStore:
             (story_id,),
         ).fetchone()
         return {"up": int(row["up"]), "down": int(row["down"])}
+
+
+def _stamp(moment: datetime) -> str:
+    return to_iso(moment) or ""

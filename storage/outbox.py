@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from storage.state import SQLiteStateStore
 from tracker.routes import DEFAULT_ROUTE
+from tracker.times import to_iso
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,6 @@ class OutboxMessage:
     idx: int
     payload: dict[str, Any]
     story_ids: tuple[str, ...]
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
 
 
 class DigestOutbox:
@@ -66,7 +63,7 @@ class DigestOutbox:
         with self.state.transaction() as db:
             db.execute(
                 "UPDATE digests SET abandoned = ? WHERE id = ? AND completed IS NULL",
-                (_iso(now), digest_id),
+                (_stamp(now), digest_id),
             )
 
     def create(
@@ -80,7 +77,7 @@ class DigestOutbox:
         with self.state.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO digests (created, destination, route) VALUES (?, ?, ?)",
-                (_iso(created), destination, route),
+                (_stamp(created), destination, route),
             )
             digest_id = int(cursor.lastrowid or 0)
             db.executemany(
@@ -131,7 +128,7 @@ class DigestOutbox:
             db.execute(
                 "UPDATE digest_messages SET message_id = ?, error = ?, posted_at = ? "
                 "WHERE digest_id = ? AND idx = ?",
-                (message_id, error, _iso(now), message.digest_id, message.idx),
+                (message_id, error, _stamp(now), message.digest_id, message.idx),
             )
             if message_id is not None:
                 db.executemany(
@@ -147,7 +144,7 @@ class DigestOutbox:
             if left == 0:
                 db.execute(
                     "UPDATE digests SET completed = ? WHERE id = ?",
-                    (_iso(now), message.digest_id),
+                    (_stamp(now), message.digest_id),
                 )
         return left == 0
 
@@ -168,3 +165,7 @@ class DigestOutbox:
         ):
             seen.update(dict.fromkeys(json.loads(row["story_ids"])))
         return list(seen)[:limit]
+
+
+def _stamp(moment: datetime) -> str:
+    return to_iso(moment) or ""

@@ -11,9 +11,10 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from tracker.pages import HostWait, PageChanges, PageTask, short_reason
+from tracker.times import from_iso, to_iso
 
 
 @dataclass(frozen=True)
@@ -24,14 +25,6 @@ class PageCounts:
     gave_up: int = 0
     #: The most common last error among the given-up pages, with how many share it.
     gave_up_reasons: list[tuple[str, int]] = field(default_factory=list)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 def tasks(db: sqlite3.Connection, source: str) -> dict[str, PageTask]:
@@ -46,8 +39,8 @@ def tasks(db: sqlite3.Connection, source: str) -> dict[str, PageTask]:
             url=r["url"],
             attempts=r["attempts"],
             last_error=r["last_error"],
-            last_attempt=_dt(r["last_attempt"]),
-            next_attempt=_dt(r["next_attempt"]),
+            last_attempt=from_iso(r["last_attempt"]),
+            next_attempt=from_iso(r["next_attempt"]),
             gave_up=bool(r["gave_up"]),
         )
         for r in rows
@@ -75,8 +68,8 @@ def apply(db: sqlite3.Connection, source: str, changes: PageChanges) -> None:
                 t.url,
                 t.attempts,
                 t.last_error,
-                _iso(t.last_attempt),
-                _iso(t.next_attempt),
+                to_iso(t.last_attempt),
+                to_iso(t.next_attempt),
                 int(t.gave_up),
             ),
         )
@@ -119,7 +112,7 @@ def waits(db: sqlite3.Connection, now: datetime) -> list[HostWait]:
     rows = db.execute(
         "SELECT host, until, reason, pages_only, strikes FROM host_waits"
         " WHERE until > ? OR (pages_only = 1 AND until > ?)",
-        (_iso(now), _iso(now - STRIKE_MEMORY)),
+        (to_iso(now), to_iso(now - STRIKE_MEMORY)),
     )
     return [
         HostWait(
@@ -138,7 +131,7 @@ def save_waits(
 ) -> None:
     db.execute(
         "DELETE FROM host_waits WHERE (pages_only = 0 AND until <= ?) OR until <= ?",
-        (_iso(now), _iso(now - STRIKE_MEMORY)),
+        (to_iso(now), to_iso(now - STRIKE_MEMORY)),
     )
     for host in cleared:
         db.execute("DELETE FROM host_waits WHERE host = ? AND pages_only = 1", (host,))
@@ -148,5 +141,5 @@ def save_waits(
             " VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (host, pages_only) DO UPDATE SET"
             " until = excluded.until, reason = excluded.reason, strikes = excluded.strikes",
-            (w.host, int(w.pages_only), _iso(w.until), w.reason, w.strikes),
+            (w.host, int(w.pages_only), to_iso(w.until), w.reason, w.strikes),
         )

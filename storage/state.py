@@ -13,9 +13,9 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from storage import pages
 from storage.migrations import migrate
@@ -23,6 +23,7 @@ from storage.pages import PageCounts
 from tracker.errors import StorageError
 from tracker.models import Item, ItemKind, Validators
 from tracker.pages import WITH_PAGE, HostWait, PageChanges, PageTask
+from tracker.times import from_iso, to_iso
 
 
 @dataclass(frozen=True)
@@ -71,35 +72,6 @@ class SourceStats:
     pages: PageCounts = field(default_factory=PageCounts)
 
 
-class StateStore(Protocol):
-    """What the collector needs from a state store."""
-
-    def source_state(self, name: str) -> SourceState | None: ...
-
-    def fingerprints(self, source: str) -> dict[str, str]: ...
-
-    def save_success(
-        self,
-        source: str,
-        kind: str,
-        items: Iterable[Item],
-        validators: Validators,
-        status: str,
-        now: datetime,
-        endpoint: str | None = None,
-    ) -> SaveCounts: ...
-
-    def save_failure(
-        self,
-        source: str,
-        kind: str,
-        error: str,
-        now: datetime,
-        backoff: BackoffPolicy,
-        transient: bool = True,
-    ) -> SourceState: ...
-
-
 @dataclass(frozen=True)
 class BackoffPolicy:
     """Exponential, capped: 15 min, 30 min, 1 h, ... up to a day between tries.
@@ -117,14 +89,6 @@ class BackoffPolicy:
             return timedelta(0)
         steps = failures - 1 + (0 if transient else self.permanent_head_start)
         return min(self.cap, self.base * (2 ** min(steps, 20)))
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 class SQLiteStateStore:
@@ -206,7 +170,7 @@ class SQLiteStateStore:
     ) -> SaveCounts:
         """Store a source's items, page queue, validators and success in one transaction."""
         new = updated = unchanged = completed = 0
-        stamp = _iso(now)
+        stamp = to_iso(now)
         with self.transaction() as db:
             before = db.execute(
                 "SELECT last_success, endpoint FROM source_state WHERE name = ?", (source,)
@@ -300,7 +264,7 @@ class SQLiteStateStore:
             ).fetchone()
             failures = (row["consecutive_failures"] if row else 0) + 1
             retry = now + backoff.delay(failures, transient)
-            retry_at = _iso(max(retry, not_before) if not_before else retry)
+            retry_at = to_iso(max(retry, not_before) if not_before else retry)
             db.execute(
                 """
                 INSERT INTO source_state (name, kind, last_attempt, last_status,
@@ -312,7 +276,7 @@ class SQLiteStateStore:
                     last_error = excluded.last_error, last_error_at = excluded.last_error_at,
                     next_attempt_after = excluded.next_attempt_after
                 """,
-                (source, kind, _iso(now), failures, error, _iso(now), retry_at),
+                (source, kind, to_iso(now), failures, error, to_iso(now), retry_at),
             )
         state = self.source_state(source)
         if state is None:  # pragma: no cover - written just above
@@ -409,8 +373,8 @@ def _item_columns(item: Item) -> tuple[Any, ...]:
         item.title,
         item.text,
         json.dumps(list(item.authors), ensure_ascii=False),
-        _iso(item.published),
-        _iso(item.updated),
+        to_iso(item.published),
+        to_iso(item.updated),
         json.dumps(item.extra, ensure_ascii=False, default=str),
         item.version_key,
     )
@@ -426,8 +390,8 @@ def item_from_row(row: sqlite3.Row) -> Item:
         title=row["title"],
         text=row["text"],
         authors=tuple(json.loads(row["authors"])),
-        published=_dt(row["published"]),
-        updated=_dt(row["updated"]),
+        published=from_iso(row["published"]),
+        updated=from_iso(row["updated"]),
         extra=json.loads(row["extra"]),
         fingerprint=row["fingerprint"],
     )
@@ -438,13 +402,13 @@ def _state(row: sqlite3.Row) -> SourceState:
         name=row["name"],
         kind=row["kind"],
         validators=Validators(row["etag"], row["last_modified"]),
-        last_attempt=_dt(row["last_attempt"]),
-        last_success=_dt(row["last_success"]),
+        last_attempt=from_iso(row["last_attempt"]),
+        last_success=from_iso(row["last_success"]),
         last_status=row["last_status"],
         consecutive_failures=row["consecutive_failures"],
         last_error=row["last_error"],
-        last_error_at=_dt(row["last_error_at"]),
-        next_attempt_after=_dt(row["next_attempt_after"]),
+        last_error_at=from_iso(row["last_error_at"]),
+        next_attempt_after=from_iso(row["next_attempt_after"]),
         endpoint=row["endpoint"],
         moved_to=row["moved_to"],
     )

@@ -21,20 +21,13 @@ from storage.vectors import ChunkRecord
 from tracker.models import Engagement, Item, ItemKind, Story, StoryMember
 from tracker.routes import DEFAULT_ROUTE
 from tracker.stories import Candidate, identities
+from tracker.times import from_iso, to_iso
 
 #: Source kinds whose items are links people shared (see ``pending_items``).
 LINK_SHARING = ("hackernews", "reddit")
 
 #: A story whose LLM summary failed this many times keeps its extractive summary.
 MAX_SUMMARY_ATTEMPTS = 6
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 def _blob(vector: np.ndarray) -> bytes:
@@ -110,7 +103,7 @@ class SQLiteStoryStore:
         due = self.db.execute(
             "SELECT 1 FROM stories WHERE summary_due = 1 AND (summary_retry_after IS NULL"
             " OR summary_retry_after <= ?) LIMIT 1",
-            (_iso(datetime.now(UTC)),),
+            (to_iso(datetime.now(UTC)),),
         ).fetchone()
         return pending is not None or due is not None
 
@@ -169,7 +162,7 @@ class SQLiteStoryStore:
             " AND (k.key LIKE 'arxiv:%' OR k.key LIKE 'release:%')"
             " WHERE s.vector IS NOT NULL AND s.vector_model = ? AND s.first_seen >= ?"
             " GROUP BY s.id",
-            (model, _iso(since)),
+            (model, to_iso(since)),
         )
         return [
             Candidate(
@@ -209,7 +202,7 @@ class SQLiteStoryStore:
         vector_model: str | None = None,
     ) -> Placement:
         """Put an item in a story (a new one when ``story_id`` is None), with its keys."""
-        stamp = _iso(now)
+        stamp = to_iso(now)
         new_story = story_id is None
         with self.state.transaction() as db:
             if story_id is None:
@@ -224,7 +217,7 @@ class SQLiteStoryStore:
                         item.url,
                         stamp,
                         stamp,
-                        _iso(item.published),
+                        to_iso(item.published),
                         _blob(vector) if vector is not None else None,
                         vector_model if vector is not None else None,
                     ),
@@ -233,7 +226,7 @@ class SQLiteStoryStore:
                 # A new release of the tool: the story now names and links the new one.
                 db.execute(
                     "UPDATE stories SET title = ?, url = ?, published = ? WHERE id = ?",
-                    (item.title, item.url, _iso(item.published), story_id),
+                    (item.title, item.url, to_iso(item.published), story_id),
                 )
             elif item.kind is not ItemKind.POST:
                 # A story begun by a post about a paper or a release is about that paper
@@ -319,7 +312,7 @@ class SQLiteStoryStore:
     ) -> None:
         """Record items as processed: only once their chunks are in the vector store, so
         a crash in between leaves them pending, and the next run finishes them."""
-        stamp = _iso(now)
+        stamp = to_iso(now)
         with self.state.transaction() as db:
             db.executemany(
                 "INSERT INTO processed (source, item_id, fingerprint, processed_at, content_hash)"
@@ -345,7 +338,7 @@ class SQLiteStoryStore:
         rows = self.db.execute(
             "SELECT id, kind, updated FROM stories WHERE summary_due = 1"
             " AND (summary_retry_after IS NULL OR summary_retry_after <= ?)",
-            (_iso(now),),
+            (to_iso(now),),
         )
         for story in rows:
             if wanted is not None and story["id"] not in wanted:
@@ -400,7 +393,7 @@ class SQLiteStoryStore:
                     1 if due else 0,
                     retry_reason,
                     attempts,
-                    _iso(now + delay) if due else None,
+                    to_iso(now + delay) if due else None,
                     story_id,
                 ),
             )
@@ -424,7 +417,7 @@ class SQLiteStoryStore:
             "SELECT max(created) AS last FROM digests WHERE completed IS NOT NULL AND route = ?",
             (route,),
         ).fetchone()
-        return stories, _dt(row["last"]) if row else None
+        return stories, from_iso(row["last"]) if row else None
 
     # --- reading ---------------------------------------------------------------------
 
@@ -433,7 +426,7 @@ class SQLiteStoryStore:
         args: tuple[str, ...] = ()
         if since is not None:
             query += " WHERE last_changed >= ?"
-            args = (_iso(since) or "",)
+            args = (to_iso(since) or "",)
         stories = []
         for row in self.db.execute(query + " ORDER BY first_seen", args):
             stories.append(self._story(row))
@@ -489,7 +482,7 @@ class SQLiteStoryStore:
             url=r["url"],
             first_seen=datetime.fromisoformat(r["first_seen"]),
             last_changed=datetime.fromisoformat(r["last_changed"]),
-            published=_dt(r["published"]),
+            published=from_iso(r["published"]),
             members=members,
             updated=bool(r["updated"]),
             update_note=r["update_note"],
@@ -501,10 +494,10 @@ class SQLiteStoryStore:
 def _member_date(row: Any) -> datetime | None:
     """An item's newest own date; when it has none, when it was collected, unless it came
     with its source's first collect (backlog, which is never news)."""
-    dates = [d for d in (_dt(row["published"]), _dt(row["updated"])) if d is not None]
+    dates = [d for d in (from_iso(row["published"]), from_iso(row["updated"])) if d is not None]
     if dates:
         # A date in the future (a wrong year, an event's date) is no fresher than the
         # last time the item changed.
-        seen = _dt(row["last_changed"])
+        seen = from_iso(row["last_changed"])
         return min(max(dates), seen) if seen else max(dates)
-    return None if row["backlog"] else _dt(row["first_seen"])
+    return None if row["backlog"] else from_iso(row["first_seen"])

@@ -511,9 +511,9 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     from storage.outbox import DigestOutbox
     from tracker.app import open_tracker
     from tracker.config import parse_interval
-    from tracker.process import utcnow
     from tracker.render import to_json, to_markdown
     from tracker.routes import route_named
+    from tracker.times import utcnow
 
     config = load_config(settings.sources_path)
     now = utcnow()
@@ -570,7 +570,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from tracker.app import open_tracker
     from tracker.ask import Filters
     from tracker.config import parse_interval
-    from tracker.process import utcnow
+    from tracker.times import utcnow
 
     since = utcnow() - _age(args.since, parse_interval) if args.since else None
     filters = Filters(since=since, kind=args.kind, source=args.source)

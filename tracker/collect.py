@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from storage.state import BackoffPolicy, SourceState, SQLiteStateStore
 from tracker.config import Config, Source
@@ -23,12 +23,9 @@ from tracker.models import Fetched, SourceResult, Status, Validators
 from tracker.pages import HostBook
 from tracker.settings import Settings
 from tracker.sources import COLLECTORS, CollectContext, Collector
+from tracker.times import utcnow
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

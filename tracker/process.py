@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -30,13 +30,10 @@ from tracker.stories import (
     update_note,
 )
 from tracker.summarise import Summariser, Summary, SummaryInput, strip_inline_markdown
+from tracker.times import utcnow
 
 #: Items per batch: enough for the embedder to batch well, little enough to stay lean.
 BATCH_ITEMS = 256
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -37,7 +37,6 @@ from tracker.embed import Embedder
 from tracker.errors import ConfigError, TrackerError
 from tracker.health import HealthChange, health_changes
 from tracker.models import SourceResult, Status
-from tracker.process import utcnow
 from tracker.routes import Route, route_named, routes
 from tracker.schedule import (
     DEFAULT_INTERVALS,
@@ -49,6 +48,7 @@ from tracker.schedule import (
 )
 from tracker.services import Destination, Notifier
 from tracker.settings import Settings
+from tracker.times import utcnow
 from tracker.watch import ConfigWatcher
 from tracker.worker import Worker
 

@@ -174,12 +174,6 @@ class CandidatePool:
         return [(self._items[i], float(scores[i])) for i in order]
 
 
-def nearest(vector: np.ndarray, candidates: Iterable[Candidate]) -> tuple[str, float] | None:
-    """The most similar candidate by cosine similarity (vectors are L2-normalised)."""
-    hits = CandidatePool(candidates).above(vector, -2.0)
-    return (hits[0][0].story_id, hits[0][1]) if hits else None
-
-
 def update_note(item: Item, reason: str, previous_version: int | None) -> str | None:
     """What changed, when an item updates a story; None when it merely adds a link."""
     if item.kind is ItemKind.RELEASE and reason == "update":

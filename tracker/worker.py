@@ -36,10 +36,6 @@ class Worker(Generic[R]):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._call, fn)
 
-    def call(self, fn: Callable[[R], T]) -> T:
-        """The same, from synchronous code (tests, the CLI): waits for the result."""
-        return self._pool.submit(self._call, fn).result()
-
     def shutdown(self) -> None:
         """Let the call in progress finish, drop queued ones, then release the resource."""
         with self._lock:
