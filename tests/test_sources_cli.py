@@ -11,10 +11,10 @@ import pytest
 
 from tests.conftest import DATA, SHARED_FIXTURES, FeedServer
 from tests.test_opml import READER_EXPORT
+from tracker.addresses import url_key
 from tracker.cli import main
 from tracker.config import FeedSource, load_config
 from tracker.opml import read_opml
-from tracker.sources_edit import _url_key
 
 WritePath = Callable[[str], Path]
 
@@ -433,12 +433,12 @@ def test_every_feed_of_a_real_readers_export_becomes_a_source(
     if not subs.is_file():
         pytest.skip(f"real-world fixtures not found at {SHARED_FIXTURES}")
     path = write_sources(COMMENTED)
-    wanted = {_url_key(f.url) for f in read_opml(subs.read_bytes(), str(subs)).feeds}
+    wanted = {url_key(f.url) for f in read_opml(subs.read_bytes(), str(subs)).feeds}
 
     assert run("import", str(subs)) == 0
 
     config = load_config(path)
-    followed = {_url_key(str(s.url)) for s in config.sources if s.kind == "feed"}
+    followed = {url_key(str(s.url)) for s in config.sources if s.kind == "feed"}
     assert wanted <= followed
     assert len(wanted) == len(followed) - 1  # and simon-willison, followed before
     assert removed_lines(COMMENTED, path.read_text()) == []

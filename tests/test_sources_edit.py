@@ -12,20 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DATA, FeedServer
-from tracker import sources_edit
+from tracker import sources_edit, yaml_splice
+from tracker.addresses import wanted_from
 from tracker.config import load_config
 from tracker.errors import UserError
+from tracker.feed_probe import check_feed_url, probe_feed, read_page
 from tracker.opml import Subscription
 from tracker.settings import Settings
-from tracker.sources_edit import (
-    add_source,
-    check_feed_url,
-    import_feeds,
-    probe_feed,
-    read_page,
-    remove_source,
-    wanted_from,
-)
+from tracker.sources_edit import add_source, import_feeds, remove_source
 
 REPO_SOURCES = Path(__file__).parent.parent / "sources.yaml"
 FEED = "https://inference.example/feed.xml"
@@ -605,7 +599,7 @@ def test_an_edit_that_would_be_invalid_is_never_written(
 ) -> None:
     original = repo_copy.read_bytes()
     monkeypatch.setattr(
-        sources_edit._Layout, "added", lambda self, entry: self.text + "  - kind: nonsense\n"
+        yaml_splice.Layout, "added", lambda self, entry: self.text + "  - kind: nonsense\n"
     )
     with pytest.raises(UserError, match=r"would make .* invalid, so it was not saved"):
         add_source(repo_copy, FEED, "notes")
@@ -638,13 +632,13 @@ def test_a_failed_write_leaves_the_file_and_no_temporary_file(
 def test_a_file_changed_during_the_edit_is_left_alone(
     repo_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    validate = sources_edit._valid
+    validate = sources_edit.check_valid
 
     def someone_saves_meanwhile(text: str, file: str, original: str | None) -> None:
         validate(text, file, original)
         repo_copy.write_text(original + "# edited by hand\n" if original else "")
 
-    monkeypatch.setattr(sources_edit, "_valid", someone_saves_meanwhile)
+    monkeypatch.setattr(sources_edit, "check_valid", someone_saves_meanwhile)
     with pytest.raises(UserError, match="changed by someone else"):
         add_source(repo_copy, FEED, "notes")
     assert repo_copy.read_text().endswith("# edited by hand\n")

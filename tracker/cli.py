@@ -224,7 +224,7 @@ def _source_json(source: Any) -> dict[str, Any]:
 
 
 def _add_sources_edits(sources_commands: Any) -> None:
-    from tracker.sources_edit import ADD_KINDS
+    from tracker.addresses import ADD_KINDS
 
     add = sources_commands.add_parser(
         "add",
@@ -277,8 +277,9 @@ def _anywhere(host: str) -> bool:
 
 
 def cmd_sources_add(args: argparse.Namespace, settings: Settings) -> int:
+    from tracker.addresses import AlreadyFollowed
     from tracker.errors import UserError
-    from tracker.sources_edit import AlreadyFollowed, follow
+    from tracker.sources_edit import follow
 
     path = settings.sources_path
     try:
