@@ -16,14 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tracker.summarise import (
-    SYSTEM_PROMPT,
-    ExtractiveSummariser,
-    OpenAISummariser,
-    Summary,
-    SummaryInput,
-    make_summariser,
-)
+from tracker.extractive import ExtractiveSummariser
+from tracker.llm_summary import SYSTEM_PROMPT, OpenAISummariser
+from tracker.summarise import make_summariser
+from tracker.summary import Summary, SummaryInput
 
 # --- a deterministic fake embedder --------------------------------------------------------------
 
@@ -387,7 +383,11 @@ class ChatServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        return f"{self.where}/v1"
+
+    @property
+    def where(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
     def close(self) -> None:
         if self.reply.hold is not None:
@@ -514,15 +514,15 @@ def test_a_timeout_falls_back(
         summary = llm.summarise(STORY)
     finally:
         release_server.set()
-    expect_fallback(summary, extractive, "LLM timed out after 0.5s")
+    expect_fallback(summary, extractive, "did not answer within 0.5 s")
 
 
 @pytest.mark.parametrize(
     ("status", "body", "reason"),
     [
         (429, {"error": {"message": "Rate limit reached", "type": "requests"}}, "(429)"),
-        (500, {"error": {"message": "boom"}}, "LLM server error (500)"),
-        (503, {"error": {"message": "overloaded"}}, "LLM server error (503)"),
+        (500, {"error": {"message": "boom"}}, "failed with 500 (boom)"),
+        (503, {"error": {"message": "overloaded"}}, "failed with 503 (overloaded)"),
         (400, {"error": {"message": "max_tokens is too large"}}, "max_tokens is too large"),
         (200, {"choices": []}, "no choices"),
         (200, completion(None), "empty reply"),
@@ -555,7 +555,10 @@ def test_after_repeated_outages_the_llm_is_left_alone_for_a_while(
     ) as llm:
         reasons = [llm.summarise(STORY).fallback_reason for _ in range(4)]
         assert len(chat.requests) == 2  # the last two stories did not wait on a dead server
-        assert reasons[-1] == "LLM not tried: its last 2 calls failed (LLM server error (503))"
+        assert reasons[-1] == (
+            f"LLM not tried: its last 2 calls failed (the LLM server at {chat.where} failed "
+            "with 503 (overloaded); it may work again later)"
+        )
         now[0] += 61
         chat.reply = Reply(body=completion("Back to normal service now."))
         assert llm.summarise(STORY).method == "llm" and len(chat.requests) == 3
@@ -592,7 +595,7 @@ def test_the_api_key_never_appears_in_a_reason_or_the_log(
 ) -> None:
     # Some servers echo the key back ("Incorrect API key provided: sk-...").
     chat.reply = Reply(status, {"error": {"message": f"Incorrect API key provided: {KEY}"}})
-    caplog.set_level(logging.DEBUG, logger="tracker.summarise")
+    caplog.set_level(logging.DEBUG, logger="tracker.llm_summary")
     with OpenAISummariser(MODEL, KEY, chat.base_url, extractive, timeout=0.5) as llm:
         reason = llm.summarise(STORY).fallback_reason
     assert chat.headers[0]["authorization"] == f"Bearer {KEY}"  # the key was really used
@@ -620,7 +623,8 @@ def test_a_failing_fallback_still_gives_a_summary(chat: ChatServer) -> None:
         summary = llm.summarise(STORY)
     assert summary.text == STORY.title and summary.method == "extractive"
     assert summary.fallback_reason == (
-        "LLM server error (500); the fallback failed too (RuntimeError)"
+        f"the LLM server at {chat.where} failed with 500 (boom); it may work again later; "
+        "the fallback failed too (RuntimeError)"
     )
 
 

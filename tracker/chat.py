@@ -1,13 +1,16 @@
 """A chat model behind any OpenAI-compatible server (OpenAI, Ollama, vLLM).
 
 One client for the answerer and the digest's headline: the same defaults (no retries,
-a timeout, temperature 0) and the same ``openai`` errors for callers to turn into reasons.
+a timeout, temperature 0), and ``failure`` to say in one sentence, without the key, why
+a call failed (``tracker.openai_compat``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
+
+from tracker.openai_compat import Server
 
 
 class Chat(Protocol):
@@ -19,22 +22,22 @@ class Chat(Protocol):
 @dataclass
 class OpenAIChat:
     model: str
-    api_key: str | None
+    api_key: str | None = field(repr=False)
     base_url: str | None
     timeout: float = 30.0
     max_tokens: int = 400
 
+    @property
+    def server(self) -> Server:
+        return Server(self.base_url, self.api_key)
+
+    def failure(self, exc: BaseException) -> str:
+        """Why a call failed, in one sentence without the key."""
+        return self.server.failure(exc, self.model, "LLM server", self.timeout)
+
     def complete(self, system: str, user: str) -> str:
         """The model's reply, stripped ("" when it sent none); raises ``openai.APIError``."""
-        import openai
-
-        client = openai.OpenAI(
-            api_key=self.api_key or "unused",
-            base_url=self.base_url or "https://api.openai.com/v1",
-            timeout=self.timeout,
-            max_retries=0,
-        )
-        reply = client.chat.completions.create(
+        reply = self.server.client(self.timeout).chat.completions.create(
             model=self.model,
             messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
             temperature=0,

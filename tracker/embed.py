@@ -19,7 +19,6 @@ import functools
 import hashlib
 import importlib.metadata
 import os
-import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,11 +31,11 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from tracker.errors import TrackerError
+from tracker.openai_compat import Server
 from tracker.urls import without_credentials
 
 if TYPE_CHECKING:  # imported lazily: openai alone takes ~0.8 s to import
     import onnxruntime
-    import openai
     from tokenizers import Tokenizer
 
 
@@ -381,10 +380,6 @@ def _pooled(hidden: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 # --- OpenAI-compatible servers -------------------------------------------------------------
 
-DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
-#: What OpenAI-style keys look like, for servers that echo (part of) a key in an error.
-_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*.]{4,}")
-
 
 class OpenAIEmbedder:
     """Embeddings from an OpenAI-compatible ``/embeddings`` endpoint (OpenAI, Ollama, vLLM).
@@ -407,8 +402,6 @@ class OpenAIEmbedder:
         *,
         max_retries: int = 2,
     ) -> None:
-        import openai
-
         if not model:
             raise EmbeddingError(
                 "no embedding model name was given. Fix: e.g. openai:text-embedding-3-small"
@@ -418,22 +411,15 @@ class OpenAIEmbedder:
         self.model = model
         self.base_url = base_url.rstrip("/") if base_url else None
         self.spec = f"openai:{model}"
-        endpoint = self.base_url or DEFAULT_OPENAI_BASE_URL
+        self._server = Server(base_url, api_key or None)
         # What names and messages show: never a user, password or query, which may hold
         # a key (the name is stored in Chroma and SQLite, and sent to a Chroma server).
-        self.url = without_credentials(endpoint)
+        self.url = without_credentials(self._server.url)
         self.name = f"openai:{model}@{self.url}"
         self.batch_size = batch_size
+        self.timeout = timeout
         self._dimensions = dimensions
-        self._api_key = api_key or None
-        # Local servers (Ollama, vLLM) take any key; the client insists on one. The key is
-        # never read from the environment here: Settings does that.
-        self._client = openai.OpenAI(
-            api_key=api_key or "no-key",
-            base_url=endpoint,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+        self._client = self._server.client(timeout, max_retries)
 
     def __repr__(self) -> str:  # no key in reprs, logs or tracebacks
         return f"OpenAIEmbedder(model={self.model!r}, base_url={self.url!r})"
@@ -467,21 +453,9 @@ class OpenAIEmbedder:
             response = self._client.embeddings.create(
                 model=self.model, input=batch, encoding_format="float"
             )
-        except openai.APIStatusError as exc:
-            raise EmbeddingError(self._status_sentence(exc)) from None
-        except openai.APITimeoutError:
-            raise EmbeddingError(
-                f"the embedding server at {self.url} did not answer in time"
-            ) from None
-        except openai.APIConnectionError:
-            raise EmbeddingError(
-                f"could not connect to the embedding server at {self.url} "
-                "(is it running, and is the address right?)"
-            ) from None
         except openai.OpenAIError as exc:
-            raise EmbeddingError(
-                f"embedding with {self.model} at {self.url} failed: {self._scrub(str(exc))}"
-            ) from None
+            sentence = self._server.failure(exc, self.model, "embedding server", self.timeout)
+            raise EmbeddingError(sentence) from None
         return self._vectors(response, len(batch))
 
     def _vectors(self, response: Any, expected: int) -> np.ndarray:
@@ -510,39 +484,6 @@ class OpenAIEmbedder:
         if not np.all(np.isfinite(norms)) or np.any(norms == 0):
             raise EmbeddingError(f"{where} returned an all-zero or non-numeric vector")
         return vectors / norms
-
-    def _scrub(self, text: str) -> str:
-        if self._api_key and len(self._api_key) >= 6:  # shorter is a placeholder, not a secret
-            text = text.replace(self._api_key, "***")
-        text = _KEY_LIKE.sub("sk-***", text)
-        text = " ".join(text.split())
-        return text if len(text) <= 200 else text[:199] + "…"
-
-    def _status_sentence(self, exc: openai.APIStatusError) -> str:
-        status = exc.status_code
-        body = exc.body
-        detail = body.get("message") if isinstance(body, dict) else body
-        said = f" ({self._scrub(str(detail))})" if detail else ""
-        where = f"the embedding server at {self.url}"
-        if status == 401:
-            if not self._api_key:
-                return f"{where} wants an API key and none was set{said}. Fix: set OPENAI_API_KEY"
-            return (
-                f"{where} rejected the API key (401 Unauthorized){said}. Fix: check OPENAI_API_KEY"
-            )
-        if status == 403:
-            return f"{where} refused access to {self.model} (403 Forbidden){said}"
-        if status == 404:
-            return (
-                f"{where} does not know the model {self.model!r} or has no /embeddings "
-                f"endpoint (404){said}. Fix: check the model name and base URL "
-                f"(for Ollama, run `ollama pull {self.model}` first)"
-            )
-        if status == 429:
-            return f"{where} is rate-limiting us or the quota is used up (429){said}"
-        if status >= 500:
-            return f"{where} failed with {status}{said}; try again later"
-        return f"{where} rejected the request ({status}){said}"
 
 
 # --- choosing one --------------------------------------------------------------------------

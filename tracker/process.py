@@ -20,6 +20,7 @@ from storage.vectors import ChunkRecord, VectorStore
 from tracker.chunking import Chunk, chunk_text
 from tracker.embed import Embedder
 from tracker.models import Item, reader_hash
+from tracker.prose import strip_inline_markdown
 from tracker.stories import (
     DEFAULT_THRESHOLD,
     Candidate,
@@ -29,7 +30,7 @@ from tracker.stories import (
     item_keys,
     update_note,
 )
-from tracker.summarise import Summariser, Summary, SummaryInput, strip_inline_markdown
+from tracker.summary import Summariser, Summary, SummaryInput
 from tracker.times import utcnow
 
 #: Items per batch: enough for the embedder to batch well, little enough to stay lean.
