@@ -20,7 +20,8 @@ import pytest
 
 from storage.state import SQLiteStateStore
 from tests.conftest import DATA, FeedServer
-from tracker.cli import describe, main
+from tracker.cli import main
+from tracker.cli_collect import describe
 from tracker.collect import collect
 from tracker.config import parse_config
 from tracker.errors import FetchError, HTTPStatusError, TooLargeError

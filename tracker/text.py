@@ -98,3 +98,8 @@ def unwrap(text: str) -> str:
 def one_line(text: str) -> str:
     """Titles and names: markup removed, all whitespace collapsed to single spaces."""
     return " ".join(html_to_text(text).split())
+
+
+def plural(n: int, noun: str) -> str:
+    """ "1 source", "3 sources" (nouns with a plain plural only)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
