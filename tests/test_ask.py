@@ -204,6 +204,8 @@ def test_an_llm_error_falls_back_to_cited_excerpts(world, monkeypatch, capsys) -
     llm_world(world, monkeypatch, None, status=500)
     answer = ask_json(capsys, "How much faster is decoding with a draft model?")
     assert answer["mode"] == "extractive" and answer["citations"]
+    # The answer says why the LLM's was not used, in the words the summaries use.
+    assert "failed with 500 (no)" in answer["fallback_reason"]
 
 
 def test_the_llm_saying_it_does_not_know_is_passed_on(world, monkeypatch, capsys) -> None:

@@ -130,3 +130,39 @@ def test_two_different_papers_never_merge_on_similar_words() -> None:
         assign(item_keys(paper("2401.99999")), v, {}, post_story, NOW, WINDOW, 0.5).story_id
         == "a-post"
     )
+
+
+def namesake(author: str, year: int, url: str) -> Item:
+    return Item(
+        id=url,
+        source="dblp",
+        source_kind="feed",
+        kind=ItemKind.PAPER,
+        url=url,
+        title="Learning to Rank: From Pairwise Approach to Listwise Approach",
+        authors=(author,),
+        published=datetime(year, 6, 1, tzinfo=UTC),
+    )
+
+
+def test_two_same_titled_papers_by_different_authors_stay_two_stories() -> None:
+    first = namesake("Zhe Cao", 2007, "https://dblp.example/cao07")
+    other = namesake("Maria Rossi", 2007, "https://dblp.example/rossi07")
+    vector = np.ones(4) / 2  # identical embeddings: only their identity tells them apart
+    story = Candidate("s1", vector, NOW, frozenset(item_keys(first).strong))
+    match = assign(item_keys(other), vector, {}, [story], NOW, WINDOW)
+    assert match.reason == "new"
+
+
+def test_the_same_title_in_another_year_is_another_paper() -> None:
+    first = namesake("Zhe Cao", 2007, "https://dblp.example/cao07")
+    later = namesake("Cao, Zhe", 2012, "https://dblp.example/cao12")
+    story = Candidate("s1", np.ones(4) / 2, NOW, frozenset(item_keys(first).strong))
+    assert assign(item_keys(later), np.ones(4) / 2, {}, [story], NOW, WINDOW).reason == "new"
+
+
+def test_one_paper_listed_twice_by_its_authors_name_is_one_story() -> None:
+    first = namesake("Zhe Cao", 2007, "https://dblp.example/cao07")
+    again = namesake("Cao, Z.", 2007, "https://acm.example/10.1145/1273496")
+    key = next(k for k in item_keys(first).strong if k.startswith("paper:"))
+    assert key in item_keys(again).strong

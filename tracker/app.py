@@ -19,6 +19,8 @@ from storage.state import SQLiteStateStore
 from storage.stories import SQLiteStoryStore
 from storage.vectors import ChromaVectorStore
 from tracker.ask import (
+    ANSWER_N,
+    ANSWER_PER_STORY,
     Answer,
     Filters,
     LexicalIndex,
@@ -26,6 +28,7 @@ from tracker.ask import (
     Passage,
     extractive_answer,
     retrieve,
+    story_chunks,
 )
 from tracker.chat import OpenAIChat
 from tracker.config import Config
@@ -34,11 +37,13 @@ from tracker.embed import Embedder, TrackerEmbeddingFunction, make_embedder
 from tracker.feedback import feedback_signal
 from tracker.headline import LLMHeadline, extractive_headline
 from tracker.models import Story
+from tracker.openai_compat import llm_configured
 from tracker.process import Pipeline, ProcessReport, utcnow
 from tracker.rank import Ranked, rank
 from tracker.routes import DEFAULT_ROUTE, Route, routes
 from tracker.settings import Settings
-from tracker.summarise import Summariser, make_summariser
+from tracker.summarise import make_summariser
+from tracker.summary import Summariser
 
 
 class Tracker:
@@ -181,11 +186,8 @@ class Tracker:
     def headline(self, digest: Digest) -> str | None:
         """What the digest opens with: an LLM's overview when one is configured (checked
         against the digest's stories), else plain lines."""
-        s = self.settings
-        if s.summary_model and (s.openai_api_key or s.openai_base_url):
-            chat = OpenAIChat(s.summary_model, s.openai_api_key, s.openai_base_url, max_tokens=200)
-            return LLMHeadline(chat)(digest)
-        return extractive_headline(digest)
+        chat = self._chat(max_tokens=200)
+        return LLMHeadline(chat)(digest) if chat is not None else extractive_headline(digest)
 
     def lexical(self) -> LexicalIndex:
         """The BM25 index, rebuilt only when the chunks changed since it was built."""
@@ -194,17 +196,38 @@ class Tracker:
             self._lexical = (version, LexicalIndex(self.stories.chunk_rows()))
         return self._lexical[1]
 
-    def ask(self, question: str, filters: Filters, n: int = 8) -> tuple[Answer, list[Passage]]:
+    def ask(
+        self, question: str, filters: Filters, n: int = ANSWER_N
+    ) -> tuple[Answer, list[Passage]]:
         """An answer from the corpus: by the LLM when one is configured (checked against
         its passages, falling back to excerpts on any failure), else cited excerpts."""
-        passages = retrieve(question, filters, self.lexical(), self.vectors, self.embedder, n=n)
-        s = self.settings
-        if s.summary_model and (s.openai_api_key or s.openai_base_url):
-            llm = LLMAnswerer(s.summary_model, s.openai_api_key, s.openai_base_url)
-            answer = llm.answer(question, passages, self.embedder)
+        passages = retrieve(
+            question,
+            filters,
+            self.lexical(),
+            self.vectors,
+            self.embedder,
+            n=n,
+            per_story=ANSWER_PER_STORY,
+        )
+        chunks = story_chunks(self.lexical(), filters)
+        chat = self._chat(max_tokens=400)
+        if chat is not None:
+            answer = LLMAnswerer(chat, chunks).answer(question, passages, self.embedder)
         else:
-            answer = extractive_answer(question, passages, self.embedder)
+            answer = extractive_answer(question, passages, self.embedder, chunks)
         return self._cite_stories(answer), passages
+
+    def _chat(self, max_tokens: int) -> OpenAIChat | None:
+        """The configured chat model, or None when there is none (the offline default)."""
+        s = self.settings
+        if s.summary_model is None or not llm_configured(
+            s.summary_model, s.openai_api_key, s.openai_base_url
+        ):
+            return None
+        return OpenAIChat(
+            s.summary_model, s.openai_api_key, s.openai_base_url, max_tokens=max_tokens
+        )
 
     def _cite_stories(self, answer: Answer) -> Answer:
         """A citation names its story as the digest does (the paper's title and link, not

@@ -3,26 +3,29 @@
 Retrieval runs the question through BM25 (bm25s, over the chunks' text kept in
 SQLite) and through the dense index (Chroma), fuses the two rankings with
 reciprocal rank fusion, and caps how many passages one story may contribute.
-Without an LLM the answer is extractive: the sentences that best answer the
-question, each with its citation, labelled as excerpts.
+Without an LLM the answer is extractive: excerpts from the one story that best
+supports an answer (cited [1]), or "not covered" when the signals of support say the
+corpus does not answer it; both decided in tracker.support.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
 
 from tracker.chat import OpenAIChat
+from tracker.support import Support, weigh
 
 #: Reciprocal rank fusion constant (Cormack et al. use 60).
 RRF_K = 60
-#: Below this cosine between question and best sentence, the corpus does not answer it.
-NOT_IN_CORPUS = 0.35
+#: Passages retrieved to answer from: enough for each of a few stories to show several.
+ANSWER_N = 12
+ANSWER_PER_STORY = 3
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'“(\[]?[A-Z0-9])")
 
@@ -78,6 +81,9 @@ class LexicalIndex:
 
         self.rows = list(rows)
         self.by_id = {str(r["id"]): r for r in self.rows}
+        self.by_story: dict[str, list[Mapping[str, Any]]] = {}
+        for r in self.rows:
+            self.by_story.setdefault(str(r["story_id"]), []).append(r)
         self._bm25 = None
         if self.rows:
             tokens = bm25s.tokenize(
@@ -161,23 +167,41 @@ def retrieve(
         hits = dense.query(vector, depth, filters.chroma_where())
         rankings["dense"] = [h.id for h in hits if h.id in by_id]
     fused = fuse(rankings)
-    passages = []
-    for chunk_id, score in fused:
-        row = by_id[chunk_id]
-        passages.append(
-            Passage(
-                chunk_id=chunk_id,
-                story_id=str(row["story_id"]),
-                title=str(row["title"]),
-                url=str(row["url"]),
-                source=str(row["source"]),
-                kind=str(row["kind"]),
-                text=str(row["text"]),
-                score=score,
-                ranks={m: r.index(chunk_id) + 1 for m, r in rankings.items() if chunk_id in r},
-            )
+    passages = [
+        passage_of(
+            by_id[chunk_id],
+            score,
+            {m: r.index(chunk_id) + 1 for m, r in rankings.items() if chunk_id in r},
         )
+        for chunk_id, score in fused
+    ]
     return cap_per_story(passages, per_story, n)
+
+
+def passage_of(row: Mapping[str, Any], score: float, ranks: dict[str, int]) -> Passage:
+    return Passage(
+        chunk_id=str(row["id"]),
+        story_id=str(row["story_id"]),
+        title=str(row["title"]),
+        url=str(row["url"]),
+        source=str(row["source"]),
+        kind=str(row["kind"]),
+        text=str(row["text"]),
+        score=score,
+        ranks=ranks,
+    )
+
+
+def story_chunks(lexical: LexicalIndex, filters: Filters) -> Callable[[str], list[Passage]]:
+    """Every chunk of a story that the filters allow, as passages (unranked): the chosen
+    story is read whole, since the passages that named its subject best are seldom the
+    ones that answer."""
+
+    def chunks(story_id: str) -> list[Passage]:
+        rows = lexical.by_story.get(story_id, [])
+        return [passage_of(r, 0.0, {}) for r in rows if filters.allows(r)]
+
+    return chunks
 
 
 @dataclass(frozen=True)
@@ -194,6 +218,9 @@ class Answer:
     mode: str  # "extractive" or "llm"
     citations: tuple[Citation, ...]
     found: bool = True
+    #: Why the LLM's answer was not used, when an LLM is configured and this is the
+    #: excerpts' answer instead (a timeout, an error, an unsupported reply).
+    fallback_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -201,30 +228,40 @@ class Answer:
             "mode": self.mode,
             "found": self.found,
             "citations": [c.__dict__ for c in self.citations],
+            "fallback_reason": self.fallback_reason,
         }
 
 
+NOT_COVERED = "The collected sources do not cover this question."
+
+
 def extractive_answer(
-    question: str, passages: Sequence[Passage], embedder: Embeds, sentences: int = 3
+    question: str,
+    passages: Sequence[Passage],
+    embedder: Embeds,
+    chunks: Callable[[str], Sequence[Passage]] | None = None,
 ) -> Answer:
-    """The sentences of the passages closest to the question, with citations, as excerpts."""
-    candidates: list[tuple[int, str]] = []
-    for n, passage in enumerate(passages, 1):
-        body = passage.text.split("\n\n", 1)[-1] if "\n\n" in passage.text else passage.text
-        for sentence in _SENTENCE.split(" ".join(body.split())):
-            if len(sentence) >= 30:
-                candidates.append((n, sentence))
-    if not candidates:
-        return Answer("The collected sources do not cover this question.", "extractive", (), False)
-    vectors = embedder.embed([question, *[s for _, s in candidates]])
-    scores = vectors[1:] @ vectors[0]
-    best = np.argsort(-scores, kind="stable")[:sentences]
-    if float(scores[best[0]]) < NOT_IN_CORPUS:
-        return Answer("The collected sources do not cover this question.", "extractive", (), False)
-    picked = sorted(int(i) for i in best if float(scores[i]) >= NOT_IN_CORPUS)
-    renumber, citations = cite_stories(passages, [candidates[i][0] for i in picked])
-    lines = [f"> {candidates[i][1]} [{renumber[candidates[i][0]]}]" for i in picked]
-    return Answer("Excerpts from the sources:\n" + "\n".join(lines), "extractive", citations)
+    """Excerpts from the story that best answers the question, cited [1]; a second story
+    only when it supports the answer on its own (and the answer says so). "Not covered"
+    when the signals of support say the corpus does not answer it (tracker.support).
+    ``chunks``: a story's every chunk (``story_chunks``), to read the chosen story whole."""
+    support = weigh(question, passages, embedder, chunks)
+    return excerpts_answer(support, passages)
+
+
+def excerpts_answer(support: Support, passages: Sequence[Passage]) -> Answer:
+    """The extractive answer for a weighed question (pure)."""
+    if not support.covered or support.story is None or not support.excerpts:
+        return Answer(NOT_COVERED, "extractive", (), False)
+    first = next(p for p in passages if p.story_id == support.story.story_id)
+    citations = [Citation(1, first.title, first.url, first.story_id)]
+    lines = [f"> {s.text} [1]" for s in support.excerpts]
+    if support.also is not None and support.also_excerpt is not None:
+        second = next(p for p in passages if p.story_id == support.also.story_id)
+        citations.append(Citation(2, second.title, second.url, second.story_id))
+        lines.append("Also supported by another source:")
+        lines.append(f"> {support.also_excerpt.text} [2]")
+    return Answer("Excerpts from the sources:\n" + "\n".join(lines), "extractive", tuple(citations))
 
 
 def cite_stories(
@@ -299,13 +336,12 @@ def supported_sentences(reply: str, passages: Sequence[Passage]) -> list[tuple[s
 
 @dataclass
 class LLMAnswerer:
-    """Answers through any OpenAI-compatible chat server, checked against the passages."""
+    """Answers through any OpenAI-compatible chat server, checked against the passages; on
+    any failure, the excerpts' answer, carrying why (``Answer.fallback_reason``)."""
 
-    model: str
-    api_key: str | None
-    base_url: str | None
-    timeout: float = 30.0
-    fallback_reason: str | None = None
+    chat: OpenAIChat
+    #: The chosen story's other chunks, for the excerpts' answer (see extractive_answer).
+    chunks: Callable[[str], Sequence[Passage]] | None = None
 
     def answer(self, question: str, passages: Sequence[Passage], embedder: Embeds) -> Answer:
         import openai
@@ -313,19 +349,10 @@ class LLMAnswerer:
         if not passages:
             return Answer(NOT_ANSWERED, "llm", (), False)
         system, user = answer_messages(question, passages)
-        chat = OpenAIChat(self.model, self.api_key, self.base_url, self.timeout)
         try:
-            text = chat.complete(system["content"], user["content"])
-        except openai.APITimeoutError:
-            return self._fallback(
-                question, passages, embedder, f"LLM timed out after {self.timeout:g}s"
-            )
-        except openai.APIStatusError as exc:
-            return self._fallback(question, passages, embedder, f"LLM answered {exc.status_code}")
+            text = self.chat.complete(system["content"], user["content"])
         except openai.APIError as exc:
-            return self._fallback(
-                question, passages, embedder, f"LLM unreachable ({type(exc).__name__})"
-            )
+            return self._fallback(question, passages, embedder, self.chat.failure(exc))
         if not text:
             return self._fallback(question, passages, embedder, "LLM returned an empty reply")
         if text.startswith(NOT_ANSWERED[:30]):
@@ -351,5 +378,5 @@ class LLMAnswerer:
     def _fallback(
         self, question: str, passages: Sequence[Passage], embedder: Embeds, reason: str
     ) -> Answer:
-        self.fallback_reason = reason
-        return extractive_answer(question, passages, embedder)
+        answer = extractive_answer(question, passages, embedder, self.chunks)
+        return replace(answer, fallback_reason=reason)

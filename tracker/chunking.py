@@ -37,11 +37,14 @@ def estimate_tokens(text: str) -> int:
 def chunk_text(title: str, text: str, budget: int = DEFAULT_BUDGET) -> list[Chunk]:
     """The title and text as chunks; the first starts with the title.
 
-    Paragraphs are packed together while they fit; a paragraph too long for one
-    chunk is split at sentence ends, and a sentence too long at word boundaries.
+    Paragraphs (lines) are packed together while they fit, separated by a blank line; a
+    paragraph too long for one chunk is split at sentence ends, and a sentence too long at
+    word boundaries.
     """
     pieces: list[str] = []
-    for paragraph in re.split(r"\n\s*\n", text.strip()):
+    # Every line is a paragraph: texts that break paragraphs with one newline (papers'
+    # full texts) keep their headings apart from the sentences around them.
+    for paragraph in text.strip().split("\n"):
         paragraph = " ".join(paragraph.split())
         if paragraph:
             pieces.extend(_fit(paragraph, budget))

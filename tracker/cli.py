@@ -289,6 +289,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print()
         for c in answer.citations:
             print(f"[{c.n}] {c.title} <{c.url}>")
+    if answer.fallback_reason:
+        print(f"\n(excerpts instead of the LLM's answer: {answer.fallback_reason})")
     return EXIT_OK
 
 

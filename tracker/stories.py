@@ -60,7 +60,27 @@ def item_keys(item: Item) -> Keys:
         strong.add(f"release:{repo}@{item.extra.get('tag', '')}")
         weak.add(f"repo:{repo}")
     strong |= linked_things(item)
+    if item.kind is ItemKind.PAPER and (key := paper_key(item)) is not None:
+        strong.add(key)
     return Keys(frozenset(strong), frozenset(weak))
+
+
+def paper_key(item: Item) -> str | None:
+    """A paper's identity without an arXiv id: its title, first author's surname and year.
+
+    Two papers may share a title ("Attention Is All You Need" has namesakes): written by
+    others or in another year, they are two stories however alike their embeddings. None
+    when the item names no author or no year (nothing to tell namesakes apart by).
+    """
+    if not item.authors or item.published is None:
+        return None
+    title = " ".join(re.findall(r"[a-z0-9]+", item.title.lower()))
+    names = re.findall(r"[^\W\d_]+", item.authors[0].lower())
+    if not title or not names:
+        return None
+    # "Smith, J." and "J. Smith" name the same surname.
+    surname = names[0] if "," in item.authors[0] else names[-1]
+    return f"paper:{title}|{surname}|{item.published.year}"
 
 
 def linked_things(item: Item) -> set[str]:
@@ -90,13 +110,16 @@ class Candidate:
     identities: frozenset[str] = frozenset()
 
 
+_IDENTITIES = ("arxiv:", "release:", "paper:")
+
+
 def identities(keys: Iterable[str]) -> frozenset[str]:
-    return frozenset(k for k in keys if k.startswith(("arxiv:", "release:")))
+    return frozenset(k for k in keys if k.startswith(_IDENTITIES))
 
 
 def conflicting(item: frozenset[str], story: frozenset[str]) -> bool:
     """Two different papers (or releases) are two stories, however alike their words."""
-    for prefix in ("arxiv:", "release:"):
+    for prefix in _IDENTITIES:
         mine = {k for k in item if k.startswith(prefix)}
         theirs = {k for k in story if k.startswith(prefix)}
         if mine and theirs and not mine & theirs:
