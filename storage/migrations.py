@@ -293,6 +293,19 @@ def m012_engagement(db: sqlite3.Connection) -> None:
     )
 
 
+def m013_why_members_joined(db: sqlite3.Connection) -> None:
+    # Why each item joined its story (the key, or the similarity), so that "why are these
+    # one story?" has an answer. Members placed before this say nothing (NULL).
+    _run(
+        db,
+        """
+        ALTER TABLE story_members ADD COLUMN reason TEXT;
+        ALTER TABLE story_members ADD COLUMN similarity REAL;
+        ALTER TABLE story_members ADD COLUMN via_key TEXT
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "validators_belong_to_an_endpoint", m002_validators_belong_to_an_endpoint),
@@ -306,6 +319,7 @@ MIGRATIONS: list[Migration] = [
     (10, "backlog_items", m010_backlog_items),
     (11, "digest_routes", m011_digest_routes),
     (12, "engagement", m012_engagement),
+    (13, "why_members_joined", m013_why_members_joined),
 ]
 
 

@@ -20,7 +20,7 @@ from storage.state import SQLiteStateStore, item_from_row
 from storage.vectors import ChunkRecord
 from tracker.models import Engagement, Item, ItemKind, Story, StoryMember
 from tracker.routes import DEFAULT_ROUTE
-from tracker.stories import Candidate, identities
+from tracker.stories import Candidate, Match, Plan, identities
 from tracker.times import from_iso, to_iso
 
 #: Source kinds whose items are links people shared (see ``pending_items``).
@@ -190,19 +190,25 @@ class SQLiteStoryStore:
 
     # --- writing -----------------------------------------------------------------
 
+    def story_kind(self, story_id: str) -> ItemKind | None:
+        row = self.db.execute("SELECT kind FROM stories WHERE id = ?", (story_id,)).fetchone()
+        return ItemKind(row["kind"]) if row else None
+
     def place(
         self,
         item: Item,
-        story_id: str | None,
+        plan: Plan,
         keys: Iterable[str],
         vector: np.ndarray | None,
         now: datetime,
-        update_note: str | None = None,
         weak_keys: Iterable[str] = (),
         vector_model: str | None = None,
     ) -> Placement:
-        """Put an item in a story (a new one when ``story_id`` is None), with its keys."""
+        """Apply ``plan`` (``tracker.stories.plan``): put the item in its story (a new one
+        when the plan names none) with its keys, and why it went there."""
         stamp = to_iso(now)
+        story_id = plan.story_id
+        update_note = plan.update_note
         new_story = story_id is None
         with self.state.transaction() as db:
             if story_id is None:
@@ -222,19 +228,18 @@ class SQLiteStoryStore:
                         vector_model if vector is not None else None,
                     ),
                 )
-            elif update_note and item.kind is ItemKind.RELEASE:
-                # A new release of the tool: the story now names and links the new one.
+            elif plan.take_over:
                 db.execute(
-                    "UPDATE stories SET title = ?, url = ?, published = ? WHERE id = ?",
-                    (item.title, item.url, to_iso(item.published), story_id),
-                )
-            elif item.kind is not ItemKind.POST:
-                # A story begun by a post about a paper or a release is about that paper
-                # or release: it takes the primary item's title and link, and a new summary.
-                db.execute(
-                    "UPDATE stories SET kind = ?, title = ?, url = ?, summary_due = 1"
-                    " WHERE id = ? AND kind = ?",
-                    (item.kind.value, item.title, item.url, story_id, ItemKind.POST.value),
+                    "UPDATE stories SET kind = ?, title = ?, url = ?, summary_due = 1,"
+                    " published = CASE WHEN ? THEN ? ELSE published END WHERE id = ?",
+                    (
+                        item.kind.value,
+                        item.title,
+                        item.url,
+                        update_note is not None,  # a new release: its date is the story's
+                        to_iso(item.published),
+                        story_id,
+                    ),
                 )
             if not new_story and update_note:
                 db.execute(
@@ -242,10 +247,19 @@ class SQLiteStoryStore:
                     " summary_due = 1 WHERE id = ?",
                     (update_note, stamp, story_id),
                 )
+            match = plan.match
             db.execute(
-                "INSERT INTO story_members (source, item_id, story_id, added) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (source, item_id) DO NOTHING",
-                (item.source, item.id, story_id, stamp),
+                "INSERT INTO story_members (source, item_id, story_id, added, reason, similarity,"
+                " via_key) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, item_id) DO NOTHING",
+                (
+                    item.source,
+                    item.id,
+                    story_id,
+                    stamp,
+                    match.reason if not new_story else "new",
+                    match.similarity,
+                    match.key,
+                ),
             )
             db.executemany(
                 "INSERT INTO story_keys (key, story_id) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
@@ -459,6 +473,9 @@ class SQLiteStoryStore:
                 added=datetime.fromisoformat(m["added"]),
                 dated=_member_date(m),
                 discussion=json.loads(m["extra"]).get("discussion"),
+                joined=Plan(Match(r["id"], m["reason"], m["similarity"], m["via_key"])).why
+                if m["reason"]
+                else None,
                 engagement=(
                     Engagement(m["community"], m["votes"], m["comments"])
                     if m["community"] is not None
@@ -466,7 +483,8 @@ class SQLiteStoryStore:
                 ),
             )
             for m in self.db.execute(
-                "SELECT m.source, m.item_id, m.added, i.url, i.title, i.kind, i.published,"
+                "SELECT m.source, m.item_id, m.added, m.reason, m.similarity, m.via_key, i.url,"
+                " i.title, i.kind, i.published,"
                 " i.updated, i.first_seen, i.last_changed, i.backlog, i.extra, e.community,"
                 " e.votes, e.comments FROM story_members m"
                 " JOIN items i ON i.source = m.source AND i.id = m.item_id"

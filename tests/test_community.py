@@ -187,6 +187,12 @@ def test_the_crowd_joins_the_stories_it_talks_about(crowd: FeedServer, capsys):
     parts = ranked["Faster Decoding with Draft Models"]["score_parts"]
     assert parts["popularity"] > 0.9  # a hit on HN and on Reddit
     assert ranked["infer v1.0.0"]["score_parts"]["popularity"] == 0.0
+    joined = {
+        m["source"]: m["joined"] for m in ranked["Faster Decoding with Draft Models"]["members"]
+    }
+    # Why each is in the story is kept: the key it shares, or how similar it was.
+    assert joined["hf"] == "same arxiv:2411.01234"
+    assert joined["hn"].startswith("same url:http://127.0.0.1:")
     assert ranked["Faster Decoding with Draft Models"]["engagement"]["hackernews"] == {
         "votes": 412,
         "comments": 132,
@@ -240,7 +246,11 @@ def test_a_bad_day_at_an_api_is_that_sources_result_never_a_crash(
             r.source: r for r in collect(load_config(settings.sources_path), settings, store)
         }
     hf = results["hf"]
-    assert results["hn"].status is Status.OK and results["localllama"].status is Status.OK
+    for other in (results["hn"], results["localllama"]):
+        # Here every API is the one test server: a 429 with Retry-After holds back the host's
+        # other sources that had not asked yet, and says so; any other bad day is hf's alone.
+        held = route.get("status") == 429 and "asked us not to come back" in (other.error or "")
+        assert other.status is Status.OK or held
     if said is None:  # an empty day is a quiet result, not a failure
         assert hf.status is Status.OK and hf.new == 0
         assert hf.warnings == ("Daily Papers listed no papers (a weekend or an early hour)",)

@@ -18,6 +18,7 @@ from tracker.feedback import FeedbackSignal, feedback_signal
 from tracker.models import Item, ItemKind, Story, StoryMember, Validators
 from tracker.rank import rank
 from tracker.settings import Settings
+from tracker.stories import Match, Plan
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
@@ -210,7 +211,12 @@ def add_story(state: SQLiteStateStore, source: str, n: int, vector: np.ndarray) 
     )
     state.save_success(source, "feed", [item], Validators(), "ok", NOW)
     placement = SQLiteStoryStore(state).place(
-        item, None, [f"url:{item.url}"], vector, NOW, vector_model=FakeEmbedder.name
+        item,
+        Plan(Match(None, "new")),
+        [f"url:{item.url}"],
+        vector,
+        NOW,
+        vector_model=FakeEmbedder.name,
     )
     return placement.story_id
 

@@ -166,3 +166,24 @@ def test_one_paper_listed_twice_by_its_authors_name_is_one_story() -> None:
     again = namesake("Cao, Z.", 2007, "https://acm.example/10.1145/1273496")
     key = next(k for k in item_keys(first).strong if k.startswith("paper:"))
     assert key in item_keys(again).strong
+
+
+def test_the_merge_plan_says_what_joining_changes_and_why() -> None:
+    from tracker.stories import Match, edit_plan, plan
+
+    by_key = Match("s1", "key", key="arxiv:2104.12255")
+    onto_a_post = plan(paper("2104.12255", version=1), by_key, ItemKind.POST, None)
+    assert onto_a_post.take_over and onto_a_post.update_note is None
+    assert onto_a_post.why == "same arxiv:2104.12255"
+    assert not plan(paper("2104.12255", version=1), by_key, ItemKind.PAPER, 1).take_over
+    newer = plan(paper("2104.12255", version=2), by_key, ItemKind.PAPER, 1)
+    assert not newer.take_over and newer.update_note == "new version v2 of the paper"
+    next_release = plan(release("a/b", "v2"), Match("s2", "update", key="repo:a/b"), None, None)
+    assert next_release.take_over and next_release.update_note == "new release v2"
+    assert plan(paper("2104.12255"), Match(None, "new")).why == "new story"
+    alike = Match("s3", "similar", similarity=0.9861)
+    assert plan(paper("2104.12255"), alike, ItemKind.PAPER).why == "similar (0.986)"
+    assert edit_plan(release("a/b", "v2"), "s2", changed=True).update_note == (
+        "release notes edited"
+    )
+    assert edit_plan(release("a/b", "v2"), "s2", changed=False).update_note is None

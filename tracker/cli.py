@@ -330,6 +330,10 @@ def _ranked_json(r: Ranked) -> dict[str, Any]:
         "engagement": {
             c: {"votes": e.votes, "comments": e.comments} for c, e in story.engagement.items()
         },
+        "members": [
+            {"source": m.source, "item_id": m.item_id, "url": m.url, "joined": m.joined}
+            for m in story.members
+        ],
     }
 
 

@@ -270,4 +270,5 @@ def _why(t: Tracker, config: Config, story: Story, now: datetime) -> Why:
         total=len(ranked),
         feedback=counts,
         engagement=describe(story.engagement),
+        members=tuple(f"{m.source}: {m.joined}" for m in story.members if m.joined),
     )

@@ -185,6 +185,8 @@ class StoryMember:
     #: Where people discuss it (a Hacker News thread, a Reddit post, a Hugging Face page).
     discussion: str | None = None
     engagement: Engagement | None = None
+    #: Why it joined the story: "new story", "same arxiv:2411.01234", "similar (0.984)".
+    joined: str | None = None
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,10 @@ from tracker.stories import (
     Candidate,
     CandidatePool,
     assign,
+    edit_plan,
     identities,
     item_keys,
-    update_note,
+    plan,
 )
 from tracker.summary import Summariser, Summary, SummaryInput
 from tracker.times import utcnow
@@ -184,17 +185,21 @@ class Pipeline:
                 content_hash(item),
                 item.extra.get("teaser_hash"),  # its article page came: not an edit
             )
-            note = _changed_note(item) if changed else None
-            self.stories.place(item, existing, keys.strong, vector, now, note, (), model)
-            report.updates += 1 if note else 0
+            edit = edit_plan(item, existing, changed)
+            self.stories.place(item, edit, keys.strong, vector, now, (), model)
+            report.updates += 1 if edit.update_note else 0
             return existing
         index = self.stories.key_index(keys.strong | keys.weak)
         match = assign(keys, vector, index, candidates, now, self.window, self.threshold)
-        previous = self.stories.paper_version(match.story_id) if match.story_id else None
-        note = update_note(item, match.reason, previous) if match.story_id else None
-        placement = self.stories.place(
-            item, match.story_id, keys.strong, vector, now, note, keys.weak, model
+        joined = match.story_id
+        decided = plan(
+            item,
+            match,
+            self.stories.story_kind(joined) if joined else None,
+            self.stories.paper_version(joined) if joined else None,
         )
+        note = decided.update_note
+        placement = self.stories.place(item, decided, keys.strong, vector, now, keys.weak, model)
         if placement.new_story:
             report.new_stories += 1
             if vector is not None:
@@ -283,15 +288,6 @@ def _spans(text: str, phrases: Sequence[str]) -> tuple[list[tuple[int, int]], li
             spans.append((start, start + len(phrase)))
             found.append(phrase)
     return spans, found
-
-
-def _changed_note(item: Item) -> str:
-    version = item.extra.get("version")
-    if isinstance(version, int) and version > 1:
-        return f"new version v{version} of the paper"
-    if item.kind.value == "release":
-        return "release notes edited"
-    return "updated by its author"
 
 
 def _metadata(item: Item, story_id: str, chunk: Chunk) -> dict[str, str | int | float | bool]:

@@ -58,6 +58,8 @@ class Why:
     feedback: dict[str, int] = field(default_factory=dict)  # {"up": n, "down": n}
     #: What the crowd made of it: "312 points and 45 comments on Hacker News" ("" if none).
     engagement: str = ""
+    #: Each member and why it is in the story: "blog: same arxiv:2411.01234".
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,61 @@ class CandidatePool:
         return [(self._items[i], float(scores[i])) for i in order]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What placing one item changes, decided here and applied by the story store.
+
+    ``take_over``: the item's title, link and kind become the story's (a paper or a
+    release joining a story a post began: the story is about that paper or release; a
+    tool's new release). ``update_note``: the story is news again (marked updated, its
+    summary made anew). ``match`` says why the item went where it did, and is kept with
+    the item, so "why are these one story?" has an answer.
+    """
+
+    match: Match
+    take_over: bool = False
+    update_note: str | None = None
+
+    @property
+    def story_id(self) -> str | None:
+        return self.match.story_id
+
+    @property
+    def why(self) -> str:
+        """The match in words: "new story", "same arxiv:2411.01234", "similar (0.984)"."""
+        m = self.match
+        if m.reason == "new" or m.story_id is None:
+            return "new story"
+        if m.reason == "similar" and m.similarity is not None:
+            return f"similar ({m.similarity:.3f})"
+        if m.reason == "update":
+            return f"update of {m.key}"
+        if m.reason == "edit":
+            return "the same item, edited"
+        return f"same {m.key}" if m.key else m.reason
+
+
+def plan(
+    item: Item,
+    match: Match,
+    story_kind: ItemKind | None = None,
+    previous_version: int | None = None,
+) -> Plan:
+    """What placing ``item`` as ``match`` says changes: ``story_kind`` is the kind of the
+    story it joins (None for a new one), ``previous_version`` the paper's version there."""
+    if match.story_id is None:
+        return Plan(match)
+    note = update_note(item, match.reason, previous_version)
+    release = item.kind is ItemKind.RELEASE and note is not None
+    joins_a_post = story_kind is ItemKind.POST and item.kind is not ItemKind.POST
+    return Plan(match, take_over=release or joins_a_post, update_note=note)
+
+
+def edit_plan(item: Item, story_id: str, changed: bool) -> Plan:
+    """An item seen before, again: when its words changed upstream, the story is news again."""
+    return Plan(Match(story_id, "edit"), update_note=changed_note(item) if changed else None)
+
+
 def update_note(item: Item, reason: str, previous_version: int | None) -> str | None:
     """What changed, when an item updates a story; None when it merely adds a link."""
     if item.kind is ItemKind.RELEASE and reason == "update":
@@ -211,3 +266,13 @@ def update_note(item: Item, reason: str, previous_version: int | None) -> str | 
     if newer:
         return f"new version v{version} of the paper"
     return None
+
+
+def changed_note(item: Item) -> str:
+    """What changed when an item already in a story was edited upstream."""
+    version = item.extra.get("version")
+    if isinstance(version, int) and version > 1:
+        return f"new version v{version} of the paper"
+    if item.kind is ItemKind.RELEASE:
+        return "release notes edited"
+    return "updated by its author"

@@ -149,6 +149,8 @@ def why_lines(why: Why) -> list[str]:
     lines.append(f"= score **{why.score:.3f}**")
     if why.engagement:
         lines.append(f"Votes: {escaped(why.engagement, 300)}")
+    if len(why.members) > 1:
+        lines.append("One story of: " + escaped("; ".join(why.members[:6]), 600))
     up, down = why.feedback.get("up", 0), why.feedback.get("down", 0)
     lines.append(f"Feedback: 👍 {up} · 👎 {down}")
     return lines
