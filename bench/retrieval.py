@@ -32,7 +32,7 @@ embedding included) at 1k, 10k and 100k chunks, with peak RSS. Embedding 100k ch
 the real model would take about an hour, so this tier uses SYNTHETIC chunks: random unit
 vectors written through ``ChromaVectorStore.replace_items`` (a fake embedder for the
 collection) and real chunk texts (CSFCube abstracts, cycled) through
-``SQLiteStoryStore.replace_chunks``. Questions are qasper's (short, like ``tracker ask``'s).
+``ChunkStore.replace``. Questions are qasper's (short, like ``tracker ask``'s).
 
 Usage::
 
@@ -501,7 +501,7 @@ def measure_latency(
                 stop = min(size, start + 10_000)
                 records = _synthetic_records(texts, start, stop, fake, published_ts)
                 store.replace_items(records)
-                tracker.stories.replace_chunks(records)
+                tracker.chunks.replace(records)
             insert_seconds = time.perf_counter() - started
             have = size
             started = time.perf_counter()

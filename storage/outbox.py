@@ -17,7 +17,7 @@ from typing import Any
 
 from storage.state import SQLiteStateStore
 from tracker.routes import DEFAULT_ROUTE
-from tracker.times import to_iso
+from tracker.times import from_iso, to_iso
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,26 @@ class DigestOutbox:
             (route,),
         ).fetchone()
         return row is None
+
+    def sent(self, route: str = DEFAULT_ROUTE) -> tuple[dict[str, datetime], datetime | None]:
+        """Of one digest route: story id -> when its digest last carried it, and when its
+        last digest was made. Routes are independent: a story sent to one is news to
+        another that takes it."""
+        db = self.state.db
+        stories = {
+            r["story_id"]: datetime.fromisoformat(r["sent"])
+            for r in db.execute(
+                "SELECT story_id, max(sent_at) AS sent FROM digest_stories "
+                "JOIN digests ON digests.id = digest_stories.digest_id "
+                "WHERE digests.route = ? GROUP BY story_id",
+                (route,),
+            )
+        }
+        row = db.execute(
+            "SELECT max(created) AS last FROM digests WHERE completed IS NOT NULL AND route = ?",
+            (route,),
+        ).fetchone()
+        return stories, from_iso(row["last"]) if row else None
 
     def created(self, digest_id: int) -> datetime:
         row = self.state.db.execute(

@@ -136,10 +136,11 @@ class SQLiteStateStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except sqlite3.OperationalError as exc:
+            # What the machine can cause (a lock held too long, a full or read-only disk);
+            # anything else (a constraint, bad SQL) is a bug and surfaces as one.
             raise StorageError(
-                f"cannot write the state store at {self.path} ({exc}); "
-                "is another tracker holding it, or the disk full?"
+                f"cannot write the state store at {self.path} ({exc}); {_remedy(exc)}"
             ) from None
 
     # --- sources ---------------------------------------------------------
@@ -412,3 +413,14 @@ def _state(row: sqlite3.Row) -> SourceState:
         endpoint=row["endpoint"],
         moved_to=row["moved_to"],
     )
+
+
+def _remedy(exc: sqlite3.OperationalError) -> str:
+    said = str(exc).lower()
+    if "locked" in said or "busy" in said:
+        return "another tracker process is holding it; wait for it or stop it"
+    if "readonly" in said or "read-only" in said:
+        return "the file or its folder is read-only; set TRACKER_HOME to a folder you can write to"
+    if "full" in said or "disk" in said:
+        return "is the disk full?"
+    return "is another tracker holding it, or the disk full?"

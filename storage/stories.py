@@ -9,33 +9,21 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 
-from storage.state import SQLiteStateStore, item_from_row
-from storage.vectors import ChunkRecord
+from storage.embedding_cache import from_blob, to_blob
+from storage.state import SQLiteStateStore
 from tracker.models import Engagement, Item, ItemKind, Story, StoryMember
-from tracker.routes import DEFAULT_ROUTE
 from tracker.stories import Candidate, Match, Plan, identities
 from tracker.times import from_iso, to_iso
 
-#: Source kinds whose items are links people shared (see ``pending_items``).
-LINK_SHARING = ("hackernews", "reddit")
-
 #: A story whose LLM summary failed this many times keeps its extractive summary.
 MAX_SUMMARY_ATTEMPTS = 6
-
-
-def _blob(vector: np.ndarray) -> bytes:
-    return np.asarray(vector, dtype=np.float32).tobytes()
-
-
-def _vector(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -61,78 +49,6 @@ class SQLiteStoryStore:
     def __init__(self, state: SQLiteStateStore):
         self.state = state
         self.db = state.db
-
-    # --- what to process ---------------------------------------------------
-
-    def pending_items(self, limit: int | None = None) -> list[Item]:
-        """Items never processed, or changed upstream since they were (oldest first).
-
-        Links shared on Hacker News or Reddit come after everything else of the batch: the
-        article itself (a blog post that also names its paper) places the story first,
-        and the link then joins it by URL, rather than starting a story of its own that
-        the article could no longer join.
-        """
-        rows = self.db.execute(
-            f"""
-            SELECT items.* FROM items
-            LEFT JOIN processed p ON p.source = items.source AND p.item_id = items.id
-            WHERE p.fingerprint IS NULL OR p.fingerprint != items.fingerprint
-            ORDER BY items.source_kind IN ({", ".join("?" for _ in LINK_SHARING)}),
-                items.first_seen, items.source, items.id
-            LIMIT ?
-            """,
-            (*LINK_SHARING, -1 if limit is None else limit),
-        )
-        return [item_from_row(r) for r in rows]
-
-    def count_pending(self) -> int:
-        row = self.db.execute(
-            "SELECT count(*) FROM items LEFT JOIN processed p ON p.source = items.source"
-            " AND p.item_id = items.id WHERE p.fingerprint IS NULL"
-            " OR p.fingerprint != items.fingerprint"
-        ).fetchone()
-        return int(row[0])
-
-    def has_work(self) -> bool:
-        """Whether any item awaits processing or any story awaits its summary."""
-        pending = self.db.execute(
-            "SELECT 1 FROM items LEFT JOIN processed p ON p.source = items.source"
-            " AND p.item_id = items.id WHERE p.fingerprint IS NULL"
-            " OR p.fingerprint != items.fingerprint LIMIT 1"
-        ).fetchone()
-        due = self.db.execute(
-            "SELECT 1 FROM stories WHERE summary_due = 1 AND (summary_retry_after IS NULL"
-            " OR summary_retry_after <= ?) LIMIT 1",
-            (to_iso(datetime.now(UTC)),),
-        ).fetchone()
-        return pending is not None or due is not None
-
-    def forget_processing(self) -> None:
-        """Make every item pending again (after switching embedders)."""
-        with self.state.transaction() as db:
-            db.execute("DELETE FROM processed")
-
-    # --- embeddings cache ----------------------------------------------------
-
-    def cached_vectors(self, hashes: Iterable[str], model: str) -> dict[str, np.ndarray]:
-        wanted = list(dict.fromkeys(hashes))
-        found: dict[str, np.ndarray] = {}
-        for start in range(0, len(wanted), 500):
-            part = wanted[start : start + 500]
-            marks = ",".join("?" * len(part))
-            rows = self.db.execute(
-                f"SELECT hash, vector FROM embeddings WHERE model = ? AND hash IN ({marks})",
-                (model, *part),
-            )
-            found.update({r["hash"]: _vector(r["vector"]) for r in rows})
-        return found
-
-    def cache_vectors(self, vectors: Mapping[str, np.ndarray], model: str) -> None:
-        with self.state.transaction() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO embeddings (hash, model, vector) VALUES (?, ?, ?)",
-                [(h, model, _blob(v)) for h, v in vectors.items()],
-            )
 
     # --- story lookup ----------------------------------------------------------
 
@@ -167,7 +83,7 @@ class SQLiteStoryStore:
         return [
             Candidate(
                 r["id"],
-                _vector(r["vector"]),
+                from_blob(r["vector"]),
                 datetime.fromisoformat(r["first_seen"]),
                 identities((r["keys"] or "").split("\n")),
             )
@@ -224,7 +140,7 @@ class SQLiteStoryStore:
                         stamp,
                         stamp,
                         to_iso(item.published),
-                        _blob(vector) if vector is not None else None,
+                        to_blob(vector) if vector is not None else None,
                         vector_model if vector is not None else None,
                     ),
                 )
@@ -277,67 +193,9 @@ class SQLiteStoryStore:
                 db.execute(
                     "UPDATE stories SET vector = ?, vector_model = ? WHERE id = ?"
                     " AND (vector_model IS NULL OR vector_model != ? OR ?)",
-                    (_blob(vector), vector_model, story_id, vector_model, new_story),
+                    (to_blob(vector), vector_model, story_id, vector_model, new_story),
                 )
         return Placement(story_id, new_story, update_note)
-
-    def processed_content(self, source: str, item_id: str) -> str | None:
-        """The content hash of the item as last processed (None: not processed)."""
-        row = self.db.execute(
-            "SELECT content_hash FROM processed WHERE source = ? AND item_id = ?",
-            (source, item_id),
-        ).fetchone()
-        return row["content_hash"] if row else None
-
-    def replace_chunks(self, records: Mapping[str, Sequence[ChunkRecord]]) -> None:
-        """The chunks of each item, for lexical search (an updated item may have fewer)."""
-        with self.state.transaction() as db:
-            for item_key, rows in records.items():
-                db.execute("DELETE FROM chunks WHERE item_key = ?", (item_key,))
-                db.executemany(
-                    "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            r.id,
-                            item_key,
-                            str(r.metadata["story_id"]),
-                            str(r.metadata["kind"]),
-                            str(r.metadata["source"]),
-                            r.metadata.get("published_ts"),
-                            str(r.metadata["title"]),
-                            str(r.metadata["url"]),
-                            r.text,
-                        )
-                        for r in rows
-                    ],
-                )
-
-    def chunk_rows(self) -> list[dict[str, object]]:
-        """Every chunk's id, filters and text, in a stable order (for the BM25 index)."""
-        return [dict(r) for r in self.db.execute("SELECT * FROM chunks ORDER BY rowid")]
-
-    def chunk_version(self) -> tuple[int, int]:
-        """Changes whenever chunks are added or replaced: (count, highest rowid)."""
-        row = self.db.execute("SELECT count(*) AS n, max(rowid) AS top FROM chunks").fetchone()
-        return int(row["n"]), int(row["top"] or 0)
-
-    def mark_processed(
-        self, items: Iterable[Item], now: datetime, content_hashes: Iterable[str]
-    ) -> None:
-        """Record items as processed: only once their chunks are in the vector store, so
-        a crash in between leaves them pending, and the next run finishes them."""
-        stamp = to_iso(now)
-        with self.state.transaction() as db:
-            db.executemany(
-                "INSERT INTO processed (source, item_id, fingerprint, processed_at, content_hash)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, item_id) DO UPDATE SET"
-                " fingerprint = excluded.fingerprint, processed_at = excluded.processed_at,"
-                " content_hash = excluded.content_hash",
-                [
-                    (i.source, i.id, i.fingerprint, stamp, h)
-                    for i, h in zip(items, content_hashes, strict=True)
-                ],
-            )
 
     # --- summaries -----------------------------------------------------------------
 
@@ -412,27 +270,6 @@ class SQLiteStoryStore:
                 ),
             )
 
-    # --- digests -----------------------------------------------------------------------
-
-    def sent(self, route: str = DEFAULT_ROUTE) -> tuple[dict[str, datetime], datetime | None]:
-        """Of one digest route: story id -> when its digest last carried it, and when its
-        last digest was made. Routes are independent: a story sent to one is news to
-        another that takes it."""
-        stories = {
-            r["story_id"]: datetime.fromisoformat(r["sent"])
-            for r in self.db.execute(
-                "SELECT story_id, max(sent_at) AS sent FROM digest_stories "
-                "JOIN digests ON digests.id = digest_stories.digest_id "
-                "WHERE digests.route = ? GROUP BY story_id",
-                (route,),
-            )
-        }
-        row = self.db.execute(
-            "SELECT max(created) AS last FROM digests WHERE completed IS NOT NULL AND route = ?",
-            (route,),
-        ).fetchone()
-        return stories, from_iso(row["last"]) if row else None
-
     # --- reading ---------------------------------------------------------------------
 
     def stories(self, since: datetime | None = None) -> list[Story]:
@@ -446,6 +283,18 @@ class SQLiteStoryStore:
             stories.append(self._story(row))
         return stories
 
+    def titled(self, words: Sequence[str], n: int) -> list[Story]:
+        """The ``n`` most recently changed stories whose title holds every word (any case)."""
+        if not words:
+            return []
+        where = " AND ".join("lower(title) LIKE ?" for _ in words)
+        rows = self.db.execute(
+            f"SELECT id FROM stories WHERE {where} ORDER BY last_changed DESC LIMIT ?",
+            (*[f"%{w.lower()}%" for w in words], n),
+        )
+        stories = [self.story(r["id"]) for r in rows]
+        return [s for s in stories if s is not None]
+
     def story(self, story_id: str) -> Story | None:
         row = self.db.execute("SELECT * FROM stories WHERE id = ?", (story_id,)).fetchone()
         return self._story(row) if row else None
@@ -458,7 +307,7 @@ class SQLiteStoryStore:
                 "SELECT vector FROM stories WHERE id = ? AND vector_model = ?", (story_id, model)
             ).fetchone()
             if row and row["vector"] is not None:
-                out[story_id] = _vector(row["vector"])
+                out[story_id] = from_blob(row["vector"])
         return out
 
     def _story(self, row: object) -> Story:

@@ -14,7 +14,6 @@ import pytest
 
 from storage.outbox import DigestOutbox
 from storage.state import SQLiteStateStore
-from storage.stories import SQLiteStoryStore
 from tracker.delivery import FileDestination, RetryPolicy, deliver
 from tracker.digest import Digest, DigestEntry, DigestSection
 from tracker.errors import DeliveryError
@@ -93,14 +92,13 @@ def state(tmp_path: Path):
 def test_a_digest_counts_as_sent_only_when_every_message_was_accepted(state):
     channel = StandInChannel()
     digest_id = stored(state, channel)
-    stories = SQLiteStoryStore(state)
 
-    assert stories.sent() == ({}, None)  # stored, but nothing accepted yet
+    assert DigestOutbox(state).sent() == ({}, None)  # stored, but nothing accepted yet
     report = send_all(state, channel, digest_id)
 
     assert report.complete and report.sent == 3
     assert [p["content"] for p in channel.accepted] == ["Story 0", "Story 1", "Story 2"]
-    sent, last = stories.sent()
+    sent, last = DigestOutbox(state).sent()
     assert set(sent) == {"s0", "s1", "s2"} and last == NOW
     assert DigestOutbox(state).pending(channel.name) is None
     assert DigestOutbox(state).stories_of_message("1001") == ("s1",)
@@ -114,7 +112,7 @@ def test_a_partial_post_resumes_where_it_stopped_without_repeating_a_message(sta
     first = send_all(state, channel, digest_id)
     assert (first.sent, first.left) == (1, 2)
     assert "Missing Permissions" in (first.error or "")
-    sent, last = SQLiteStoryStore(state).sent()
+    sent, last = DigestOutbox(state).sent()
     assert set(sent) == {"s0"} and last is None  # the first story is out; the digest is not
     assert DigestOutbox(state).pending(channel.name) == digest_id
 
@@ -168,7 +166,7 @@ def test_retries_give_up_after_the_policys_attempts_and_leave_the_rest(state):
 def test_a_digest_with_no_messages_is_complete_at_once(state):
     digest_id = DigestOutbox(state).create(NOW, "file", [])
     assert DigestOutbox(state).pending("file") is None
-    assert SQLiteStoryStore(state).sent()[1] == NOW
+    assert DigestOutbox(state).sent()[1] == NOW
     assert digest_id > 0
 
 
@@ -214,7 +212,7 @@ def test_a_message_the_destination_refuses_is_set_aside_and_the_rest_go_out(stat
 
     assert report.complete and (report.sent, report.refused) == (2, 1)
     assert [p["content"] for p in channel.accepted] == ["Story 0", "Story 2"]
-    sent, last = SQLiteStoryStore(state).sent()
+    sent, last = DigestOutbox(state).sent()
     assert set(sent) == {"s0", "s2"} and last == NOW  # the refused story is not counted as sent
     assert DigestOutbox(state).pending(channel.name) is None
 

@@ -50,7 +50,7 @@ def test_processing_again_embeds_nothing_and_changes_nothing(world, capsys) -> N
     # Forcing everything through again reuses every cached embedding.
     settings = Settings.from_env()
     with open_tracker(settings) as tracker:
-        tracker.stories.forget_processing()
+        tracker.queue.forget_processing()
         report = tracker.process()
         assert report.items == 4 and report.chunks_embedded == 0 and report.chunks >= 4
         assert report.new_stories == 0 and report.updates == 0
@@ -158,12 +158,12 @@ def test_a_crash_before_the_chunks_are_stored_loses_nothing_and_doubles_nothing(
         with pytest.raises(KeyboardInterrupt):
             tracker.process()
         store.replace_items = original  # type: ignore[method-assign]
-        assert len(tracker.stories.pending_items()) == 4  # nothing marked done
+        assert len(tracker.queue.pending_items()) == 4  # nothing marked done
         report = tracker.process()
         assert report.items == 4 and report.new_stories == 0 and report.updates == 0
         assert len(tracker.stories.stories()) == 3
         assert tracker.vectors.count() >= 4
-        assert tracker.stories.pending_items() == []
+        assert tracker.queue.pending_items() == []
 
 
 class FailingLLM:
@@ -213,7 +213,7 @@ def test_a_failing_llm_is_tried_once_per_story_and_then_backs_off(
             calls = len(llm.calls)
             tracker.process()  # straight away: the retries are not due yet
             assert len(llm.calls) == calls
-            assert not tracker.stories.has_work()
+            assert not tracker.queue.has_work()
     finally:
         llm.close()
 

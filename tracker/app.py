@@ -14,7 +14,11 @@ from functools import cached_property
 
 import numpy as np
 
+from storage.chunks import ChunkStore
+from storage.embedding_cache import EmbeddingCache
 from storage.feedback import SQLiteFeedbackStore
+from storage.outbox import DigestOutbox
+from storage.queue import ProcessingQueue
 from storage.state import SQLiteStateStore
 from storage.stories import SQLiteStoryStore
 from storage.vectors import ChromaVectorStore
@@ -56,6 +60,8 @@ class Tracker:
         self.settings = settings
         self.state = state
         self.stories = SQLiteStoryStore(state)
+        self.queue = ProcessingQueue(state)
+        self.chunks = ChunkStore(state)
         self._lexical: tuple[tuple[int, int], LexicalIndex] | None = None
 
     @cached_property
@@ -98,10 +104,13 @@ class Tracker:
         """Turn new and changed items into chunks, stories and summaries."""
         if reembed:
             self._reset_vectors()
-        elif not self.stories.has_work():
+        elif not ProcessingQueue(self.state, now).has_work():
             return ProcessReport()  # without loading the model or opening Chroma
         pipeline = Pipeline(
             stories=self.stories,
+            queue=self.queue,
+            cache=EmbeddingCache(self.state),
+            chunks=self.chunks,
             vectors=self.vectors,
             embedder=self.embedder,
             summariser=self.summariser,
@@ -113,7 +122,7 @@ class Tracker:
 
     def _reset_vectors(self) -> None:
         self.__dict__["vectors"] = self._open_vectors(rebuild=True)
-        self.stories.forget_processing()
+        self.queue.forget_processing()
 
     def ranked(
         self,
@@ -172,7 +181,7 @@ class Tracker:
         everything of that span instead, sent or not. ``closing`` ends it (the first digest
         says when the next one comes)."""
         route = route or routes(config)[0]
-        sent, last = self.stories.sent(route.name)
+        sent, last = DigestOutbox(self.state).sent(route.name)
         max_age = route.max_age
         if since is not None:
             sent, last, max_age = {}, now - since, max(max_age, since)
@@ -191,9 +200,9 @@ class Tracker:
 
     def lexical(self) -> LexicalIndex:
         """The BM25 index, rebuilt only when the chunks changed since it was built."""
-        version = self.stories.chunk_version()
+        version = self.chunks.version()
         if self._lexical is None or self._lexical[0] != version:
-            self._lexical = (version, LexicalIndex(self.stories.chunk_rows()))
+            self._lexical = (version, LexicalIndex(self.chunks.rows()))
         return self._lexical[1]
 
     def ask(

@@ -182,7 +182,7 @@ class LocalServices:
                 stories = [s for s in stories if all(w in s.title.lower() for w in words)]
                 if len(stories) < n:
                     seen = {s.id for s in stories}
-                    stories += [s for s in _title_matches(t, words, n) if s.id not in seen]
+                    stories += [s for s in t.stories.titled(words, n) if s.id not in seen]
             return [(s.title, s.id) for s in stories[:n]]
 
         return await self.runtime.queries.run(choices)
@@ -234,17 +234,8 @@ def _message_id(ref: str) -> int | None:
     return None
 
 
-def _title_matches(t: Tracker, words: list[str], n: int) -> list[Story]:
-    query = "SELECT id FROM stories WHERE " + " AND ".join("lower(title) LIKE ?" for _ in words)
-    rows = t.state.db.execute(
-        query + " ORDER BY last_changed DESC LIMIT ?", (*[f"%{w}%" for w in words], n)
-    )
-    stories = [t.stories.story(r["id"]) for r in rows]
-    return [s for s in stories if s is not None]
-
-
 def _by_title(t: Tracker, text: str) -> Story | None:
-    matches = _title_matches(t, text.lower().split(), 20)
+    matches = t.stories.titled(text.lower().split(), 20)
     if not matches:
         return None
     titles = [s.title.lower() for s in matches]

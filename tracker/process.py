@@ -15,6 +15,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from storage.chunks import ChunkStore
+from storage.embedding_cache import EmbeddingCache
+from storage.queue import ProcessingQueue
 from storage.stories import SQLiteStoryStore
 from storage.vectors import ChunkRecord, VectorStore
 from tracker.chunking import Chunk, chunk_text
@@ -59,6 +62,9 @@ class ProcessReport:
 @dataclass
 class Pipeline:
     stories: SQLiteStoryStore
+    queue: ProcessingQueue
+    cache: EmbeddingCache
+    chunks: ChunkStore
     vectors: VectorStore
     embedder: Embedder
     summariser: Summariser
@@ -71,13 +77,13 @@ class Pipeline:
     def run(self) -> ProcessReport:
         started = time.perf_counter()
         report = ProcessReport()
-        total = self.stories.count_pending()
+        total = self.queue.count_pending()
         if self.on_progress:
             self.on_progress(0, total)
         done = 0
         # One batch at a time from the database: a backlog of 100k items is never in
         # memory at once. Each batch is marked processed, so the next query moves on.
-        while batch := self.stories.pending_items(limit=BATCH_ITEMS):
+        while batch := self.queue.pending_items(limit=BATCH_ITEMS):
             touched = self._process_batch(batch, report)
             # Stories this batch changed (a post that turned out to be about a paper, a
             # merge) are summarised while the batch's pooled sentence vectors are at hand.
@@ -104,7 +110,7 @@ class Pipeline:
         pool spans, the phrases' vectors come from the same model run (second result).
         """
         hashes = [c.content_hash for c in chunks]
-        vectors = self.stories.cached_vectors(hashes, self.embedder.name)
+        vectors = self.cache.get(hashes, self.embedder.name)
         missing: dict[str, str] = {}
         for chunk in chunks:
             if chunk.content_hash not in vectors:
@@ -122,7 +128,7 @@ class Pipeline:
             else:
                 fresh = self.embedder.embed(list(missing.values()))
             new = dict(zip(missing, fresh, strict=True))
-            self.stories.cache_vectors(new, self.embedder.name)
+            self.cache.put(new, self.embedder.name)
             vectors.update(new)
             report.chunks_embedded += len(new)
         report.chunks += len(chunks)
@@ -162,8 +168,8 @@ class Pipeline:
             ]
             report.items += 1
         self.vectors.replace_items(records)
-        self.stories.replace_chunks(records)
-        self.stories.mark_processed(items, now, [content_hash(i) for i in items])
+        self.chunks.replace(records)
+        self.queue.mark_processed(items, now, [content_hash(i) for i in items])
         return touched
 
     def _place(
@@ -178,7 +184,7 @@ class Pipeline:
         model = self.embedder.name
         existing = self.stories.story_of(item.source, item.id)
         if existing is not None:
-            before = self.stories.processed_content(item.source, item.id)
+            before = self.queue.processed_content(item.source, item.id)
             # None: placed by a run that stopped before it finished, or re-embedding; the
             # same words: the feed only moved a timestamp. Neither is news.
             changed = before is not None and before not in (

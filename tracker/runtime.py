@@ -384,7 +384,7 @@ class Runtime:
                     report = await self._deliver(pending, destination)
                     if self._stop.is_set() or not report.complete:
                         return report
-            last = await self.jobs.run(lambda t: t.stories.sent(route.name)[1])
+            last = await self._on_outbox(lambda o: o.sent(route.name)[1])
             # A route that never made a digest (a new home, or a route just added) makes
             # one at once, the best of its max_age, rather than silence until its time.
             first = await self._on_outbox(lambda o: o.none_made(route.name))
