@@ -70,11 +70,10 @@ sys.path.insert(0, str(ROOT))  # the project, even when it is not installed in t
 import numpy as np
 
 from storage.state import SQLiteStateStore
-from storage.vectors import ChromaVectorStore, ChunkRecord
+from storage.vectors import ChromaVectorStore, ChunkRecord, TrackerEmbeddingFunction
 from tracker.app import Tracker
 from tracker.ask import RRF_K, Filters, Passage, cap_per_story, fuse, retrieve
 from tracker.chunking import chunk_text
-from tracker.embed import TrackerEmbeddingFunction
 from tracker.models import Item, ItemKind, Validators
 from tracker.settings import Settings
 

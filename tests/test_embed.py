@@ -18,19 +18,19 @@ from typing import Any
 import numpy as np
 import pytest
 
+from storage.vectors import TrackerEmbeddingFunction
 from tracker.embed import (
     LOCAL_NAME,
     MODEL_DISTRIBUTION,
     MODEL_SHA256,
-    Embedder,
     EmbeddingError,
     LocalMiniLM,
     OpenAIEmbedder,
-    TrackerEmbeddingFunction,
     _package_file,
     _verified_bytes,
     make_embedder,
 )
+from tracker.embedder import Embedder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -205,7 +205,7 @@ def test_chroma_collection_reopens_in_a_new_process(tmp_path: Path) -> None:
 
     script = textwrap.dedent(
         f"""
-        import json, chromadb, tracker.embed
+        import json, chromadb, storage.vectors
         from chromadb.config import Settings
         client = chromadb.PersistentClient({str(path)!r}, settings=Settings(anonymized_telemetry=False))
         collection = client.get_collection("items")

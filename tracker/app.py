@@ -21,7 +21,7 @@ from storage.outbox import DigestOutbox
 from storage.queue import ProcessingQueue
 from storage.state import SQLiteStateStore
 from storage.stories import SQLiteStoryStore
-from storage.vectors import ChromaVectorStore
+from storage.vectors import ChromaVectorStore, TrackerEmbeddingFunction
 from tracker.ask import (
     ANSWER_N,
     ANSWER_PER_STORY,
@@ -37,7 +37,8 @@ from tracker.ask import (
 from tracker.chat import OpenAIChat
 from tracker.config import Config
 from tracker.digest import Digest, Sent, fresh, select
-from tracker.embed import Embedder, TrackerEmbeddingFunction, make_embedder
+from tracker.embed import make_embedder
+from tracker.embedder import Embedder
 from tracker.feedback import feedback_signal
 from tracker.headline import LLMHeadline, extractive_headline
 from tracker.models import Story

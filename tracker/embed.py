@@ -1,4 +1,4 @@
-"""Text embeddings: the ``Embedder`` interface, its two implementations and Chroma's adapter.
+"""Text embeddings: the two implementations of ``tracker.embedder.Embedder``.
 
 This module owns turning texts into unit-length float32 vectors:
 
@@ -8,9 +8,9 @@ This module owns turning texts into unit-length float32 vectors:
   vLLM, ...).
 * ``make_embedder``: builds one of them from a model spec (``"local"`` or
   ``"openai:<model>"``), the form settings and Chroma's persisted config use.
-* ``TrackerEmbeddingFunction``: the adapter Chroma stores in a collection's configuration,
-  registered under the name ``"tracker"`` when this module is imported, so a collection
-  reopened in another process embeds queries with the same model without being told.
+
+Chroma's adapter, which remembers the model in a collection's configuration, lives
+beside the vector store (``storage.vectors.TrackerEmbeddingFunction``).
 """
 
 from __future__ import annotations
@@ -24,12 +24,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
-from chromadb.utils.embedding_functions import register_embedding_function
 
+from tracker.embedder import BatchEmbedder, Embedder
 from tracker.errors import TrackerError
 from tracker.openai_compat import Server
 from tracker.urls import without_credentials
@@ -44,21 +43,6 @@ class EmbeddingError(TrackerError):
 
     The message is a sentence for a person and never contains an API key.
     """
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """Turns texts into vectors that can be compared with a dot product."""
-
-    #: Stable identity of the model: vectors from embedders with different names are not
-    #: comparable (e.g. "local:all-MiniLM-L6-v2-int8").
-    name: str
-    #: Length of every vector, e.g. 384.
-    dimensions: int
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Shape (len(texts), dimensions), float32, every row L2-normalised, input order."""
-        ...
 
 
 # --- the local model ---------------------------------------------------------------------
@@ -215,7 +199,7 @@ def plan_batches(
     return batches
 
 
-class LocalMiniLM:
+class LocalMiniLM(BatchEmbedder):
     """all-MiniLM-L6-v2 (int8 weights) on onnxruntime, as sentence-transformers runs it.
 
     WordPiece tokens truncated at 256 (special tokens included), mean pooling over the
@@ -238,15 +222,19 @@ class LocalMiniLM:
         if batch_size < 1 or batch_tokens < 1:
             raise ValueError("batch_size and batch_tokens must be at least 1")
         self.name = LOCAL_NAME
-        self.dimensions = LOCAL_DIMENSIONS
-        self.batch_size = batch_size
+        #: Texts per model run (runs are planned by token count inside ``embed_batch``).
+        self.run_size = batch_size
         self.batch_tokens = batch_tokens
         self.threads = max(1, threads if threads is not None else _usable_cpus())
         self._model: _Loaded | None = None
 
+    @property
+    def dimensions(self) -> int:
+        return LOCAL_DIMENSIONS
+
     def __repr__(self) -> str:
         return (
-            f"LocalMiniLM(batch_size={self.batch_size}, threads={self.threads}, "
+            f"LocalMiniLM(batch_size={self.run_size}, threads={self.threads}, "
             f"batch_tokens={self.batch_tokens})"
         )
 
@@ -259,16 +247,11 @@ class LocalMiniLM:
             self._model = _load(*_model_files())
         return self._model
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if isinstance(texts, str):
-            raise TypeError("embed() takes a sequence of texts, not a single string")
-        texts = list(texts)
-        if not texts:
-            return np.zeros((0, self.dimensions), dtype=np.float32)
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
         loaded = self._loaded()
         ids = self._token_ids(loaded.tokenizer, texts)
         batches = plan_batches(
-            [len(row) for row in ids], self.batch_size, self.batch_tokens, self.threads
+            [len(row) for row in ids], self.run_size, self.batch_tokens, self.threads
         )
         out = np.empty((len(texts), self.dimensions), dtype=np.float32)
 
@@ -321,7 +304,7 @@ class LocalMiniLM:
         encodings = loaded.tokenizer.encode_batch(texts)
         rows = [e.ids for e in encodings]
         batches = plan_batches(
-            [len(r) for r in rows], self.batch_size, self.batch_tokens, self.threads
+            [len(r) for r in rows], self.run_size, self.batch_tokens, self.threads
         )
         out = np.empty((len(texts), self.dimensions), dtype=np.float32)
 
@@ -381,7 +364,7 @@ def _pooled(hidden: np.ndarray, weights: np.ndarray) -> np.ndarray:
 # --- OpenAI-compatible servers -------------------------------------------------------------
 
 
-class OpenAIEmbedder:
+class OpenAIEmbedder(BatchEmbedder):
     """Embeddings from an OpenAI-compatible ``/embeddings`` endpoint (OpenAI, Ollama, vLLM).
 
     ``base_url`` is the API root (``http://localhost:11434/v1`` for Ollama); None means
@@ -427,26 +410,14 @@ class OpenAIEmbedder:
     @property
     def dimensions(self) -> int:
         if self._dimensions is None:
-            return int(self._embed_batch(["dimensions"]).shape[1])  # and remembers them
+            return int(self.embed_batch(["dimensions"]).shape[1])  # and remembers them
         return self._dimensions
 
     @dimensions.setter
     def dimensions(self, value: int) -> None:
         self._dimensions = value
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if isinstance(texts, str):
-            raise TypeError("embed() takes a sequence of texts, not a single string")
-        texts = list(texts)
-        if not texts:
-            return np.zeros((0, self.dimensions), dtype=np.float32)
-        parts = [
-            self._embed_batch(texts[i : i + self.batch_size])
-            for i in range(0, len(texts), self.batch_size)
-        ]
-        return np.concatenate(parts)
-
-    def _embed_batch(self, batch: list[str]) -> np.ndarray:
+    def embed_batch(self, batch: list[str]) -> np.ndarray:
         import openai
 
         try:
@@ -503,68 +474,3 @@ def make_embedder(model: str | None, api_key: str | None, base_url: str | None) 
         "all-MiniLM-L6-v2) or 'openai:<model>', e.g. openai:text-embedding-3-small or, with "
         "an Ollama base URL, openai:nomic-embed-text"
     )
-
-
-# --- Chroma --------------------------------------------------------------------------------
-
-
-@register_embedding_function
-class TrackerEmbeddingFunction(EmbeddingFunction[Documents]):
-    """Chroma's view of an ``Embedder``.
-
-    A collection created with it stores ``get_config()`` (the model spec and base URL, never
-    a key); Chroma rebuilds it in any process that has imported ``tracker.embed`` through
-    ``build_from_config``, which takes the key from ``OPENAI_API_KEY`` (Chroma gives it no
-    other way in).
-    """
-
-    def __init__(self, embedder: Embedder | None = None) -> None:
-        self.embedder: Embedder = embedder if embedder is not None else LocalMiniLM()
-
-    def __call__(self, input: Documents) -> Embeddings:
-        return list(self.embedder.embed(list(input)))
-
-    def embed_query(self, input: Documents) -> Embeddings:
-        return self(input)  # MiniLM and OpenAI's models embed queries like documents
-
-    @staticmethod
-    def name() -> str:
-        return "tracker"
-
-    def default_space(self) -> Space:
-        return "cosine"
-
-    def supported_spaces(self) -> list[Space]:
-        # Rows are unit length, so all three order neighbours the same way.
-        return ["cosine", "ip", "l2"]
-
-    def get_config(self) -> dict[str, Any]:
-        spec = getattr(self.embedder, "spec", None)
-        if not isinstance(spec, str):
-            raise ValueError(
-                f"{self.embedder!r} has no model spec that make_embedder can rebuild, so a "
-                "collection cannot remember it"
-            )
-        return {"model": spec, "base_url": getattr(self.embedder, "base_url", None)}
-
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> TrackerEmbeddingFunction:
-        TrackerEmbeddingFunction.validate_config(config)
-        embedder = make_embedder(
-            config["model"], os.environ.get("OPENAI_API_KEY"), config.get("base_url")
-        )
-        return TrackerEmbeddingFunction(embedder)
-
-    @staticmethod
-    def validate_config(config: dict[str, Any]) -> None:
-        if not isinstance(config.get("model"), str):
-            raise ValueError(f"tracker embedding config needs a 'model' string, got {config!r}")
-
-    def validate_config_update(
-        self, old_config: dict[str, Any], new_config: dict[str, Any]
-    ) -> None:
-        if "model" in new_config and new_config["model"] != old_config.get("model"):
-            raise ValueError(
-                "a collection's embedding model cannot change: vectors from two models are not "
-                "comparable. Re-embed into a new collection instead"
-            )

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pysbd
 
+from tracker.embedder import Embedder
 from tracker.prose import (
     BLOCKQUOTE,
     BULLET,
@@ -30,7 +31,7 @@ from tracker.prose import (
     strip_line_markers,
 )
 from tracker.release_notes import BREAKING_PREFIX, ReleaseLine, breaking_level, release_lines
-from tracker.summary import Embedder, Summary, SummaryInput
+from tracker.summary import Summary, SummaryInput
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from storage.queue import ProcessingQueue
 from storage.stories import SQLiteStoryStore
 from storage.vectors import ChunkRecord, VectorStore
 from tracker.chunking import Chunk, chunk_text
-from tracker.embed import Embedder
+from tracker.embedder import Embedder, SpanEmbedder
 from tracker.models import Item, reader_hash
 from tracker.prose import strip_inline_markdown
 from tracker.stories import (
@@ -34,7 +34,7 @@ from tracker.stories import (
     item_keys,
     plan,
 )
-from tracker.summary import Summariser, Summary, SummaryInput
+from tracker.summary import SentenceSource, Summariser, Summary, SummaryInput
 from tracker.times import utcnow
 
 #: Items per batch: enough for the embedder to batch well, little enough to stay lean.
@@ -117,10 +117,11 @@ class Pipeline:
                 missing.setdefault(chunk.content_hash, chunk.text)
         phrases: dict[str, np.ndarray] = {}
         if missing:
-            pool_spans = getattr(self.embedder, "embed_spans", None)
-            if wanted_spans and pool_spans is not None:
+            if wanted_spans and isinstance(self.embedder, SpanEmbedder):
                 spans = [_spans(text, wanted_spans.get(h, [])) for h, text in missing.items()]
-                fresh, pooled = pool_spans(list(missing.values()), [s for s, _ in spans])
+                fresh, pooled = self.embedder.embed_spans(
+                    list(missing.values()), [s for s, _ in spans]
+                )
                 for (_, found), rows in zip(spans, pooled, strict=True):
                     for phrase, row in zip(found, rows, strict=True):
                         if row.any():
@@ -232,11 +233,11 @@ class Pipeline:
         is the usual outcome), only with the extractive summariser, and not for release
         notes (their lines are weighed differently).
         """
-        split = getattr(self.summariser, "sentences", None)
-        if split is None or not hasattr(self.embedder, "embed_spans"):
+        source = self.summariser
+        if not isinstance(source, SentenceSource) or not isinstance(self.embedder, SpanEmbedder):
             return {}
         # The same text the summariser will split (it reads at most this much).
-        limit = int(getattr(self.summariser, "max_input_chars", 1 << 30))
+        limit = source.max_input_chars
         out: dict[tuple[str, str], list[str]] = {}
         for item in items:
             if item.kind.value == "release" or not chunked[(item.source, item.id)]:
@@ -244,7 +245,7 @@ class Pipeline:
             if self.stories.story_of(item.source, item.id) is not None:
                 continue
             title = strip_inline_markdown(item.title)
-            out[(item.source, item.id)] = [*split(item.text[:limit]), title]
+            out[(item.source, item.id)] = [*source.sentences(item.text[:limit]), title]
         return out
 
     def _summarise(self, report: ProcessReport, only: set[str] | None = None) -> None:

@@ -33,7 +33,7 @@ from tracker.app import Tracker
 from tracker.collect import collect
 from tracker.config import Config
 from tracker.delivery import DeliveryReport, FileDestination, RetryPolicy, deliver
-from tracker.embed import Embedder
+from tracker.embedder import Embedder
 from tracker.errors import ConfigError, TrackerError
 from tracker.health import HealthChange, health_changes
 from tracker.models import SourceResult, Status

@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+from tracker.embedder import Embedder
 from tracker.extractive import ExtractiveSummariser
 from tracker.llm_summary import OpenAISummariser
 from tracker.openai_compat import llm_configured
-from tracker.summary import Embedder, Summariser
+from tracker.summary import Summariser
 
 
 def make_summariser(

@@ -8,9 +8,9 @@ cached by the caller; no summariser stores anything.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -51,12 +51,12 @@ class Summariser(Protocol):
     def summarise(self, item: SummaryInput) -> Summary: ...
 
 
-class Embedder(Protocol):
-    """The shape of ``tracker.embed.Embedder``, restated so this module never imports it."""
+@runtime_checkable
+class SentenceSource(Protocol):
+    """A summariser that can say which sentences of a story it will weigh (and how much of
+    the text it reads), so that the pipeline can hand it their vectors from its own model
+    run instead of it embedding them again."""
 
-    name: str
-    dimensions: int
+    max_input_chars: int
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """(n, d) float32, rows L2-normalised."""
-        ...
+    def sentences(self, text: str) -> list[str]: ...
