@@ -17,7 +17,8 @@ import pytest
 from tests.conftest import RECENT, FeedServer
 from tests.test_serve import Clock, no_sleep
 from tracker.cli import main
-from tracker.config import WEEKDAYS, load_config, parse_config
+from tracker.config import load_config, parse_config
+from tracker.config_values import WEEKDAYS
 from tracker.delivery import RetryPolicy
 from tracker.digest import Digest
 from tracker.errors import ConfigError, DeliveryError

@@ -12,7 +12,8 @@ import pytest
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from tracker.config import DigestSettings, parse_config
+from tracker.config import parse_config
+from tracker.config_digest import DigestSettings
 from tracker.schedule import (
     DEFAULT_INTERVALS,
     Changes,

@@ -180,7 +180,7 @@ def _problem(problem: Any) -> dict[str, Any]:
 
 def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
     from tracker.app import open_tracker
-    from tracker.config import parse_interval
+    from tracker.config_values import parse_interval
     from tracker.popularity import describe
 
     config = load_config(settings.sources_path)
@@ -215,7 +215,7 @@ def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     from storage.outbox import DigestOutbox
     from tracker.app import open_tracker
-    from tracker.config import parse_interval
+    from tracker.config_values import parse_interval
     from tracker.render import to_json, to_markdown
     from tracker.routes import route_named
     from tracker.times import utcnow
@@ -274,7 +274,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from tracker.app import open_tracker
     from tracker.ask import Filters
-    from tracker.config import parse_interval
+    from tracker.config_values import parse_interval
     from tracker.times import utcnow
 
     since = utcnow() - _age(args.since, parse_interval) if args.since else None

@@ -7,18 +7,13 @@ once rather than one per run.
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -29,77 +24,17 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from tracker.config_digest import DigestSettings, RouteSettings
+from tracker.config_values import Interval, Strict, Url
 from tracker.errors import ConfigError, ConfigProblem
 
 SOURCE_KINDS = ("arxiv", "feed", "github_releases", "hf_papers", "hackernews", "reddit")
 
-_INTERVAL_PART = re.compile(r"(\d+)\s*([smhd])")
-_INTERVAL = re.compile(r"^\s*(\d+\s*[smhd]\s*)+$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _SUBREDDIT = re.compile(r"^[A-Za-z0-9_]{2,21}$")
-_FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-def parse_interval(value: Any) -> dt.timedelta:
-    """``30m``, ``6h``, ``1d`` or ``1h30m`` as a timedelta."""
-    if isinstance(value, dt.timedelta):
-        return value
-    text = str(value)
-    if not _INTERVAL.match(text):
-        raise PydanticCustomError(
-            "interval",
-            "'{value}' is not an interval",
-            {
-                "value": text,
-                "fix": "write a number and a unit (s, m, h or d), such as 30m, 6h or 1d",
-            },
-        )
-    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _INTERVAL_PART.findall(text))
-    if seconds > 365 * 86400:
-        raise PydanticCustomError(
-            "interval",
-            "'{value}' is longer than a year",
-            {"value": text, "fix": "use at most 365d, or set enabled: false to pause the source"},
-        )
-    if seconds < 60:
-        raise PydanticCustomError(
-            "interval",
-            "'{value}' is shorter than a minute",
-            {"value": text, "fix": "use 1m or more; sources rarely change faster than that"},
-        )
-    return dt.timedelta(seconds=seconds)
-
-
-def check_url(value: Any) -> str:
-    """An absolute http(s) URL, kept exactly as written."""
-    text = str(value).strip()
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in text
-    except ValueError:
-        usable = False
-    if not usable:
-        raise PydanticCustomError(
-            "url",
-            "'{value}' is not an http(s) URL",
-            {"value": text, "fix": "write a full address such as https://example.com/feed.xml"},
-        )
-    return text
-
-
-Interval = Annotated[dt.timedelta, BeforeValidator(parse_interval)]
-Url = Annotated[str, BeforeValidator(check_url)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _SourceBase(_Strict):
+class _SourceBase(Strict):
     name: str = Field(min_length=1, max_length=80, description="Unique name of the source.")
     url: Url | None = Field(default=None, description="Endpoint override (mirror, test server).")
     interval: Interval | None = Field(default=None, description="How often to collect.")
@@ -249,128 +184,7 @@ Source = Annotated[
 ]
 
 
-def _matching(pattern: re.Pattern[str], value: Any, what: str, fix: str) -> str:
-    text = str(value).strip()
-    if not pattern.match(text):
-        raise PydanticCustomError(
-            "value", "'{value}' is not {what}", {"value": text, "what": what, "fix": fix}
-        )
-    return text
-
-
-def check_time(value: Any) -> str:
-    """A time of day as 24-hour HH:MM."""
-    return _matching(
-        _TIME, value, "a time of day", 'write 24-hour HH:MM in quotes, such as "08:00"'
-    )
-
-
-def check_zone(value: Any) -> str:
-    """An IANA time zone this machine knows."""
-    text = str(value).strip()
-    try:
-        ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PydanticCustomError(
-            "timezone",
-            "'{value}' is not a known time zone",
-            {
-                "value": text,
-                "fix": "use an IANA name such as UTC, Europe/Berlin or America/New_York",
-            },
-        ) from None
-    return text
-
-
-def check_weekday(value: Any) -> str:
-    """A day of the week by name, full or three letters, any case: ``monday``."""
-    text = str(value).strip().lower()
-    for day in WEEKDAYS:
-        if text in (day, day[:3]):
-            return day
-    raise PydanticCustomError(
-        "day",
-        "'{value}' is not a day of the week",
-        {"value": str(value), "fix": "write one of " + ", ".join(WEEKDAYS)},
-    )
-
-
-def check_file_name(value: Any) -> str:
-    """A plain name (a route's, or its folder of digest files): no path, nothing hidden,
-    the same on every system."""
-    fix = "use letters, digits, - and _ only, such as papers"
-    return _matching(_FILE_NAME, value, "a plain name", fix)
-
-
-TimeOfDay = Annotated[str, BeforeValidator(check_time)]
-Zone = Annotated[str, BeforeValidator(check_zone)]
-Weekday = Annotated[str, BeforeValidator(check_weekday)]
-FileName = Annotated[str, BeforeValidator(check_file_name)]
-Section = Literal["papers", "posts", "releases"]
-
-
-class RouteSettings(_Strict):
-    """One destination of digests: which stories, where, how many and how often. Unset
-    values come from ``digest:`` (see ``tracker.routes``)."""
-
-    name: FileName = Field(description="Unique name of the route, such as papers.")
-    cadence: Literal["daily", "weekly"] = Field(default="daily", description="daily or weekly.")
-    day: Weekday | None = Field(default=None, description="Weekly only: the day (monday).")
-    time: TimeOfDay | None = Field(default=None, description="Local time, HH:MM.")
-    timezone: Zone | None = Field(default=None, description="IANA zone.")
-    size: int | None = Field(default=None, ge=1, le=100, description="Stories in one digest.")
-    max_age: Interval | None = Field(
-        default=None, description="Oldest news it takes (default: digest.max_age, weekly 7d)."
-    )
-    channel_id: int | None = Field(default=None, description="Discord channel of this route.")
-    file: FileName | None = Field(
-        default=None, description="Without Discord: digests/<file>/ (default: the name)."
-    )
-    sections: list[Section] = Field(
-        default_factory=list, description="papers, posts, releases (default: all)."
-    )
-    tags: list[str] = Field(default_factory=list, description="Stories from sources so tagged.")
-    sources: list[str] = Field(default_factory=list, description="Stories from these sources.")
-
-    @model_validator(mode="after")
-    def _day_is_weekly(self) -> RouteSettings:
-        if self.day is not None and self.cadence != "weekly":
-            raise PydanticCustomError(
-                "day",
-                "day: is only for a weekly route",
-                {"fix": "add  cadence: weekly  or remove day:"},
-            )
-        return self
-
-
-class DigestSettings(_Strict):
-    """When and how big the digest is, and where it goes (used by the digest and the bot)."""
-
-    time: TimeOfDay = Field(default="08:00", description="Local time of day, HH:MM.")
-    timezone: Zone = Field(default="UTC", description="IANA zone, e.g. Europe/Berlin.")
-    size: int = Field(default=10, ge=1, le=100, description="Stories in one digest.")
-    channel_id: int | None = Field(default=None, description="Discord channel for the digest.")
-    max_age: Interval = Field(
-        default=dt.timedelta(days=3),
-        description="A story is in a digest only if its newest item is at most this old.",
-    )
-    routes: list[RouteSettings] = Field(
-        default_factory=list,
-        description="Several destinations (default: one daily digest to channel_id).",
-    )
-
-    @property
-    def at(self) -> dt.time:
-        hour, minute = self.time.split(":")
-        return dt.time(int(hour), int(minute))
-
-    @property
-    def weekday(self) -> int | None:
-        """The digest settings' own cadence is daily."""
-        return None
-
-
-class Config(_Strict):
+class Config(Strict):
     """The whole of ``sources.yaml``."""
 
     sources: list[Source] = Field(default_factory=list, description="What to follow.")

@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import time, timedelta
 
-from tracker.config import WEEKDAYS, Config, RouteSettings
+from tracker.config import Config
+from tracker.config_digest import RouteSettings
+from tracker.config_values import WEEKDAYS
 from tracker.models import ItemKind, Story
 
 #: The route of a ``sources.yaml`` that names none (and of every digest made before
