@@ -13,14 +13,12 @@ from datetime import UTC, datetime
 
 import discord
 
+from tracker.discord_answer import pack as pack_units
 from tracker.discord_render import (
     CONTENT_LIMIT,
     escape_markdown_and_mentions,
     shorten,
     usable_url,
-)
-from tracker.discord_render import (
-    pack as pack_units,
 )
 
 #: The one mention policy of the bot: it never pings anyone, whatever the text says.

@@ -491,7 +491,7 @@ def test_random_digests_respect_every_limit() -> None:
 
 
 def test_a_long_answer_is_split_between_sentences_and_keeps_its_citations() -> None:
-    from tracker.discord_render import render_answer
+    from tracker.discord_answer import render_answer
 
     sentences = [
         f"Sentence number {i} says something about @everyone and models [1]." for i in range(120)

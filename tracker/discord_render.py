@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -150,7 +150,7 @@ def _plain(text: str) -> str:
     return _MENTION.sub(lambda m: m.group(0) + ZWSP, text)
 
 
-def _clean(text: str | None, *, one_line: bool = False) -> str:
+def clean(text: str | None, *, one_line: bool = False) -> str:
     """Scraped text without control characters or lone surrogates; tidy whitespace."""
     text = _CONTROL.sub(lambda m: "" if m.group(0) < "\ud800" else "\ufffd", text or "")
     if one_line:
@@ -263,10 +263,10 @@ def _percent_encode(m: re.Match[str]) -> str:
     return "".join(f"%{b:02X}" for b in m.group(0).encode())
 
 
-def _link_markdown(link: str) -> str:
+def link_markdown(link: str) -> str:
     url = usable_url(link)
     if url is None:  # shown, but not as a link: it would not work as one
-        return escape_markdown_and_mentions(_clean(link, one_line=True))
+        return escape_markdown_and_mentions(clean(link, one_line=True))
     host = (urlsplit(url).hostname or url).removeprefix("www.")
     return f"[{escape_markdown_and_mentions(host)}]({url})"
 
@@ -280,7 +280,7 @@ def _links_line(links: Sequence[str], budget: int) -> str:
     if not links or budget <= 0:
         return ""
     prefix, sep = "🔗 ", " · "
-    rendered = [_link_markdown(link) for link in links]
+    rendered = [link_markdown(link) for link in links]
     every = prefix + sep.join(rendered)
     if len16(every) <= budget:
         return every
@@ -308,18 +308,18 @@ def _links_line(links: Sequence[str], budget: int) -> str:
 
 def story_embed(entry: DigestEntry, pinned: bool = False) -> Embed:
     """One story as one embed, within every per-embed limit and small enough to send alone."""
-    title = shorten(_clean(entry.title, one_line=True) or "(untitled)", TITLE_LIMIT)
+    title = shorten(clean(entry.title, one_line=True) or "(untitled)", TITLE_LIMIT)
     links = list(dict.fromkeys(link for link in entry.links if link.strip()))
     url = next((u for u in map(usable_url, links) if u), None)
 
     blocks: list[str] = []
     if entry.update is not None:
-        note = _clean(entry.update, one_line=True) or "updated"
+        note = clean(entry.update, one_line=True) or "updated"
         label = "**Updated:** "
         blocks.append(label + shorten(note, _UPDATE_BUDGET - len16(label)))
     if entry.engagement:
-        blocks.append("▲ " + shorten(_clean(entry.engagement, one_line=True), _UPDATE_BUDGET))
-    summary_raw = _clean(entry.summary)
+        blocks.append("▲ " + shorten(clean(entry.engagement, one_line=True), _UPDATE_BUDGET))
+    summary_raw = clean(entry.summary)
     summary_full = escape_markdown_and_mentions(summary_raw)
     gap = len16("\n\n")
     room = DESCRIPTION_LIMIT - sum(len16(b) + gap for b in blocks)
@@ -346,7 +346,7 @@ def _sources_footer(sources: Sequence[str]) -> str | None:
 
     Footers show no Markdown, so only mentions are neutralised (a backslash would show).
     """
-    names = [_clean(s, one_line=True) for s in sources]
+    names = [clean(s, one_line=True) for s in sources]
     names = [n for n in names if n]
     if not names:
         return None
@@ -369,7 +369,7 @@ def _heading(digest: Digest) -> str:
     day = digest.created
     name = "AI engineering digest"
     if digest.title:
-        name += ": " + shorten(_clean(digest.title, one_line=True), 80)
+        name += ": " + shorten(clean(digest.title, one_line=True), 80)
     return f"**{name} — {day.day} {_MONTHS[day.month - 1]} {day.year}**"
 
 
@@ -379,7 +379,7 @@ def _left_out_note(n: int) -> str:
 
 def _section_header(section: DigestSection, continued: bool) -> str:
     emoji = _SECTION_EMOJI.get(section.name, "📌")
-    name = shorten(_clean(section.name, one_line=True) or "Stories", _SECTION_NAME_BUDGET)
+    name = shorten(clean(section.name, one_line=True) or "Stories", _SECTION_NAME_BUDGET)
     return f"**{emoji} {name}**" + (" (continued)" if continued else "")
 
 
@@ -401,7 +401,7 @@ def render_discord(
     intro = [_heading(digest)]
     if digest.headline:
         intro += [
-            shorten(_clean(line, one_line=True), HEADLINE_LINE)
+            shorten(clean(line, one_line=True), HEADLINE_LINE)
             for line in digest.headline.splitlines()[:3]
         ]
     if digest.left_out > 0:
@@ -409,7 +409,7 @@ def render_discord(
     if digest.quiet:
         intro.append("A quiet day: nothing new since the last digest.")
         if digest.closing:
-            intro.append(shorten(_clean(digest.closing, one_line=True), HEADLINE_LINE))
+            intro.append(shorten(clean(digest.closing, one_line=True), HEADLINE_LINE))
         return [DiscordMessage(content=_fit_content("\n".join(intro)))]
 
     messages: list[DiscordMessage] = []
@@ -442,7 +442,7 @@ def render_discord(
             )
     if digest.closing and messages:
         # Said after the last story, as a message of its own: a story's message stays its own.
-        closing = shorten(_clean(digest.closing, one_line=True), HEADLINE_LINE)
+        closing = shorten(clean(digest.closing, one_line=True), HEADLINE_LINE)
         messages.append(DiscordMessage(content=_fit_content(closing)))
     return messages
 
@@ -450,55 +450,3 @@ def render_discord(
 def _fit_content(text: str) -> str:
     # Everything in content is built here from bounded parts; this is the last guard.
     return text if len16(text) <= CONTENT_LIMIT else shorten(text, CONTENT_LIMIT, lambda s: s)
-
-
-# --- /ask answers ------------------------------------------------------------------------------
-
-_ANSWER_SENTENCE = re.compile(r"(?<=[.!?\]])\s+")
-
-
-def render_answer(text: str, citations: Sequence[tuple[int, str, str]]) -> list[DiscordMessage]:
-    """An answer as messages of at most 2,000 characters, split between sentences (never
-    inside one unless a single sentence is longer than a message), then its citations as
-    numbered links. ``citations`` are (n, title, url). Scraped text cannot ping anyone."""
-    sentences = [escape_markdown_and_mentions(s) for s in _ANSWER_SENTENCE.split(_clean(text)) if s]
-    lines = [f"[{n}] {shorten(title, 200)} {_link_markdown(url)}" for n, title, url in citations]
-    # Each unit with the separator that goes before it when it shares a message.
-    units = [(s, " ") for s in sentences] + [
-        (line, "\n\n" if k == 0 else "\n") for k, line in enumerate(lines)
-    ]
-    return [DiscordMessage(content=m) for m in pack(units)]
-
-
-def pack(units: Iterable[tuple[str, str]], limit: int = CONTENT_LIMIT) -> list[str]:
-    """Pieces of text joined into as few messages as fit ``limit``, in order; each piece
-    comes with the separator that goes before it when it shares a message. A piece never
-    straddles two messages unless it is longer than one, when it is cut at words."""
-    messages: list[str] = []
-    current = ""
-    for unit, separator in units:
-        for part in _fit_pieces(unit, limit):
-            joined = f"{current}{separator}{part}" if current else part
-            if len16(joined) <= limit:
-                current = joined
-            else:
-                messages.append(current)
-                current = part
-    if current:
-        messages.append(current)
-    return messages
-
-
-def _fit_pieces(piece: str, limit: int) -> list[str]:
-    """A piece that fits a message as it is, or cut at words into pieces that do."""
-    if len16(piece) <= limit:
-        return [piece]
-    out = []
-    rest = piece
-    while len16(rest) > limit:
-        head = shorten(rest, limit, render=lambda s: s).removesuffix(ELLIPSIS)
-        if not head:
-            head = rest[: limit // 2]
-        out.append(head)
-        rest = rest[len(head) :].lstrip()
-    return [*out, rest] if rest else out

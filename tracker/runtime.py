@@ -27,30 +27,27 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from storage.notices import NoticeStore
-from storage.outbox import DigestOutbox
 from storage.state import SQLiteStateStore
 from tracker.app import Tracker
 from tracker.collect import collect
 from tracker.config import Config
-from tracker.delivery import DeliveryReport, FileDestination, RetryPolicy, deliver
+from tracker.delivery import FileDestination, RetryPolicy
+from tracker.digest_jobs import DigestJobs
 from tracker.embedder import Embedder
 from tracker.errors import ConfigError, TrackerError
 from tracker.health import HealthChange, health_changes
 from tracker.models import SourceResult, Status
-from tracker.routes import Route, route_named, routes
+from tracker.routes import Route
 from tracker.schedule import (
     DEFAULT_INTERVALS,
     Scheduler,
-    digest_due,
-    last_fire_time,
-    next_digest_note,
     route_of,
 )
 from tracker.services import Destination, Notifier
 from tracker.settings import Settings
 from tracker.times import utcnow
 from tracker.watch import ConfigWatcher
-from tracker.worker import Worker
+from tracker.worker import Stopping, Worker
 
 log = logging.getLogger("tracker.serve")
 T = TypeVar("T")
@@ -59,10 +56,6 @@ T = TypeVar("T")
 WATCH_SECONDS = 5.0
 #: After a digest could not be delivered, the next attempt.
 REDELIVER_AFTER = timedelta(minutes=10)
-
-
-class Stopping(Exception):
-    """Raised inside a blocking job when the runtime is shutting down."""
 
 
 class LogNotifier:
@@ -81,7 +74,7 @@ class CollectRun:
     health: tuple[HealthChange, ...]
 
 
-class Runtime:
+class Runtime(DigestJobs):
     def __init__(
         self,
         settings: Settings,
@@ -328,132 +321,6 @@ class Runtime:
         changes = health_changes(state.source_states(), [r.source for r in results], said)
         return CollectRun(tuple(results), report.new_stories, tuple(changes))
 
-    # --- the digest --------------------------------------------------------------------
-
-    async def all_digests(self) -> dict[str, DeliveryReport | None]:
-        """``digest_job`` for every route, in the order of sources.yaml."""
-        return {r.name: await self.digest_job(r.name) for r in routes(self.config)}
-
-    async def digest_job(self, route_name: str | None = None) -> DeliveryReport | None:
-        """Deliver a route's unfinished digest, then make its next if it is due and not made
-        yet (the first route when ``route_name`` is None).
-
-        Safe to call at any time and any number of times: a digest already made for the
-        route's latest scheduled time is not made again (a laptop waking after a missed
-        08:00 posts once), and a half-posted one is finished rather than started over. It
-        never raises: a failure is logged and tried again in ``REDELIVER_AFTER``.
-        """
-        if self._stop.is_set():
-            return None
-        try:
-            route = route_named(self.config, route_name)
-        except KeyError:
-            return None  # removed from sources.yaml since the job was planned
-        try:
-            return await self._digest(route)
-        except (Stopping, asyncio.CancelledError):
-            return None
-        except Exception:
-            log.exception(
-                "%s failed; trying again in %s", _job_name(route), _minutes(REDELIVER_AFTER)
-            )
-            self._plan_redelivery()
-            return None
-
-    async def _digest(self, route: Route) -> DeliveryReport | None:
-        async with self._digest_lock:
-            if self._stop.is_set():
-                return None
-            destination = self.destinations(route)
-            config = self.config
-            now = self.now()
-            pending = await self._on_outbox(lambda o: o.pending(destination.name, route.name))
-            report: DeliveryReport | None = None
-            if pending is not None:
-                created = await self._on_outbox(lambda o: o.created(pending))
-                if last_fire_time(now, route) > created:
-                    # Still undelivered when the next one's time came: the next carries its
-                    # unsent stories, rather than yesterday's going out late, before today's.
-                    log.error(
-                        "digest %d was not delivered before the next was due; the next "
-                        "carries its unsent stories",
-                        pending,
-                    )
-                    await self._on_outbox(lambda o: o.abandon(pending, now))
-                else:
-                    report = await self._deliver(pending, destination)
-                    if self._stop.is_set() or not report.complete:
-                        return report
-            last = await self._on_outbox(lambda o: o.sent(route.name)[1])
-            # A route that never made a digest (a new home, or a route just added) makes
-            # one at once, the best of its max_age, rather than silence until its time.
-            first = await self._on_outbox(lambda o: o.none_made(route.name))
-            if not first and not digest_due(last, now, route):
-                return report if pending is not None else None
-            closing = next_digest_note(now, route) if first else None
-            digest = await self.jobs.run(lambda t: t.digest(config, now, None, closing, route))
-            if first and digest.quiet and not digest_due(last, now, route):
-                # Nothing collected yet (offline at the first start?): a first digest that
-                # says nothing is no first impression; the next catch-up tries again.
-                return report if pending is not None else None
-            messages = destination.render(digest)
-            digest_id = await self._on_outbox(
-                lambda o: o.create(
-                    now,
-                    destination.name,
-                    [(m.payload, m.story_ids) for m in messages],
-                    route=route.name,
-                )
-            )
-            log.info(
-                "digest %d%s: %d stories in %d message%s",
-                digest_id,
-                "" if len(routes(config)) == 1 else f" ({route.name}, to {destination.name})",
-                len(digest.entries),
-                len(messages),
-                "" if len(messages) == 1 else "s",
-            )
-            return await self._deliver(digest_id, destination)
-
-    async def _deliver(self, digest_id: int, destination: Destination) -> DeliveryReport:
-        report = await deliver(
-            digest_id,
-            destination,
-            self._on_outbox,
-            self.now,
-            self.retry,
-            self.sleep,
-            stopping=self._stop.is_set,
-        )
-        if not report.complete and not self._stop.is_set():
-            # Discord is down or the bot lacks a permission: try again later, from where
-            # it stopped.
-            log.error(
-                "digest %d: %d of its messages are not delivered yet (%s); retrying in %s",
-                digest_id,
-                report.left,
-                report.error,
-                _minutes(REDELIVER_AFTER),
-            )
-            self._plan_redelivery()
-        return report
-
-    async def _first_digest(self, route_name: str) -> None:
-        await self.digest_job(route_name)
-
-    def _plan_redelivery(self) -> None:
-        if not self._redelivery_planned and not self._stop.is_set():
-            self._redelivery_planned = True
-            self._spawn(self._redeliver_later())
-
-    async def _redeliver_later(self) -> None:
-        await self._sleep(REDELIVER_AFTER.total_seconds())
-        self._redelivery_planned = False
-        await self.all_digests()
-
-    async def _on_outbox(self, fn: Callable[[DigestOutbox], T]) -> T:
-        return await self.outbox.run(lambda state: fn(DigestOutbox(state)))
-
     # --- sources.yaml ------------------------------------------------------------------
 
     async def _watch(self) -> None:
@@ -513,10 +380,6 @@ class Runtime:
 
     async def _announce(self, text: str) -> None:
         await self.notifier.announce(text)
-
-
-def _job_name(route: Route) -> str:
-    return f"the digest job of route {route.name}"
 
 
 def _minutes(span: timedelta) -> str:

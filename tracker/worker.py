@@ -43,3 +43,7 @@ class Worker(Generic[R]):
             if self._resource is not None and self._close is not None:
                 self._close(self._resource)
             self._resource = None
+
+
+class Stopping(Exception):
+    """Raised inside a blocking job when the runtime is shutting down."""
