@@ -8,8 +8,11 @@ packed into messages of at most 2,000 characters.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+import logging
+from collections.abc import Awaitable, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import discord
 
@@ -20,6 +23,8 @@ from tracker.discord_render import (
     shorten,
     usable_url,
 )
+
+T = TypeVar("T")
 
 #: The one mention policy of the bot: it never pings anyone, whatever the text says.
 NO_PINGS = discord.AllowedMentions.none()
@@ -89,3 +94,17 @@ async def follow_up(
             allowed_mentions=NO_PINGS,
             suppress_embeds=not previews,
         )
+
+
+#: Discord drops an autocomplete answer that takes longer than 3 s.
+AUTOCOMPLETE_SECONDS = 2.5
+
+
+async def suggestions(fetch: Awaitable[T], what: str, nothing: T) -> T:
+    """What ``fetch`` gives within Discord's autocomplete deadline, else ``nothing``:
+    suggestions are a nicety, and no suggestions beats an error."""
+    try:
+        return await asyncio.wait_for(fetch, AUTOCOMPLETE_SECONDS)
+    except Exception:
+        logging.getLogger("tracker.bot").debug("%s autocomplete failed", what, exc_info=True)
+        return nothing

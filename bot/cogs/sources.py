@@ -12,19 +12,16 @@ changes everyone's digest, so everyone can see who changed what.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.replies import escaped, follow_up, pack, reply, safe_url, timestamp
+from bot.replies import escaped, follow_up, pack, reply, safe_url, suggestions, timestamp
 from tracker.services import Services, SourceChange, SourceHealth
 
 log = logging.getLogger("tracker.bot.sources")
-
-AUTOCOMPLETE_SECONDS = 2.5
 
 
 class SourcesCog(commands.Cog):
@@ -77,11 +74,7 @@ class SourcesCog(commands.Cog):
     async def name_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        try:
-            followed = await asyncio.wait_for(self.services.sources(), AUTOCOMPLETE_SECONDS)
-        except Exception:  # suggestions are a nicety: no suggestions beats an error
-            log.debug("source autocomplete failed", exc_info=True)
-            return []
+        followed = await suggestions(self.services.sources(), "source", [])
         wanted = current.strip().lower()
         names = sorted(s.name for s in followed if wanted in s.name.lower())
         return [app_commands.Choice(name=n, value=n) for n in names if len(n) <= 100][:25]

@@ -7,7 +7,6 @@ with follow-ups built from the tracker's own renderers.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import discord
@@ -15,14 +14,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.ask import parse_since
-from bot.replies import NO_PINGS, escaped, follow_up, link, pack, reply
+from bot.replies import NO_PINGS, escaped, follow_up, link, pack, reply, suggestions
 from tracker.discord_render import render_discord, shorten
 from tracker.services import SearchHit, Services, Why
 
 log = logging.getLogger("tracker.bot.stories")
 
-#: Discord drops an autocomplete answer that takes longer than 3 s.
-AUTOCOMPLETE_SECONDS = 2.5
 SEARCH_RESULTS = 5
 _SUMMARY_BUDGET = 280
 
@@ -88,11 +85,7 @@ class StoriesCog(commands.Cog):
     async def route_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        try:
-            names = await asyncio.wait_for(self.services.digest_routes(), AUTOCOMPLETE_SECONDS)
-        except Exception:  # suggestions are a nicety: no suggestions beats an error
-            log.debug("route autocomplete failed", exc_info=True)
-            return []
+        names = await suggestions(self.services.digest_routes(), "route", [])
         wanted = current.casefold()
         return [app_commands.Choice(name=n, value=n) for n in names if wanted in n.casefold()][:25]
 
@@ -100,13 +93,7 @@ class StoriesCog(commands.Cog):
     async def story_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        try:
-            choices = await asyncio.wait_for(
-                self.services.story_choices(current, 25), AUTOCOMPLETE_SECONDS
-            )
-        except Exception:  # suggestions are a nicety: no suggestions beats an error
-            log.debug("story autocomplete failed", exc_info=True)
-            return []
+        choices = await suggestions(self.services.story_choices(current, 25), "story", [])
         return [
             app_commands.Choice(name=_choice_name(title), value=story_id)
             for title, story_id in choices[:25]

@@ -10,35 +10,17 @@ is its discussion.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import urlencode, urlsplit
 
 from tracker.config import HackerNewsSource
 from tracker.errors import ParseError
-from tracker.models import Engagement, Fetched, Item, ItemKind, content_hash
+from tracker.models import Fetched, Item
 from tracker.sources.base import CollectContext, count, parse_iso, parse_json, utc_from_epoch
+from tracker.sources.shared_links import SharedLink, shared_item
 from tracker.text import html_to_text, one_line
-from tracker.urls import arxiv_paper, canonical_url
 
 SEARCH = "https://hn.algolia.com/api/v1/search_by_date"
 DISCUSSION = "https://news.ycombinator.com/item?id={id}"
-
-
-@dataclass(frozen=True)
-class HNStory:
-    id: str
-    title: str
-    url: str | None
-    text: str
-    author: str | None
-    created: datetime | None
-    points: int
-    comments: int
-
-    @property
-    def discussion(self) -> str:
-        return DISCUSSION.format(id=self.id)
 
 
 def search_url(source: HackerNewsSource) -> str:
@@ -52,14 +34,14 @@ def search_url(source: HackerNewsSource) -> str:
     return f"{base}{'&' if urlsplit(base).query else '?'}{urlencode(params)}"
 
 
-def parse_hits(content: bytes, url: str) -> tuple[list[HNStory], list[str]]:
+def parse_hits(content: bytes, url: str) -> tuple[list[SharedLink], list[str]]:
     """The stories of an Algolia answer, and what was skipped, in words."""
     data = parse_json(content, url, "Hacker News search JSON")
     hits = data.get("hits") if isinstance(data, dict) else None
     if not isinstance(hits, list):
         said = data.get("message") if isinstance(data, dict) else None
         raise ParseError(f"{url} did not answer with search hits ({said or 'unexpected JSON'})")
-    stories: list[HNStory] = []
+    stories: list[SharedLink] = []
     gone = 0
     for hit in hits:
         if not isinstance(hit, dict) or not hit.get("objectID"):
@@ -73,14 +55,15 @@ def parse_hits(content: bytes, url: str) -> tuple[list[HNStory], list[str]]:
         if link is not None and urlsplit(link).scheme not in ("http", "https"):
             link = None
         stories.append(
-            HNStory(
+            SharedLink(
                 id=str(hit["objectID"]),
                 title=title,
                 url=link,
+                discussion=DISCUSSION.format(id=hit["objectID"]),
                 text=html_to_text(str(hit.get("story_text") or "")),
                 author=str(hit["author"]) if hit.get("author") else None,
                 created=parse_iso(hit.get("created_at")) or utc_from_epoch(hit.get("created_at_i")),
-                points=count(hit.get("points")),
+                votes=count(hit.get("points")),
                 comments=count(hit.get("num_comments")),
             )
         )
@@ -102,26 +85,6 @@ class HackerNewsCollector:
         )
 
 
-def story_item(source: HackerNewsSource, story: HNStory) -> Item:
+def story_item(source: HackerNewsSource, story: SharedLink) -> Item:
     """The article a story links to (a paper when it is an arXiv link), discussed on HN."""
-    url = canonical_url(story.url) if story.url else story.discussion
-    kind = ItemKind.POST
-    extra: dict[str, object] = {"hn_id": story.id, "discussion": story.discussion}
-    paper = arxiv_paper(url)
-    if paper is not None:  # a link to a paper is the paper: it joins its story
-        kind = ItemKind.PAPER
-        extra["arxiv_id"] = paper
-    return Item(
-        id=f"hn:{story.id}",
-        source=source.name,
-        source_kind=source.kind,
-        kind=kind,
-        url=url,
-        title=story.title,
-        text=story.text,
-        authors=(story.author,) if story.author else (),
-        published=story.created,
-        extra=extra,
-        fingerprint=content_hash(story.id, story.title, story.url, story.text),
-        engagement=Engagement(source.kind, story.points, story.comments),
-    )
+    return shared_item(source, "hn", story, {"hn_id": story.id})

@@ -10,34 +10,18 @@ warnings; pinned (stickied) moderator posts are not news and are left out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from tracker.config import RedditSource
 from tracker.errors import ParseError
-from tracker.models import Engagement, Fetched, Item, ItemKind, content_hash
+from tracker.models import Fetched, Item
 from tracker.sources.base import CollectContext, count, parse_json, utc_from_epoch
+from tracker.sources.shared_links import SharedLink, shared_item
 from tracker.text import normalise_space, one_line
-from tracker.urls import arxiv_paper, canonical_url
 
 REDDIT = "https://www.reddit.com"
 _GONE = ("[removed]", "[deleted]")
-
-
-@dataclass(frozen=True)
-class RedditPost:
-    id: str
-    title: str
-    #: The linked article; None for a text post.
-    url: str | None
-    permalink: str
-    text: str
-    author: str | None
-    created: datetime | None
-    score: int
-    comments: int
 
 
 def listing_url(source: RedditSource) -> str:
@@ -48,7 +32,7 @@ def listing_url(source: RedditSource) -> str:
     return f"{base}{'&' if urlsplit(base).query else '?'}{urlencode(params)}"
 
 
-def parse_listing(content: bytes, url: str) -> tuple[list[RedditPost], list[str]]:
+def parse_listing(content: bytes, url: str) -> tuple[list[SharedLink], list[str]]:
     """The readable posts of a listing, and what was skipped, in words."""
     data = parse_json(content, url, "a Reddit listing")
     children = data.get("data", {}).get("children") if isinstance(data, dict) else None
@@ -57,7 +41,7 @@ def parse_listing(content: bytes, url: str) -> tuple[list[RedditPost], list[str]
         raise ParseError(
             f"{url} did not answer with a Reddit listing ({said or 'unexpected JSON'})"
         )
-    posts: list[RedditPost] = []
+    posts: list[SharedLink] = []
     nsfw = gone = 0
     for child in children:
         post = child.get("data") if isinstance(child, dict) else None
@@ -87,22 +71,22 @@ def _removed(post: dict[str, Any]) -> bool:
     )
 
 
-def _post(post: dict[str, Any]) -> RedditPost:
+def _post(post: dict[str, Any]) -> SharedLink:
     permalink = urljoin(REDDIT, str(post.get("permalink") or f"/comments/{post['id']}/"))
     link = str(post.get("url_overridden_by_dest") or post.get("url") or "").strip()
     own = post.get("is_self") or not link or urlsplit(link).scheme not in ("http", "https")
     if not own and urlsplit(link).hostname in ("www.reddit.com", "reddit.com", "old.reddit.com"):
         own = "/comments/" in link  # a cross-post of a thread is still a thread
     author = str(post.get("author") or "")
-    return RedditPost(
+    return SharedLink(
         id=str(post["id"]),
         title=one_line(str(post.get("title") or "")),
         url=None if own else link,
-        permalink=permalink,
+        discussion=permalink,
         text=normalise_space(str(post.get("selftext") or "")),
         author=author if author and author != "[deleted]" else None,
         created=utc_from_epoch(post.get("created_utc")),
-        score=count(post.get("score")),
+        votes=count(post.get("score")),
         comments=count(post.get("num_comments")),
     )
 
@@ -115,32 +99,12 @@ class RedditCollector:
         posts, warnings = parse_listing(response.content, response.url)
         items: dict[str, Item] = {}
         for post in posts:
-            if post.score >= source.min_score:
+            if post.votes >= source.min_score:
                 items.setdefault(f"reddit:{post.id}", post_item(source, post))
         return Fetched(
             items=list(items.values()), validators=response.validators, warnings=tuple(warnings)
         )
 
 
-def post_item(source: RedditSource, post: RedditPost) -> Item:
-    url = canonical_url(post.url) if post.url else post.permalink
-    kind = ItemKind.POST
-    extra: dict[str, object] = {"subreddit": source.subreddit, "discussion": post.permalink}
-    paper = arxiv_paper(url)
-    if paper is not None:  # a link to a paper is the paper: it joins its story
-        kind = ItemKind.PAPER
-        extra["arxiv_id"] = paper
-    return Item(
-        id=f"reddit:{post.id}",
-        source=source.name,
-        source_kind=source.kind,
-        kind=kind,
-        url=url,
-        title=post.title,
-        text=post.text,
-        authors=(post.author,) if post.author else (),
-        published=post.created,
-        extra=extra,
-        fingerprint=content_hash(post.id, post.title, post.url, post.text),
-        engagement=Engagement(source.kind, post.score, post.comments),
-    )
+def post_item(source: RedditSource, post: SharedLink) -> Item:
+    return shared_item(source, "reddit", post, {"subreddit": source.subreddit})
