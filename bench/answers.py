@@ -12,8 +12,10 @@ Three question sets, built by this script (``--build-sets``) from the shared Qas
 * ``answers_out_of_corpus.jsonl``: the same questions with their paper removed from the
   corpus: the answer must be "not covered".
 * ``answers_unanswerable.jsonl``: questions whose evidence could be located (the lines of
-  the paper that hold the answer, or most of its words), with the paper kept but those lines
-  removed: in-topic, yet unanswerable. Yes/no answers cannot be located and are left out.
+  the paper that hold the answer, or most of its words, and every line naming a distinctive
+  part of it: a list item, a quantity, a name; see ``evidence_lines``), with the paper kept
+  but those lines removed: in-topic, yet unanswerable. Yes/no answers cannot be located and
+  are left out.
 
 Every question carries a split: the papers are divided (by a hash of their id) into a
 "fit" part, on which ``--fit`` fits the decision, and a "held-out" part, reported apart.
@@ -125,25 +127,77 @@ def _norm(text: str) -> str:
     return _NORM.sub(" ", text.lower()).strip()
 
 
-def evidence_lines(text: str, answer: str) -> list[int]:
-    """The lines of a paper that hold the answer: its text (normalised) or, for a longer
-    answer, at least 60% of its content words. Empty when the answer cannot be located."""
+#: An answer's parts: a list answer ("DSL 2015, DSL 2017, JW300 parallel corpus") is split
+#: at commas (not a number's), semicolons, brackets and "and"/"or"/"with".
+_PART = re.compile(r",(?!\d)|[;()]|\band\b|\bor\b|\bwith\b")
+#: A quantity written with a separator ("14,100", "51.7"): distinctive on its own.
+_QUANTITY = re.compile(r"(?<![\w.,])\d{1,3}(?:[,.]\d+)+(?!\w)")
+#: A name in an answer: an acronym ("TDK", "JW300") or a capitalised word ("Nguni").
+_ACRONYM = re.compile(r"\b[A-Za-z]*[A-Z][A-Za-z]*[A-Z0-9][A-Za-z0-9]*\b")
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]{2,}\b")
+#: A part found in more lines of the paper than this share names its subject, not the answer.
+PART_SHARE = 0.25
+
+
+def answer_parts(answer: str, question: str = "", text: str = "") -> set[str]:
+    """The parts of an answer that, found in a line, make that line evidence (normalised):
+    short list items that are names, hold a number or two content words; quantities;
+    acronyms; capitalised words the paper (``text``) never writes in lower case (proper
+    names, not "Features" in a title-cased item). Parts made only of the question's own
+    words are left out."""
+    from tracker.support import STOPWORDS, content_words
+
+    asked = content_words(question)
+    answer = re.sub(r"\b(?:BIBREF|INLINEFORM)\d+\b|\$", " ", answer)
+    out: set[str] = set()
+    for part in _PART.split(answer):
+        part = part.strip(" .:-")
+        norm, words = _norm(part), content_words(part)
+        if not norm or len(norm) < 3 or len(norm.split()) > 5 or (words and words <= asked):
+            continue
+        if re.search(r"[A-Z0-9]", part) or len(words) >= 2:
+            out.add(norm)
+    out.update(_norm(n) for n in _QUANTITY.findall(answer))
+    names = [*_ACRONYM.findall(answer)]
+    names += [w for w in _CAPITALISED.findall(answer) if not re.search(rf"\b{w.lower()}\b", text)]
+    out.update(
+        _norm(n) for n in names if n.lower() not in STOPWORDS and not content_words(n) <= asked
+    )
+    return out
+
+
+def evidence_lines(text: str, answer: str, question: str = "") -> list[int]:
+    """The lines of a paper that hold the answer or part of it. A line is evidence when it
+    holds the answer's text (normalised), at least 60% of a longer answer's content words,
+    or one of its distinctive parts (``answer_parts``: a list item, a quantity, a name)
+    that is not in every other line. Empty when the answer as a whole cannot be located.
+
+    Removing only the lines that hold the whole answer left many questions answerable: a
+    list of baselines is also introduced item by item, the datasets are named again where
+    the results are compared. (The shared Qasper fixture carries no ``evidence`` fields.)"""
     from tracker.support import content_words
 
     wanted = _norm(answer)
     if wanted in ("yes", "no", "unanswerable") or len(wanted) < 3:
         return []
     words = content_words(answer)
-    found = []
-    for n, line in enumerate(text.split("\n")):
-        norm = _norm(line)
-        if not norm:
-            continue
-        if f" {wanted} " in f" {norm} " or (
-            len(words) >= 3 and len(words & content_words(line)) / len(words) >= 0.6
-        ):
-            found.append(n)
-    return found
+    lines = [f" {_norm(line)} " for line in text.split("\n")]
+    found = {
+        n
+        for n, (norm, line) in enumerate(zip(lines, text.split("\n"), strict=True))
+        if norm.strip()
+        and (
+            f" {wanted} " in norm
+            or (len(words) >= 3 and len(words & content_words(line)) / len(words) >= 0.6)
+        )
+    }
+    if not found:
+        return []
+    for part in answer_parts(answer, question, text):
+        hits = [n for n, norm in enumerate(lines) if f" {part} " in norm]
+        if len(hits) <= PART_SHARE * len(lines):
+            found.update(hits)
+    return sorted(found)
 
 
 def build_sets(qasper: Path) -> dict[str, list[dict[str, Any]]]:
@@ -160,7 +214,7 @@ def build_sets(qasper: Path) -> dict[str, list[dict[str, Any]]]:
         base["split"] = split_of(paper)
         sets["answerable"].append(base)
         sets["out_of_corpus"].append({**base, "remove_paper": True})
-        lines = evidence_lines(ds.corpus[paper][1], str(q["answer"]))
+        lines = evidence_lines(ds.corpus[paper][1], str(q["answer"]), text)
         if lines:
             sets["unanswerable"].append({**base, "remove_lines": lines})
     return sets

@@ -134,3 +134,22 @@ def test_excerpts_over_real_papers_are_prose(corpus: Tracker) -> None:
         quoted = [line for line in answer.text.splitlines() if line.startswith("> ")]
         assert all(":::" not in q and "REF" not in q for q in quoted)
         assert all(q.rstrip(" [12]").endswith((".", "!", "?", '"', "'", ")")) for q in quoted)
+
+
+def test_in_topic_set_removes_every_line_that_names_part_of_the_answer() -> None:
+    from bench.answers import evidence_lines
+
+    text = (
+        "Introduction\n"
+        "We compare against DSL 2015, DSL 2017 and the NCHLT text corpora.\n"
+        "The NCHLT text corpora holds 3500 training samples per language.\n"
+        "Results on DSL 2017 are in the table.\n"
+        "Language identification matters for South African languages.\n"
+        "The stacked classifier first predicts the language group.\n"
+        "A lexicon then picks the language within the group.\n"
+        "Its errors fall mostly between closely related languages."
+    )
+    answer = "DSL 2015, DSL 2017, NCHLT text corpora"
+    question = "Which datasets are employed for South African languages LID?"
+    assert evidence_lines(text, answer, question) == [1, 2, 3]
+    assert evidence_lines(text, "Yes", question) == []

@@ -19,15 +19,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from tracker.chat import OpenAIChat
+from tracker.embedder import Embedder
 from tracker.support import Support, weigh
+from tracker.text import SENTENCE_END
 
 #: Reciprocal rank fusion constant (Cormack et al. use 60).
 RRF_K = 60
 #: Passages retrieved to answer from: enough for each of a few stories to show several.
 ANSWER_N = 12
 ANSWER_PER_STORY = 3
-
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'“(\[]?[A-Z0-9])")
 
 
 @dataclass(frozen=True)
@@ -140,16 +140,12 @@ class DenseIndex(Protocol):
     ) -> list[Any]: ...
 
 
-class Embeds(Protocol):
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
-
-
 def retrieve(
     question: str,
     filters: Filters,
     lexical: LexicalIndex,
     dense: DenseIndex | None,
-    embedder: Embeds | None,
+    embedder: Embedder | None,
     n: int = 8,
     per_story: int = 2,
     depth: int = 100,
@@ -238,7 +234,7 @@ NOT_COVERED = "The collected sources do not cover this question."
 def extractive_answer(
     question: str,
     passages: Sequence[Passage],
-    embedder: Embeds,
+    embedder: Embedder,
     chunks: Callable[[str], Sequence[Passage]] | None = None,
 ) -> Answer:
     """Excerpts from the story that best answers the question, cited [1]; a second story
@@ -321,7 +317,7 @@ def supported_sentences(reply: str, passages: Sequence[Passage]) -> list[tuple[s
     carry is dropped: an answer that invents is worse than a shorter one.
     """
     kept = []
-    for sentence in _SENTENCE.split(" ".join(reply.split())):
+    for sentence in SENTENCE_END.split(" ".join(reply.split())):
         cited = sorted({int(n) for n in _CITE.findall(sentence) if 1 <= int(n) <= len(passages)})
         if not cited:
             continue
@@ -343,7 +339,7 @@ class LLMAnswerer:
     #: The chosen story's other chunks, for the excerpts' answer (see extractive_answer).
     chunks: Callable[[str], Sequence[Passage]] | None = None
 
-    def answer(self, question: str, passages: Sequence[Passage], embedder: Embeds) -> Answer:
+    def answer(self, question: str, passages: Sequence[Passage], embedder: Embedder) -> Answer:
         import openai
 
         if not passages:
@@ -376,7 +372,7 @@ class LLMAnswerer:
         return Answer(" ".join(lines), "llm", citations)
 
     def _fallback(
-        self, question: str, passages: Sequence[Passage], embedder: Embeds, reason: str
+        self, question: str, passages: Sequence[Passage], embedder: Embedder, reason: str
     ) -> Answer:
         answer = extractive_answer(question, passages, embedder, self.chunks)
         return replace(answer, fallback_reason=reason)

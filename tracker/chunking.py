@@ -10,12 +10,13 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from tracker.text import SENTENCE_END
+
 #: Estimated tokens per chunk. On real abstracts WordPiece makes 0.93 pieces per estimated
 #: token on average (1.06 at the 95th percentile), so 220 stays under the 256 the model reads.
 DEFAULT_BUDGET = 220
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'“(\[]?[A-Z0-9])")
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def _fit(paragraph: str, budget: int) -> list[str]:
         return [paragraph]
     out: list[str] = []
     current = ""
-    for sentence in _SENTENCE_END.split(paragraph):
+    for sentence in SENTENCE_END.split(paragraph):
         parts = [sentence] if estimate_tokens(sentence) <= budget else _by_words(sentence, budget)
         for part in parts:
             joined = f"{current} {part}".strip()

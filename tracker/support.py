@@ -18,11 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import numpy as np
-
-
-class Embeds(Protocol):
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+from tracker.embedder import Embedder
+from tracker.text import SENTENCE_END
 
 
 class Retrieved(Protocol):
@@ -44,7 +41,6 @@ class Retrieved(Protocol):
 
 # --- sentences fit to quote --------------------------------------------------------------
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'“(\[]?[A-Z0-9])")
 #: Reference markers of converted papers (S2ORC, Qasper): "BIBREF3", "FIGREF1", "TABREF2".
 _MARKER = re.compile(r"(?:\s*\b(?:BIB|FIG|TAB|SEC|EQ)REF\d+\b(?:\s*,(?=\s*\w+REF\d))?)+")
 _EMPTY_BRACKETS = re.compile(r"[(\[]\s*(?:[,;]\s*)*[)\]]")
@@ -106,7 +102,7 @@ def sentences_of(text: str, title: str = "") -> list[str]:
         body = body[len(title) :]
     out = []
     for paragraph in re.split(r"\n+", body):
-        for sentence in _SENTENCE.split(" ".join(paragraph.split())):
+        for sentence in SENTENCE_END.split(" ".join(paragraph.split())):
             cleaned = clean_sentence(sentence)
             if quotable(cleaned):
                 out.append(cleaned)
@@ -222,7 +218,7 @@ def weighted_coverage(weights: dict[str, float], words: frozenset[str]) -> float
 
 
 def score_sentences(
-    question: str, passages: Sequence[Retrieved], embedder: Embeds
+    question: str, passages: Sequence[Retrieved], embedder: Embedder
 ) -> list[Sentence]:
     """Every quotable sentence, scored by how well it answers: the mean of its cosine with
     the question alone and in context (with its neighbours, which often carry the subject
@@ -383,7 +379,7 @@ def read_whole(
     story: StorySupport,
     passages: Sequence[Retrieved],
     chunks: Sequence[Retrieved],
-    embedder: Embeds,
+    embedder: Embedder,
 ) -> StorySupport:
     """The story's support with its sentences taken from its retrieved passages and the
     chunks of it that hold most of what is asked."""
@@ -409,7 +405,7 @@ def read_whole(
 def weigh(
     question: str,
     passages: Sequence[Retrieved],
-    embedder: Embeds,
+    embedder: Embedder,
     chunks: Callable[[str], Sequence[Retrieved]] | None = None,
     threshold: float = DECISION_THRESHOLD,
 ) -> Support:

@@ -103,3 +103,8 @@ def one_line(text: str) -> str:
 def plural(n: int, noun: str) -> str:
     """ "1 source", "3 sources" (nouns with a plain plural only)."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+#: Where one sentence ends and the next begins: after . ! or ? and before what can start
+#: a sentence (a capital, a digit, an opening quote or bracket). "e.g. the" does not split.
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'“(\[]?[A-Z0-9])")
