@@ -48,12 +48,12 @@ class SummaryJob:
 class SQLiteStoryStore:
     def __init__(self, state: SQLiteStateStore):
         self.state = state
-        self.db = state.db
+        self._db = state.db
 
     # --- story lookup ----------------------------------------------------------
 
     def story_of(self, source: str, item_id: str) -> str | None:
-        row = self.db.execute(
+        row = self._db.execute(
             "SELECT story_id FROM story_members WHERE source = ? AND item_id = ?", (source, item_id)
         ).fetchone()
         return row["story_id"] if row else None
@@ -62,7 +62,7 @@ class SQLiteStoryStore:
         """Key -> (story, the story's last change) for those keys that are taken."""
         index: dict[str, tuple[str, datetime]] = {}
         for key in keys:
-            row = self.db.execute(
+            row = self._db.execute(
                 "SELECT k.story_id, s.last_changed FROM story_keys k JOIN stories s"
                 " ON s.id = k.story_id WHERE k.key = ?",
                 (key,),
@@ -72,7 +72,7 @@ class SQLiteStoryStore:
         return index
 
     def candidates(self, since: datetime, model: str) -> list[Candidate]:
-        rows = self.db.execute(
+        rows = self._db.execute(
             "SELECT s.id, s.vector, s.first_seen, group_concat(k.key, char(10)) AS keys"
             " FROM stories s LEFT JOIN story_keys k ON k.story_id = s.id"
             " AND (k.key LIKE 'arxiv:%' OR k.key LIKE 'release:%')"
@@ -94,7 +94,7 @@ class SQLiteStoryStore:
         """The highest arXiv version among the story's papers."""
         versions = [
             json.loads(r["extra"]).get("version")
-            for r in self.db.execute(
+            for r in self._db.execute(
                 "SELECT i.extra FROM story_members m JOIN items i"
                 " ON i.source = m.source AND i.id = m.item_id"
                 " WHERE m.story_id = ? AND i.kind = 'paper'",
@@ -107,7 +107,7 @@ class SQLiteStoryStore:
     # --- writing -----------------------------------------------------------------
 
     def story_kind(self, story_id: str) -> ItemKind | None:
-        row = self.db.execute("SELECT kind FROM stories WHERE id = ?", (story_id,)).fetchone()
+        row = self._db.execute("SELECT kind FROM stories WHERE id = ?", (story_id,)).fetchone()
         return ItemKind(row["kind"]) if row else None
 
     def place(
@@ -207,7 +207,7 @@ class SQLiteStoryStore:
         """
         wanted = set(only) if only is not None else None
         jobs = []
-        rows = self.db.execute(
+        rows = self._db.execute(
             "SELECT id, kind, updated FROM stories WHERE summary_due = 1"
             " AND (summary_retry_after IS NULL OR summary_retry_after <= ?)",
             (to_iso(now),),
@@ -216,7 +216,7 @@ class SQLiteStoryStore:
             if wanted is not None and story["id"] not in wanted:
                 continue
             order = "m.rowid DESC" if story["updated"] else "length(i.text) DESC"
-            member = self.db.execute(
+            member = self._db.execute(
                 "SELECT i.* FROM story_members m JOIN items i"
                 " ON i.source = m.source AND i.id = m.item_id WHERE m.story_id = ?"
                 f" ORDER BY {order} LIMIT 1",
@@ -279,7 +279,7 @@ class SQLiteStoryStore:
             query += " WHERE last_changed >= ?"
             args = (to_iso(since) or "",)
         stories = []
-        for row in self.db.execute(query + " ORDER BY first_seen", args):
+        for row in self._db.execute(query + " ORDER BY first_seen", args):
             stories.append(self._story(row))
         return stories
 
@@ -288,7 +288,7 @@ class SQLiteStoryStore:
         if not words:
             return []
         where = " AND ".join("lower(title) LIKE ?" for _ in words)
-        rows = self.db.execute(
+        rows = self._db.execute(
             f"SELECT id FROM stories WHERE {where} ORDER BY last_changed DESC LIMIT ?",
             (*[f"%{w.lower()}%" for w in words], n),
         )
@@ -296,14 +296,14 @@ class SQLiteStoryStore:
         return [s for s in stories if s is not None]
 
     def story(self, story_id: str) -> Story | None:
-        row = self.db.execute("SELECT * FROM stories WHERE id = ?", (story_id,)).fetchone()
+        row = self._db.execute("SELECT * FROM stories WHERE id = ?", (story_id,)).fetchone()
         return self._story(row) if row else None
 
     def vectors(self, story_ids: Sequence[str], model: str) -> dict[str, np.ndarray]:
         """Story vectors made by ``model`` (others are not comparable with its vectors)."""
         out = {}
         for story_id in story_ids:
-            row = self.db.execute(
+            row = self._db.execute(
                 "SELECT vector FROM stories WHERE id = ? AND vector_model = ?", (story_id, model)
             ).fetchone()
             if row and row["vector"] is not None:
@@ -331,7 +331,7 @@ class SQLiteStoryStore:
                     else None
                 ),
             )
-            for m in self.db.execute(
+            for m in self._db.execute(
                 "SELECT m.source, m.item_id, m.added, m.reason, m.similarity, m.via_key, i.url,"
                 " i.title, i.kind, i.published,"
                 " i.updated, i.first_seen, i.last_changed, i.backlog, i.extra, e.community,"
