@@ -118,7 +118,7 @@ async def _with_bot(
         if stop.is_set():
             return
         exc = bot_task.exception() if not bot_task.cancelled() else None
-        if isinstance(exc, discord.LoginFailure):
+        if token_rejected(exc):
             raise ConfigError(
                 [
                     ConfigProblem(
@@ -152,6 +152,21 @@ async def _with_bot(
             async with asyncio.timeout(delay):
                 await stop.wait()
         delay = min(delay * 2, LOGIN_RETRY_CAP)
+
+
+#: The gateway's close code for a token it does not accept ("Authentication failed").
+AUTHENTICATION_FAILED = 4004
+
+
+def token_rejected(exc: BaseException | None) -> bool:
+    """Discord refused the token: at login (a 401, ``LoginFailure``) or, when the token was
+    revoked after that, at the gateway's IDENTIFY (close code 4004, which discord.py raises
+    as ``ConnectionClosed``, not as ``LoginFailure``). Waiting will not help either."""
+    import discord
+
+    if isinstance(exc, discord.LoginFailure):
+        return True
+    return isinstance(exc, discord.ConnectionClosed) and exc.code == AUTHENTICATION_FAILED
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:

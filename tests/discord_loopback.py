@@ -1,0 +1,720 @@
+"""A Discord on loopback, for running the real bot through discord.py's own gateway and HTTP
+code: an aiohttp server on 127.0.0.1 that speaks the part of Discord's API v10 the bot uses.
+
+It owns one guild with one text channel the bot can post in, records every request (method,
+path, JSON body; never the token), and checks what the bot sends against Discord's documented
+limits (command names and descriptions, option counts, message and embed sizes), answering a
+violation with Discord's own ``400 Invalid Form Body`` and noting it in ``problems``. The
+gateway sends zlib-stream frames, as discord.py asks for, and can push interactions and
+reactions to the bot. Test support only: nothing here ships.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import socket
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+API = "/api/v10"
+#: Discord's epoch-based ids are opaque to the bot; any increasing integers will do.
+_snowflakes = itertools.count(1_200_000_000_000_000_000)
+
+# Documented limits (Discord API v10: application commands, messages, embeds).
+NAME = re.compile(r"^[-_'\w]{1,32}$")
+COMMAND_DESCRIPTION = 100
+OPTIONS = 25
+CHOICES = 25
+CHAT_INPUT_COMMANDS = 100
+CONTEXT_MENU_COMMANDS = 15  # per type (user, message)
+CONTENT = 2000
+EMBEDS = 10
+EMBED_TOTAL = 6000
+EMBED_LIMITS = {"title": 256, "description": 4096}
+FIELDS = 25
+FIELD_NAME = 256
+FIELD_VALUE = 1024
+FOOTER = 2048
+AUTHOR_NAME = 256
+
+INVALID_FORM_BODY = 50035
+EMPTY_MESSAGE = 50006
+ALREADY_ACKNOWLEDGED = 40060
+UNKNOWN_WEBHOOK = 10015
+
+
+def snowflake() -> str:
+    return str(next(_snowflakes))
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """JSON the way Discord sends it: discord.py parses a body only when the content type is
+    exactly ``application/json`` (aiohttp's helper adds a charset)."""
+    return web.Response(
+        body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"}
+    )
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request the bot made. ``authorized`` says whether it carried the bot's token."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    authorized: bool
+
+
+@dataclass
+class Gateway:
+    """One gateway connection: its socket and the zlib stream every payload goes through."""
+
+    ws: web.WebSocketResponse
+    query: dict[str, str]
+    compressor: Any = field(default_factory=zlib.compressobj)
+    sequence: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    identified: bool = False
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    async def send(self, op: int, d: Any, t: str | None = None) -> None:
+        async with self.lock:  # one compression stream: frames must leave in order
+            s = None
+            if op == 0:
+                self.sequence += 1
+                s = self.sequence
+            data = json.dumps({"op": op, "d": d, "s": s, "t": t}).encode()
+            frame = self.compressor.compress(data) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
+            await self.ws.send_bytes(frame)
+
+
+class DiscordLoopback:
+    """The server. Create it, point discord.py at ``api_base`` and ``gateway_url`` (see
+    ``tests/test_discord_loopback.py``), ``await start()``, and ``await close()`` after the bot.
+
+    ``identify_token`` is what IDENTIFY must carry (defaults to ``token``): set it to something
+    else to have REST accept the bot and the gateway refuse it with close code 4004.
+    """
+
+    def __init__(self, token: str, *, identify_token: str | None = None):
+        self.token = token
+        self.identify_token = token if identify_token is None else identify_token
+        self.application_id = snowflake()
+        self.guild_id = snowflake()
+        self.channel_id = snowflake()
+        self.everyone_role = self.guild_id  # @everyone's id is the guild's
+        self.bot_role = snowflake()
+        self.owner = self._user(snowflake(), "owner", bot=False)
+        self.bot_user = self._user(self.application_id, "tracker", bot=True)
+        self.requests: list[Request] = []
+        self.problems: list[str] = []
+        self.commands: dict[str | None, list[dict[str, Any]]] = {}
+        self.messages: dict[str, dict[str, Any]] = {}
+        self.reactions: list[tuple[str, str, str]] = []  # (channel, message, emoji)
+        self.interactions: dict[str, dict[str, Any]] = {}  # token -> INTERACTION_CREATE data
+        self.callbacks: list[tuple[str, dict[str, Any]]] = []  # (interaction token, body)
+        self.closed_with: list[int] = []
+        self.gateways: list[Gateway] = []
+        self._changed: asyncio.Condition | None = None  # made in start(): needs a loop
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        self._runner: web.AppRunner | None = None
+
+    # --- addresses and lifecycle ----------------------------------------------------------
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}{API}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    async def start(self) -> None:
+        self._changed = asyncio.Condition()
+        app = web.Application()
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_route("*", API + "/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        await web.SockSite(self._runner, self._socket).start()
+
+    async def close(self) -> None:
+        for gateway in self.gateways:
+            if not gateway.ws.closed:
+                await gateway.ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self._socket.close()
+
+    async def wait_for(
+        self, ready: Callable[[], Any], timeout: float = 10.0, what: str = "the bot"
+    ) -> Any:
+        """Wait until ``ready()`` is truthy, re-checking whenever the bot does something (a
+        request, a gateway payload); ``timeout`` is only a guard against a hung test."""
+        changed = self._changed
+        assert changed is not None, "start() the loopback first"
+
+        async def check() -> Any:
+            async with changed:
+                return await changed.wait_for(ready)
+
+        try:
+            return await asyncio.wait_for(check(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for {what}") from None
+
+    async def _notify(self) -> None:
+        if self._changed is not None:
+            async with self._changed:
+                self._changed.notify_all()
+
+    def sent(self, method: str, pattern: str) -> list[Request]:
+        """The requests whose method is ``method`` and whose path (after /api/v10) matches
+        ``pattern`` in full."""
+        return [r for r in self.requests if r.method == method and re.fullmatch(pattern, r.path)]
+
+    # --- gateway ----------------------------------------------------------------------------
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        gateway = Gateway(ws, dict(request.query))
+        self.gateways.append(gateway)
+        if gateway.query.get("compress") != "zlib-stream":
+            self.problems.append(f"gateway asked for compress={gateway.query.get('compress')}")
+        await gateway.send(10, {"heartbeat_interval": 41_250})
+        async for message in ws:
+            if message.type is not WSMsgType.TEXT:
+                continue
+            payload = json.loads(message.data)
+            gateway.received.append(payload)
+            op = payload.get("op")
+            if op == 1:
+                await gateway.send(11, None)
+            elif op == 2:
+                if payload["d"].get("token") != self.identify_token:
+                    self.closed_with.append(4004)
+                    await ws.close(code=4004, message=b"Authentication failed.")
+                    break
+                await self._identified(gateway, payload["d"])
+            else:
+                self.problems.append(f"gateway op {op} is not supported by the loopback")
+            await self._notify()
+        await self._notify()
+        return ws
+
+    async def _identified(self, gateway: Gateway, identify: dict[str, Any]) -> None:
+        gateway.identified = True
+        await gateway.send(
+            0,
+            {
+                "v": 10,
+                "user": self.bot_user,
+                "guilds": [{"id": self.guild_id, "unavailable": True}],
+                "session_id": "loopback-session",
+                "resume_gateway_url": self.gateway_url,
+                "shard": [0, 1],
+                "application": {"id": self.application_id, "flags": 0},
+            },
+            "READY",
+        )
+        await gateway.send(0, self._guild(), "GUILD_CREATE")
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        """Send a DISPATCH to the bot on its identified connection."""
+        live = [g for g in self.gateways if g.identified and not g.ws.closed]
+        assert live, "the bot is not connected"
+        await live[-1].send(0, data, event)
+
+    async def interaction(
+        self,
+        name: str,
+        options: dict[str, str | int | bool] | None = None,
+        *,
+        user_id: str | None = None,
+        permissions: int = 0,
+    ) -> dict[str, Any]:
+        """An application command used in the channel; returns the interaction sent."""
+        user = self._user(user_id or snowflake(), "reader", bot=False)
+        types = {str: 3, int: 4, bool: 5}
+        registered = {c["name"]: c["id"] for cs in self.commands.values() for c in cs}
+        data: dict[str, Any] = {
+            "id": snowflake(),
+            "application_id": self.application_id,
+            "type": 2,
+            "token": f"interaction-token-{snowflake()}",
+            "version": 1,
+            "guild_id": self.guild_id,
+            "channel_id": self.channel_id,
+            "channel": self._channel(),
+            "member": self._member(user, roles=[], permissions=permissions),
+            "app_permissions": str(self._bot_permissions()),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "authorizing_integration_owners": {"0": self.guild_id},
+            "context": 0,
+            "entitlements": [],
+            "data": {
+                "id": registered.get(name, snowflake()),
+                "name": name,
+                "type": 1,
+                "guild_id": self.guild_id,
+                "options": [
+                    {"name": k, "type": types[type(v)], "value": v}
+                    for k, v in (options or {}).items()
+                ],
+            },
+        }
+        self.interactions[data["token"]] = data
+        await self.dispatch("INTERACTION_CREATE", data)
+        return data
+
+    async def reaction_add(self, message_id: str, emoji: str, user_id: str) -> None:
+        user = self._user(user_id, "reader", bot=False)
+        await self.dispatch(
+            "MESSAGE_REACTION_ADD",
+            {
+                "user_id": user_id,
+                "channel_id": self.channel_id,
+                "message_id": message_id,
+                "guild_id": self.guild_id,
+                "member": self._member(user, roles=[]),
+                "emoji": {"id": None, "name": emoji},
+                "burst": False,
+                "type": 0,
+                "message_author_id": self.application_id,
+            },
+        )
+
+    # --- REST -------------------------------------------------------------------------------
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        path = request.path[len(API) :]
+        body: Any = None
+        if request.can_read_body:
+            if request.content_type == "application/json":
+                body = await request.json()
+            else:
+                body = {"unsupported": request.content_type}
+                self.problems.append(f"{request.method} {path}: {request.content_type} body")
+        authorized = request.headers.get("Authorization") == f"Bot {self.token}"
+        self.requests.append(Request(request.method, path, dict(request.query), body, authorized))
+        try:
+            return await self._route(request.method, path, body, authorized)
+        finally:
+            await self._notify()
+
+    async def _route(
+        self, method: str, path: str, body: Any, authorized: bool
+    ) -> web.StreamResponse:
+        webhook = re.fullmatch(r"/(interactions|webhooks)/(\d+)/([^/]+)(/.*)?", path)
+        if webhook is None and not authorized:
+            return json_response({"message": "401: Unauthorized", "code": 0}, status=401)
+        app = re.escape(self.application_id)
+        channel = re.escape(self.channel_id)
+        if method == "GET" and path == "/users/@me":
+            return json_response(self.bot_user)
+        if method == "GET" and path == "/oauth2/applications/@me":
+            return json_response(self._application())
+        if method == "GET" and path == "/gateway/bot":
+            return json_response(
+                {
+                    "url": self.gateway_url,
+                    "shards": 1,
+                    "session_start_limit": {
+                        "total": 1000,
+                        "remaining": 999,
+                        "reset_after": 14_400_000,
+                        "max_concurrency": 1,
+                    },
+                }
+            )
+        scope = re.fullmatch(rf"/applications/{app}(?:/guilds/(\d+))?/commands", path)
+        if method == "PUT" and scope:
+            return self._sync(scope.group(1), body)
+        if method == "GET" and path == f"/channels/{self.channel_id}":
+            return json_response(self._channel())
+        if method == "POST" and path == f"/channels/{self.channel_id}/messages":
+            return self._post_message(path, body, author=self.bot_user)
+        found = re.fullmatch(rf"/channels/{channel}/messages/(\d+)", path)
+        if method == "GET" and found and found.group(1) in self.messages:
+            return json_response(self.messages[found.group(1)])
+        found = re.fullmatch(rf"/channels/{channel}/messages/(\d+)/reactions/([^/]+)/@me", path)
+        if method == "PUT" and found and found.group(1) in self.messages:
+            self.reactions.append((self.channel_id, found.group(1), found.group(2)))
+            return web.Response(status=204)
+        if webhook is not None:
+            kind, id_, token, rest = webhook.groups()
+            return self._webhook(method, kind, id_, token, rest, body)
+        self.problems.append(f"{method} {path}: no such route in the loopback")
+        return json_response({"message": "404: Not Found", "code": 0}, status=404)
+
+    def _sync(self, guild: str | None, body: Any) -> web.Response:
+        errors = command_problems(body)
+        if errors:
+            return self._invalid(f"PUT commands (guild {guild})", errors)
+        given = []
+        for command in body:
+            given.append(
+                {
+                    "id": snowflake(),
+                    "application_id": self.application_id,
+                    "version": snowflake(),
+                    "default_member_permissions": None,
+                    "type": 1,
+                    "nsfw": False,
+                    "description": "",  # context menus have none, and Discord answers ""
+                    **command,
+                    **({"guild_id": guild} if guild else {}),
+                }
+            )
+        self.commands[guild] = given
+        return json_response(given)
+
+    def _post_message(
+        self, where: str, body: Any, author: dict[str, Any], **extra: Any
+    ) -> web.Response:
+        errors = message_problems(body)
+        if errors:
+            return self._invalid(f"POST {where}", errors)
+        message = self._message(body, author, **extra)
+        self.messages[message["id"]] = message
+        return json_response(message)
+
+    def _webhook(
+        self, method: str, kind: str, id_: str, token: str, rest: str | None, body: Any
+    ) -> web.Response:
+        interaction = self.interactions.get(token)
+        unknown = json_response({"message": "Unknown Webhook", "code": UNKNOWN_WEBHOOK}, 404)
+        if interaction is None:
+            self.problems.append(f"{method} {kind}: unknown interaction token")
+            return unknown
+        if kind == "interactions" and method == "POST" and rest == "/callback":
+            if id_ != interaction["id"]:
+                return unknown
+            if any(t == token for t, _ in self.callbacks):
+                self.problems.append(f"a second initial response to interaction {id_}")
+                return json_response(
+                    {
+                        "message": "Interaction has already been acknowledged.",
+                        "code": ALREADY_ACKNOWLEDGED,
+                    },
+                    status=400,
+                )
+            self.callbacks.append((token, body))
+            return self._callback(interaction, body)
+        if kind != "webhooks" or id_ != self.application_id:
+            return unknown
+        if not any(t == token for t, _ in self.callbacks):
+            self.problems.append("a follow-up before the initial response")
+            return unknown
+        webhook_extra = {"webhook_id": self.application_id, "application_id": self.application_id}
+        if method == "POST" and rest is None:
+            return self._post_message("webhook follow-up", body, self.bot_user, **webhook_extra)
+        if method == "PATCH" and rest == "/messages/@original":
+            return self._post_message("edit @original", body, self.bot_user, **webhook_extra)
+        self.problems.append(f"{method} webhooks/.../{rest}: not supported by the loopback")
+        return unknown
+
+    def _callback(self, interaction: dict[str, Any], body: Any) -> web.Response:
+        kind = body.get("type") if isinstance(body, dict) else None
+        data = (body or {}).get("data") or {}
+        resource: dict[str, Any] = {"type": kind}
+        if kind == 4:
+            errors = message_problems(data)
+            if errors:
+                return self._invalid("interaction callback", errors)
+            message = self._message(data, self.bot_user, interaction_id=interaction["id"])
+            self.messages[message["id"]] = message
+            resource["message"] = message
+        elif kind not in (5, 8):  # a deferral, or autocomplete choices
+            self.problems.append(f"interaction callback type {kind} not supported by the loopback")
+        return json_response(
+            {
+                "interaction": {
+                    "id": interaction["id"],
+                    "type": interaction["type"],
+                    "response_message_id": resource.get("message", {}).get("id"),
+                    "response_message_loading": kind == 5,
+                    "response_message_ephemeral": bool(data.get("flags", 0) & 64),
+                },
+                "resource": resource,
+            }
+        )
+
+    def _invalid(self, what: str, errors: list[str]) -> web.Response:
+        self.problems.extend(f"{what}: {e}" for e in errors)
+        return json_response(
+            {"message": "Invalid Form Body", "code": INVALID_FORM_BODY, "errors": errors},
+            status=400,
+        )
+
+    # --- objects ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _user(id_: str, name: str, *, bot: bool) -> dict[str, Any]:
+        return {
+            "id": id_,
+            "username": name,
+            "discriminator": "0",
+            "global_name": None,
+            "avatar": None,
+            "bot": bot,
+            "public_flags": 0,
+            "flags": 0,
+        }
+
+    def _application(self) -> dict[str, Any]:
+        return {
+            "id": self.application_id,
+            "name": "tracker",
+            "description": "",
+            "icon": None,
+            "bot_public": False,
+            "bot_require_code_grant": False,
+            "owner": self.owner,
+            "verify_key": "0" * 64,
+            "flags": 0,
+            "bot": self.bot_user,
+        }
+
+    def _bot_permissions(self) -> int:
+        # view channel, send messages, embed links, add reactions, read message history
+        return (1 << 10) | (1 << 11) | (1 << 14) | (1 << 6) | (1 << 16)
+
+    def _member(
+        self, user: dict[str, Any], roles: list[str], permissions: int | None = None
+    ) -> dict[str, Any]:
+        member = {
+            "user": user,
+            "roles": roles,
+            "nick": None,
+            "avatar": None,
+            "joined_at": "2026-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+        }
+        if permissions is not None:
+            member["permissions"] = str(permissions)
+        return member
+
+    def _channel(self) -> dict[str, Any]:
+        return {
+            "id": self.channel_id,
+            "type": 0,
+            "guild_id": self.guild_id,
+            "name": "digest",
+            "position": 0,
+            "permission_overwrites": [],
+            "nsfw": False,
+            "topic": None,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "parent_id": None,
+        }
+
+    def _role(self, id_: str, name: str, permissions: int, position: int) -> dict[str, Any]:
+        return {
+            "id": id_,
+            "name": name,
+            "color": 0,
+            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+            "hoist": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "position": position,
+            "permissions": str(permissions),
+            "managed": id_ != self.everyone_role,
+            "mentionable": False,
+            "flags": 0,
+        }
+
+    def _guild(self) -> dict[str, Any]:
+        return {
+            "id": self.guild_id,
+            "name": "Loopback",
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "owner_id": self.owner["id"],
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 1,
+            "explicit_content_filter": 0,
+            "roles": [
+                self._role(self.everyone_role, "@everyone", 0, 0),
+                self._role(self.bot_role, "tracker", self._bot_permissions(), 1),
+            ],
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "mfa_level": 0,
+            "application_id": None,
+            "system_channel_id": None,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "vanity_url_code": None,
+            "description": None,
+            "banner": None,
+            "premium_tier": 0,
+            "preferred_locale": "en-US",
+            "public_updates_channel_id": None,
+            "nsfw_level": 0,
+            "premium_progress_bar_enabled": False,
+            "joined_at": "2026-01-01T00:00:00+00:00",
+            "large": False,
+            "unavailable": False,
+            "member_count": 2,
+            "voice_states": [],
+            "members": [self._member(self.bot_user, roles=[self.bot_role])],
+            "channels": [self._channel()],
+            "threads": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+        }
+
+    def _message(self, body: dict[str, Any], author: dict[str, Any], **extra: Any) -> dict:
+        return {
+            "id": snowflake(),
+            "channel_id": self.channel_id,
+            "guild_id": self.guild_id,
+            "author": author,
+            "content": body.get("content") or "",
+            "timestamp": "2026-11-24T09:00:00+00:00",
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": body.get("embeds") or [],
+            "reactions": [],
+            "pinned": False,
+            "type": 0,
+            "flags": body.get("flags", 0) or 0,
+            "components": [],
+            **extra,
+        }
+
+
+# --- validation against the documented limits ----------------------------------------------
+
+
+def command_problems(body: Any) -> list[str]:
+    """What Discord would refuse in a bulk overwrite of application commands."""
+    if not isinstance(body, list):
+        return ["the body is not a list of commands"]
+    problems: list[str] = []
+    counts: dict[int, int] = {}
+    names: set[tuple[int, str]] = set()
+    for command in body:
+        kind = command.get("type", 1)
+        counts[kind] = counts.get(kind, 0) + 1
+        name = command.get("name", "")
+        if (kind, name) in names:
+            problems.append(f"two commands named {name!r}")
+        names.add((kind, name))
+        if kind == 1:
+            problems += _named(f"/{name}", command)
+            problems += _options(f"/{name}", command.get("options") or [])
+        else:  # context menus: any case and spaces, no description
+            if not 1 <= len(name) <= 32:
+                problems.append(f"menu command name {name!r} is not 1-32 characters")
+            if command.get("description"):
+                problems.append(f"menu command {name!r} has a description")
+    if counts.get(1, 0) > CHAT_INPUT_COMMANDS:
+        problems.append(f"{counts[1]} slash commands, more than {CHAT_INPUT_COMMANDS}")
+    for kind in (2, 3):
+        if counts.get(kind, 0) > CONTEXT_MENU_COMMANDS:
+            problems.append(f"{counts[kind]} menu commands of type {kind}")
+    return problems
+
+
+def _named(where: str, thing: dict[str, Any]) -> list[str]:
+    problems = []
+    name = thing.get("name", "")
+    if not NAME.fullmatch(name) or name != name.lower():
+        problems.append(f"{where}: name {name!r} is not 1-32 lowercase letters, digits, - or _")
+    description = thing.get("description") or ""
+    if not 1 <= len(description) <= COMMAND_DESCRIPTION:
+        problems.append(f"{where}: description is {len(description)} characters, not 1-100")
+    return problems
+
+
+def _options(where: str, options: list[dict[str, Any]]) -> list[str]:
+    problems = []
+    if len(options) > OPTIONS:
+        problems.append(f"{where}: {len(options)} options, more than {OPTIONS}")
+    required_done = False
+    for option in options:
+        here = f"{where} {option.get('name')}"
+        problems += _named(here, option)
+        if option.get("type") in (1, 2):  # subcommand, group
+            problems += _options(here, option.get("options") or [])
+            continue
+        if option.get("required"):
+            if required_done:
+                problems.append(f"{here}: a required option after an optional one")
+        else:
+            required_done = True
+        choices = option.get("choices") or []
+        if len(choices) > CHOICES:
+            problems.append(f"{here}: {len(choices)} choices, more than {CHOICES}")
+        for choice in choices:
+            if not 1 <= len(str(choice.get("name", ""))) <= 100:
+                problems.append(f"{here}: a choice name is not 1-100 characters")
+    return problems
+
+
+def message_problems(body: Any) -> list[str]:
+    """What Discord would refuse in a message to create (or an edit)."""
+    if not isinstance(body, dict):
+        return ["the body is not an object"]
+    problems = []
+    content = body.get("content") or ""
+    embeds = body.get("embeds") or []
+    if not content and not embeds:
+        problems.append("an empty message")
+    if len(content) > CONTENT:
+        problems.append(f"content is {len(content)} characters, more than {CONTENT}")
+    if len(embeds) > EMBEDS:
+        problems.append(f"{len(embeds)} embeds, more than {EMBEDS}")
+    total = 0
+    for n, embed in enumerate(embeds):
+        for key, limit in EMBED_LIMITS.items():
+            size = len(embed.get(key) or "")
+            total += size
+            if size > limit:
+                problems.append(f"embed {n} {key} is {size} characters, more than {limit}")
+        fields = embed.get("fields") or []
+        if len(fields) > FIELDS:
+            problems.append(f"embed {n} has {len(fields)} fields, more than {FIELDS}")
+        for f in fields:
+            name, value = f.get("name") or "", f.get("value") or ""
+            total += len(name) + len(value)
+            if not name or len(name) > FIELD_NAME or not value or len(value) > FIELD_VALUE:
+                problems.append(f"embed {n} field {name[:20]!r} is empty or too long")
+        footer = (embed.get("footer") or {}).get("text") or ""
+        author = (embed.get("author") or {}).get("name") or ""
+        total += len(footer) + len(author)
+        if len(footer) > FOOTER or len(author) > AUTHOR_NAME:
+            problems.append(f"embed {n} footer or author too long")
+    if total > EMBED_TOTAL:
+        problems.append(f"embeds total {total} characters, more than {EMBED_TOTAL}")
+    return problems
