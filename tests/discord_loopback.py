@@ -119,6 +119,9 @@ class DiscordLoopback:
         self.commands: dict[str | None, list[dict[str, Any]]] = {}
         self.messages: dict[str, dict[str, Any]] = {}
         self.reactions: list[tuple[str, str, str]] = []  # (channel, message, emoji)
+        #: Who shows each emoji on each message, oldest first: the bot's seeds and readers'.
+        self.reactors: dict[tuple[str, str], list[str]] = {}  # (message, emoji) -> user ids
+        self.session_id = "loopback-session"
         self.interactions: dict[str, dict[str, Any]] = {}  # token -> INTERACTION_CREATE data
         self.callbacks: list[tuple[str, dict[str, Any]]] = []  # (interaction token, body)
         self.closed_with: list[int] = []
@@ -189,6 +192,7 @@ class DiscordLoopback:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         gateway = Gateway(ws, dict(request.query))
+        earlier = self.gateways[-1] if self.gateways else None
         self.gateways.append(gateway)
         if gateway.query.get("compress") != "zlib-stream":
             self.problems.append(f"gateway asked for compress={gateway.query.get('compress')}")
@@ -207,6 +211,8 @@ class DiscordLoopback:
                     await ws.close(code=4004, message=b"Authentication failed.")
                     break
                 await self._identified(gateway, payload["d"])
+            elif op == 6:
+                await self._resumed(gateway, payload["d"], earlier)
             else:
                 self.problems.append(f"gateway op {op} is not supported by the loopback")
             await self._notify()
@@ -221,7 +227,7 @@ class DiscordLoopback:
                 "v": 10,
                 "user": self.bot_user,
                 "guilds": [{"id": self.guild_id, "unavailable": True}],
-                "session_id": "loopback-session",
+                "session_id": self.session_id,
                 "resume_gateway_url": self.gateway_url,
                 "shard": [0, 1],
                 "application": {"id": self.application_id, "flags": 0},
@@ -229,6 +235,32 @@ class DiscordLoopback:
             "READY",
         )
         await gateway.send(0, self._guild(), "GUILD_CREATE")
+
+    async def _resumed(
+        self, gateway: Gateway, resume: dict[str, Any], earlier: Gateway | None
+    ) -> None:
+        """RESUME of the last session at the sequence it reached: RESUMED, and the sequence
+        goes on from there. Anything else is an invalid session that cannot be resumed."""
+        if (
+            earlier is None
+            or resume.get("token") != self.identify_token
+            or resume.get("session_id") != self.session_id
+            or resume.get("seq") != earlier.sequence
+        ):
+            self.problems.append(f"a RESUME the loopback cannot honour: seq {resume.get('seq')}")
+            await gateway.send(9, False)
+            return
+        gateway.sequence = earlier.sequence
+        gateway.identified = True
+        await gateway.send(0, {}, "RESUMED")
+
+    async def drop(self, code: int = 4000) -> None:
+        """Close the bot's live gateway connection the way Discord does when it restarts a
+        node: the bot should connect again and RESUME."""
+        live = [g for g in self.gateways if g.identified and not g.ws.closed]
+        assert live, "the bot is not connected"
+        self.closed_with.append(code)
+        await live[-1].ws.close(code=code, message=b"Unknown error.")
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Send a DISPATCH to the bot on its identified connection."""
@@ -243,11 +275,18 @@ class DiscordLoopback:
         *,
         user_id: str | None = None,
         permissions: int = 0,
+        subcommand: str | None = None,
     ) -> dict[str, Any]:
-        """An application command used in the channel; returns the interaction sent."""
+        """An application command used in the channel (``subcommand`` of a group, when
+        given); returns the interaction sent."""
         user = self._user(user_id or snowflake(), "reader", bot=False)
         types = {str: 3, int: 4, bool: 5}
         registered = {c["name"]: c["id"] for cs in self.commands.values() for c in cs}
+        given = [
+            {"name": k, "type": types[type(v)], "value": v} for k, v in (options or {}).items()
+        ]
+        if subcommand is not None:
+            given = [{"name": subcommand, "type": 1, "options": given}]
         data: dict[str, Any] = {
             "id": snowflake(),
             "application_id": self.application_id,
@@ -270,10 +309,7 @@ class DiscordLoopback:
                 "name": name,
                 "type": 1,
                 "guild_id": self.guild_id,
-                "options": [
-                    {"name": k, "type": types[type(v)], "value": v}
-                    for k, v in (options or {}).items()
-                ],
+                "options": given,
             },
         }
         self.interactions[data["token"]] = data
@@ -281,6 +317,10 @@ class DiscordLoopback:
         return data
 
     async def reaction_add(self, message_id: str, emoji: str, user_id: str) -> None:
+        """``user_id`` reacts with ``emoji``: it shows on the message, and the bot hears it."""
+        users = self.reactors.setdefault((message_id, emoji), [])
+        if user_id not in users:
+            users.append(user_id)
         user = self._user(user_id, "reader", bot=False)
         await self.dispatch(
             "MESSAGE_REACTION_ADD",
@@ -294,6 +334,24 @@ class DiscordLoopback:
                 "burst": False,
                 "type": 0,
                 "message_author_id": self.application_id,
+            },
+        )
+
+    async def reaction_remove(self, message_id: str, emoji: str, user_id: str) -> None:
+        """``user_id`` takes ``emoji`` away: Discord's event carries no member."""
+        users = self.reactors.get((message_id, emoji), [])
+        if user_id in users:
+            users.remove(user_id)
+        await self.dispatch(
+            "MESSAGE_REACTION_REMOVE",
+            {
+                "user_id": user_id,
+                "channel_id": self.channel_id,
+                "message_id": message_id,
+                "guild_id": self.guild_id,
+                "emoji": {"id": None, "name": emoji},
+                "burst": False,
+                "type": 0,
             },
         )
 
@@ -311,12 +369,12 @@ class DiscordLoopback:
         authorized = request.headers.get("Authorization") == f"Bot {self.token}"
         self.requests.append(Request(request.method, path, dict(request.query), body, authorized))
         try:
-            return await self._route(request.method, path, body, authorized)
+            return await self._route(request.method, path, body, authorized, dict(request.query))
         finally:
             await self._notify()
 
     async def _route(
-        self, method: str, path: str, body: Any, authorized: bool
+        self, method: str, path: str, body: Any, authorized: bool, query: dict[str, str]
     ) -> web.StreamResponse:
         webhook = re.fullmatch(r"/(interactions|webhooks)/(\d+)/([^/]+)(/.*)?", path)
         if webhook is None and not authorized:
@@ -349,11 +407,27 @@ class DiscordLoopback:
             return self._post_message(path, body, author=self.bot_user)
         found = re.fullmatch(rf"/channels/{channel}/messages/(\d+)", path)
         if method == "GET" and found and found.group(1) in self.messages:
-            return json_response(self.messages[found.group(1)])
+            message_id = found.group(1)
+            return json_response(
+                {**self.messages[message_id], "reactions": self._shown(message_id)}
+            )
         found = re.fullmatch(rf"/channels/{channel}/messages/(\d+)/reactions/([^/]+)/@me", path)
         if method == "PUT" and found and found.group(1) in self.messages:
-            self.reactions.append((self.channel_id, found.group(1), found.group(2)))
+            message_id, emoji = found.groups()
+            self.reactions.append((self.channel_id, message_id, emoji))
+            users = self.reactors.setdefault((message_id, emoji), [])
+            if self.application_id not in users:
+                users.append(self.application_id)
             return web.Response(status=204)
+        found = re.fullmatch(rf"/channels/{channel}/messages/(\d+)/reactions/([^/]+)", path)
+        if method == "GET" and found and found.group(1) in self.messages:
+            users = sorted(self.reactors.get((found.group(1), found.group(2)), []), key=int)
+            after = int(query.get("after", 0))
+            limit = int(query.get("limit", 25))
+            shown = [u for u in users if int(u) > after][:limit]
+            return json_response(
+                [self.bot_user if u == self.application_id else self._reader(u) for u in shown]
+            )
         if webhook is not None:
             kind, id_, token, rest = webhook.groups()
             return self._webhook(method, kind, id_, token, rest, body)
@@ -460,6 +534,23 @@ class DiscordLoopback:
             status=400,
         )
 
+    def _shown(self, message_id: str) -> list[dict[str, Any]]:
+        """A message's ``reactions`` field: one entry per emoji someone still shows."""
+        shown = []
+        for (message, emoji), users in self.reactors.items():
+            if message == message_id and users:
+                shown.append(
+                    {
+                        "emoji": {"id": None, "name": emoji},
+                        "count": len(users),
+                        "count_details": {"burst": 0, "normal": len(users)},
+                        "me": self.application_id in users,
+                        "me_burst": False,
+                        "burst_colors": [],
+                    }
+                )
+        return shown
+
     # --- objects ----------------------------------------------------------------------------
 
     @staticmethod
@@ -474,6 +565,9 @@ class DiscordLoopback:
             "public_flags": 0,
             "flags": 0,
         }
+
+    def _reader(self, id_: str) -> dict[str, Any]:
+        return self._user(id_, "reader", bot=False)
 
     def _application(self) -> dict[str, Any]:
         return {

@@ -1,6 +1,8 @@
 """The real ``TrackerBot``, through discord.py's own gateway and HTTP code, against the Discord
 on loopback in ``tests/discord_loopback.py``: logging in, registering its commands within
-Discord's limits, refusing a bad token without logging it, posting a digest, answering /ask."""
+Discord's limits, refusing a bad token without logging it, posting a digest, answering /ask,
+/why, /digest, /search and /sources add, counting readers' votes, and resuming its session
+after the gateway drops it."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import discord
@@ -18,11 +22,14 @@ from discord.http import Route
 
 from bot.client import TrackerBot
 from bot.destination import SEED_REACTIONS, render_messages
+from bot.replies import NEEDS_MANAGE_SERVER
 from tests.bot_standins import FakeServices, digest
 from tests.discord_loopback import DiscordLoopback, command_problems, message_problems
 from tracker.config import load_config
+from tracker.discord_render import render_discord
 from tracker.errors import ConfigError
 from tracker.serve import serve
+from tracker.services import SearchHit
 from tracker.settings import Settings
 
 TOKEN = "LOOPBACK.bot-token.sekrit-3f9a"
@@ -81,6 +88,52 @@ async def _ready(bot: TrackerBot, task: asyncio.Task[None]) -> None:
 
 def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(scenario())
+
+
+@dataclass
+class WatchedServices(FakeServices):
+    """``FakeServices`` a test can wait on: a vote reaches the services without any request
+    to the loopback, so the wait is on the call itself."""
+
+    changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    def _call(self, name: str, *args: Any) -> None:
+        try:
+            super()._call(name, *args)
+        finally:
+            self.changed.set()
+
+    async def until(self, ready: Callable[[], Any], what: str) -> None:
+        async def check() -> None:
+            while not ready():
+                self.changed.clear()
+                await self.changed.wait()
+
+        try:
+            await asyncio.wait_for(check(), GUARD)
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for {what}") from None
+
+
+async def posted_digest_message(loopback: DiscordLoopback, bot: TrackerBot) -> str:
+    """One digest story posted to the channel and seeded with 👍 and 👎 by the bot."""
+    destination = bot.destination(int(loopback.channel_id))
+    message_id = await destination.send(render_messages(digest())[0].payload)
+    await destination.settle(timeout=GUARD)
+    assert [e for _, m, e in loopback.reactions if m == message_id] == list(SEED_REACTIONS)
+    return str(message_id)
+
+
+def follow_ups(loopback: DiscordLoopback) -> list[Any]:
+    return loopback.sent("POST", rf"/webhooks/{loopback.application_id}/.+")
+
+
+async def until_follow_ups(loopback: DiscordLoopback, n: int) -> None:
+    await loopback.wait_for(lambda: len(follow_ups(loopback)) >= n, GUARD, f"{n} follow-ups")
+
+
+EPHEMERAL = discord.MessageFlags(ephemeral=True).value
+READER = "1100000000000000001"  # lower than every loopback id: sorts first among reactors
 
 
 def test_the_bot_logs_in_and_registers_commands_within_discords_limits(point_discord_py_at):
@@ -272,3 +325,263 @@ def test_the_loopback_refuses_what_discord_documents_it_refuses():
     assert message_problems({"embeds": [{"title": "t"}] * 11})
     assert message_problems({"embeds": [{"description": "x" * 4000}] * 2})  # 6,000 in all
     assert message_problems({"content": "fine", "embeds": [{"title": "t"}]}) == []
+
+
+# --- votes ------------------------------------------------------------------------------------
+
+
+def test_a_readers_thumb_is_a_vote_and_the_bots_own_reactions_are_not(point_discord_py_at):
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    services = WatchedServices()
+    ids: list[str] = []
+
+    async def scenario() -> None:
+        async with serving(loopback), logged_in(loopback, services) as bot:
+            message = await posted_digest_message(loopback, bot)
+            ids.append(message)
+            own = loopback.application_id
+            # The bot's own add and remove come first; each is dropped before any await, so
+            # once the reader's vote is recorded they have long been handled.
+            await loopback.reaction_add(message, "👍", own)
+            await loopback.reaction_remove(message, "👎", own)
+            await loopback.reaction_add(message, "👍🏽", READER)
+            await services.until(lambda: services.called("feedback"), "the vote")
+
+    run(scenario)
+    (message,) = ids
+    assert services.called("feedback") == [(int(message), int(READER), 1, True)]
+    # the bot's own removal was not even looked into
+    assert loopback.sent("GET", rf"/channels/{loopback.channel_id}/messages/{message}") == []
+    assert loopback.problems == []
+
+
+def test_taking_the_thumb_away_withdraws_the_vote_after_reading_what_is_left(
+    point_discord_py_at,
+):
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    services = WatchedServices()
+    ids: list[str] = []
+
+    async def scenario() -> None:
+        async with serving(loopback), logged_in(loopback, services) as bot:
+            message = await posted_digest_message(loopback, bot)
+            ids.append(message)
+            await loopback.reaction_add(message, "👍", READER)
+            await services.until(lambda: services.called("feedback"), "the vote")
+            await loopback.reaction_remove(message, "👍", READER)
+            await services.until(lambda: len(services.called("feedback")) == 2, "the withdrawal")
+
+    run(scenario)
+    (message,) = ids
+    assert services.called("feedback") == [
+        (int(message), int(READER), 1, True),
+        (int(message), int(READER), 1, False),
+    ]
+    channel = loopback.channel_id
+    # it read the message, then who shows each thumb (only the bot's seeds are left)
+    assert len(loopback.sent("GET", rf"/channels/{channel}/messages/{message}")) == 1
+    looked = loopback.sent("GET", rf"/channels/{channel}/messages/{message}/reactions/[^/]+")
+    assert sorted(r.path.rsplit("/", 1)[1] for r in looked) == sorted(SEED_REACTIONS)
+    assert loopback.problems == []
+
+
+def test_taking_one_thumb_away_leaves_the_other_as_the_vote(point_discord_py_at):
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    services = WatchedServices()
+    ids: list[str] = []
+
+    async def scenario() -> None:
+        async with serving(loopback), logged_in(loopback, services) as bot:
+            message = await posted_digest_message(loopback, bot)
+            ids.append(message)
+            await loopback.reaction_add(message, "👍", READER)
+            await services.until(lambda: len(services.called("feedback")) == 1, "👍")
+            await loopback.reaction_add(message, "👎", READER)
+            await services.until(lambda: len(services.called("feedback")) == 2, "👎")
+            await loopback.reaction_remove(message, "👎", READER)
+            await services.until(lambda: len(services.called("feedback")) == 3, "what is left")
+
+    run(scenario)
+    m, r = int(ids[0]), int(READER)
+    assert services.called("feedback") == [(m, r, 1, True), (m, r, -1, True), (m, r, 1, True)]
+    assert loopback.problems == []
+
+
+# --- commands that read stories -----------------------------------------------------------
+
+
+def _one_deferred_ephemeral_response(loopback: DiscordLoopback, sent: dict[str, Any]) -> None:
+    ((token, callback),) = loopback.callbacks
+    assert token == sent["token"]
+    assert callback["type"] == 5 and callback["data"]["flags"] & EPHEMERAL
+
+
+def test_why_is_deferred_privately_then_explains_the_score(point_discord_py_at):
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    services = FakeServices()
+
+    async def scenario() -> None:
+        async with serving(loopback), logged_in(loopback, services):
+            sent = await loopback.interaction("why", {"story": "faster decoding"})
+            await until_follow_ups(loopback, 1)
+            _one_deferred_ephemeral_response(loopback, sent)
+
+    run(scenario)
+    assert services.called("why") == [("faster decoding",)]
+    (follow_up,) = follow_ups(loopback)
+    assert follow_up.body["flags"] & EPHEMERAL
+    content = follow_up.body["content"]
+    assert "Faster Decoding" in content and "Ranked **3** of 40" in content
+    assert "= score **0.820**" in content and "👍 2 · 👎 1" in content
+    assert follow_up.body["allowed_mentions"]["parse"] == []
+    assert loopback.problems == []
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"since": "2d"}, (timedelta(days=2), None)),
+        ({"since": "2d", "route": "digest"}, (timedelta(days=2), "digest")),
+    ],
+)
+def test_digest_is_deferred_privately_then_previewed_in_follow_ups(
+    point_discord_py_at, options, expected
+):
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    services = FakeServices()
+    rendered = [m.to_payload() for m in render_discord(services.preview)]
+
+    async def scenario() -> None:
+        async with serving(loopback), logged_in(loopback, services):
+            sent = await loopback.interaction("digest", options)
+            await until_follow_ups(loopback, len(rendered))
+            _one_deferred_ephemeral_response(loopback, sent)
+
+    run(scenario)
+    assert services.called("digest_preview") == [expected]
+    posted = follow_ups(loopback)
+    assert len(posted) == len(rendered) >= 1
+    for post, payload in zip(posted, rendered, strict=True):
+        assert post.body["flags"] & EPHEMERAL
+        assert [e.get("title") for e in post.body["embeds"]] == [
+            e.get("title") for e in payload["embeds"]
+        ]
+    assert loopback.problems == []
+
+
+def test_search_is_deferred_privately_then_lists_the_hits(point_discord_py_at):
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    hit = SearchHit("s1", "Faster Decoding", "https://arxiv.org/abs/2411.01234", "paper", "Drafts.")
+    services = FakeServices(hits=[hit])
+
+    async def scenario() -> None:
+        async with serving(loopback), logged_in(loopback, services):
+            sent = await loopback.interaction("search", {"query": "decoding"})
+            await until_follow_ups(loopback, 1)
+            _one_deferred_ephemeral_response(loopback, sent)
+
+    run(scenario)
+    assert services.called("search") == [("decoding", 5)]
+    (follow_up,) = follow_ups(loopback)
+    assert follow_up.body["flags"] & EPHEMERAL
+    content = follow_up.body["content"]
+    assert "**1.**" in content and "Faster Decoding" in content
+    assert "https://arxiv.org/abs/2411.01234" in content and "> Drafts." in content
+    assert loopback.problems == []
+
+
+# --- changing the sources -------------------------------------------------------------------
+
+VIEW_AND_SEND = discord.Permissions(view_channel=True, send_messages=True).value
+
+
+def test_sources_add_without_manage_server_is_refused_privately(point_discord_py_at):
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    services = FakeServices()
+    assert not VIEW_AND_SEND & 0x20
+
+    async def scenario() -> None:
+        async with serving(loopback), logged_in(loopback, services):
+            await loopback.interaction(
+                "sources",
+                {"url": "https://example.org/blog"},
+                subcommand="add",
+                permissions=VIEW_AND_SEND,
+            )
+            await loopback.wait_for(lambda: loopback.callbacks, GUARD, "the refusal")
+
+    run(scenario)
+    ((_, callback),) = loopback.callbacks
+    assert callback["type"] == 4  # answered at once, no deferral
+    assert callback["data"]["flags"] & EPHEMERAL
+    assert callback["data"]["content"] == NEEDS_MANAGE_SERVER
+    assert services.called("add_source") == []
+    assert follow_ups(loopback) == []
+    assert loopback.problems == []
+
+
+def test_sources_add_with_manage_server_adds_it_once_in_the_open(point_discord_py_at):
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    services = FakeServices()
+    manage = VIEW_AND_SEND | discord.Permissions(manage_guild=True).value
+
+    async def scenario() -> None:
+        async with serving(loopback), logged_in(loopback, services):
+            await loopback.interaction(
+                "sources", {"url": "https://example.org/blog"}, subcommand="add", permissions=manage
+            )
+            await until_follow_ups(loopback, 1)
+
+    run(scenario)
+    assert services.called("add_source") == [("https://example.org/blog", None)]
+    ((_, callback),) = loopback.callbacks
+    assert callback["type"] == 5
+    assert not (callback.get("data") or {}).get("flags", 0) & EPHEMERAL  # everyone sees it
+    (follow_up,) = follow_ups(loopback)
+    assert not follow_up.body.get("flags", 0) & EPHEMERAL
+    assert follow_up.body["content"].startswith("Now following **blog** (feed)")
+    assert loopback.problems == []
+
+
+# --- the gateway drops the bot --------------------------------------------------------------
+
+
+def test_a_dropped_gateway_is_resumed_once_and_the_digest_still_posts_once(point_discord_py_at):
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    services = WatchedServices()
+    ids: list[str] = []
+
+    async def scenario() -> None:
+        async with serving(loopback), logged_in(loopback, services) as bot:
+            # listening before the drop: RESUMED cannot come before the bot reconnects
+            resumed = asyncio.create_task(bot.wait_for("resumed", timeout=GUARD))
+            await loopback.drop(4000)
+            await resumed
+            ids.append(await posted_digest_message(loopback, bot))
+            # the resumed connection carries events: a vote still arrives
+            await loopback.reaction_add(ids[0], "👍", READER)
+            await services.until(lambda: services.called("feedback"), "a vote after RESUME")
+
+    run(scenario)
+    assert loopback.closed_with == [4000]
+    first, second = loopback.gateways  # exactly one extra connection
+    assert [p["op"] for p in second.received if p["op"] in (2, 6)] == [6]  # no new IDENTIFY
+    resume = next(p for p in second.received if p["op"] == 6)["d"]
+    assert resume["session_id"] == loopback.session_id
+    assert resume["seq"] == first.sequence
+    assert resume["token"] == TOKEN
+    assert second.sequence > first.sequence  # RESUMED and the vote went on from there
+    (message,) = ids
+    assert len(loopback.sent("POST", rf"/channels/{loopback.channel_id}/messages")) == 1
+    assert [m for _, m, _ in loopback.reactions] == [message] * len(SEED_REACTIONS)
+    assert services.called("feedback") == [(int(message), int(READER), 1, True)]
+    assert loopback.problems == []
