@@ -6,7 +6,7 @@ path, JSON body; never the token), and checks what the bot sends against Discord
 limits (command names and descriptions, option counts, message and embed sizes), answering a
 violation with Discord's own ``400 Invalid Form Body`` and noting it in ``problems``. The
 gateway sends zlib-stream frames, as discord.py asks for, and can push interactions and
-reactions to the bot. Test support only: nothing here ships.
+reactions to the bot. ``rate_limit`` answers chosen requests with Discord's 429. Test support only: nothing here ships.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import re
 import socket
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +51,10 @@ EMPTY_MESSAGE = 50006
 ALREADY_ACKNOWLEDGED = 40060
 UNKNOWN_WEBHOOK = 10015
 
+#: What Discord's edge adds to every answer, 429s included: discord.py takes a 429 without
+#: it for a Cloudflare ban and raises ``HTTPException`` instead of waiting and retrying.
+VIA = "1.1 google"
+
 
 def snowflake() -> str:
     return str(next(_snowflakes))
@@ -71,6 +77,44 @@ class Request:
     query: dict[str, str]
     body: Any
     authorized: bool
+
+
+@dataclass
+class RateLimit:
+    """The next ``times`` requests matching ``method`` and ``pattern`` (in full, after
+    /api/v10) are answered 429, as Discord answers a route whose bucket ran out, or every
+    route when ``is_global``."""
+
+    method: str
+    pattern: str
+    times: int
+    retry_after: float
+    is_global: bool
+    bucket: str
+
+    def response(self) -> web.Response:
+        body = {
+            "message": "You are being rate limited.",
+            "retry_after": self.retry_after,
+            "global": self.is_global,
+        }
+        headers = {
+            "Content-Type": "application/json",
+            "Via": VIA,
+            "Retry-After": str(math.ceil(self.retry_after)),  # whole seconds, rounded up
+        }
+        if self.is_global:  # Discord names no bucket for the global limit
+            headers |= {"X-RateLimit-Global": "true", "X-RateLimit-Scope": "global"}
+        else:
+            headers |= {
+                "X-RateLimit-Limit": "5",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": f"{time.time() + self.retry_after:.3f}",
+                "X-RateLimit-Reset-After": f"{self.retry_after:.3f}",
+                "X-RateLimit-Bucket": self.bucket,
+                "X-RateLimit-Scope": "user",
+            }
+        return web.Response(body=json.dumps(body).encode(), status=429, headers=headers)
 
 
 @dataclass
@@ -115,6 +159,9 @@ class DiscordLoopback:
         self.owner = self._user(snowflake(), "owner", bot=False)
         self.bot_user = self._user(self.application_id, "tracker", bot=True)
         self.requests: list[Request] = []
+        #: The requests answered 429 (they are in ``requests`` too).
+        self.limited: list[Request] = []
+        self._rate_limits: list[RateLimit] = []
         self.problems: list[str] = []
         self.commands: dict[str | None, list[dict[str, Any]]] = {}
         self.messages: dict[str, dict[str, Any]] = {}
@@ -180,6 +227,31 @@ class DiscordLoopback:
         if self._changed is not None:
             async with self._changed:
                 self._changed.notify_all()
+
+    def rate_limit(
+        self,
+        method: str,
+        pattern: str,
+        times: int = 1,
+        *,
+        retry_after: float = 0.05,
+        is_global: bool = False,
+    ) -> None:
+        """Answer the next ``times`` requests whose method is ``method`` and whose path
+        (after /api/v10) matches ``pattern`` in full with Discord's 429: the JSON body
+        (``retry_after`` in seconds, ``global``) and the ``X-RateLimit-*`` headers. Only
+        what was asked for is limited: nothing else the bot sends is slowed down."""
+        assert times >= 1 and 0 < retry_after <= 1, "keep the tests fast"
+        self._rate_limits.append(
+            RateLimit(method, pattern, times, retry_after, is_global, f"loopback-{snowflake()}")
+        )
+
+    def _rate_limited(self, method: str, path: str) -> RateLimit | None:
+        for limit in self._rate_limits:
+            if limit.times and limit.method == method and re.fullmatch(limit.pattern, path):
+                limit.times -= 1
+                return limit
+        return None
 
     def sent(self, method: str, pattern: str) -> list[Request]:
         """The requests whose method is ``method`` and whose path (after /api/v10) matches
@@ -367,8 +439,13 @@ class DiscordLoopback:
                 body = {"unsupported": request.content_type}
                 self.problems.append(f"{request.method} {path}: {request.content_type} body")
         authorized = request.headers.get("Authorization") == f"Bot {self.token}"
-        self.requests.append(Request(request.method, path, dict(request.query), body, authorized))
+        recorded = Request(request.method, path, dict(request.query), body, authorized)
+        self.requests.append(recorded)
         try:
+            limit = self._rate_limited(request.method, path)
+            if limit is not None:
+                self.limited.append(recorded)
+                return limit.response()
             return await self._route(request.method, path, body, authorized, dict(request.query))
         finally:
             await self._notify()

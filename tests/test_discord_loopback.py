@@ -585,3 +585,85 @@ def test_a_dropped_gateway_is_resumed_once_and_the_digest_still_posts_once(point
     assert [m for _, m, _ in loopback.reactions] == [message] * len(SEED_REACTIONS)
     assert services.called("feedback") == [(int(message), int(READER), 1, True)]
     assert loopback.problems == []
+
+
+# --- Discord rate limits the bot ------------------------------------------------------------
+
+
+def _rate_limit_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What discord.py logged on taking a 429 as a rate limit to wait out (not an error)."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "discord.http" and "rate limit" in r.getMessage()
+    ]
+
+
+def test_a_digest_message_rate_limited_twice_is_retried_and_posted_once(
+    point_discord_py_at, caplog
+):
+    caplog.set_level(logging.WARNING, "discord.http")
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    posting = rf"/channels/{loopback.channel_id}/messages"
+    loopback.rate_limit("POST", posting, times=2)
+    ids: list[str] = []
+
+    async def scenario() -> None:
+        async with serving(loopback), logged_in(loopback, FakeServices()) as bot:
+            ids.append(await posted_digest_message(loopback, bot))
+
+    run(scenario)
+    posts = loopback.sent("POST", posting)
+    assert len(posts) == 3 and loopback.limited == posts[:2]  # two 429s, then the message
+    assert posts[0].body == posts[1].body == posts[2].body  # the same message each time
+    said = _rate_limit_warnings(caplog)
+    assert len(said) == 2 and all("Retrying in 0.05 seconds" in s for s in said)
+    assert list(loopback.messages) == ids  # stored once, and send named it
+    assert [m for _, m, _ in loopback.reactions] == ids * len(SEED_REACTIONS)
+    assert loopback.problems == []
+
+
+def test_seed_reactions_rate_limited_twice_each_are_retried_and_added_once(point_discord_py_at):
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    channel = loopback.channel_id
+    for emoji in SEED_REACTIONS:
+        loopback.rate_limit("PUT", rf"/channels/{channel}/messages/\d+/reactions/{emoji}/@me", 2)
+    ids: list[str] = []
+
+    async def scenario() -> None:
+        async with serving(loopback), logged_in(loopback, FakeServices()) as bot:
+            # posted_digest_message checks the seeds were each added once, in order
+            ids.append(await posted_digest_message(loopback, bot))
+
+    run(scenario)
+    (message,) = ids
+    puts = loopback.sent("PUT", rf"/channels/{channel}/messages/{message}/reactions/[^/]+/@me")
+    emojis = [r.path.split("/")[-2] for r in puts]
+    assert emojis == [e for e in SEED_REACTIONS for _ in range(3)]  # 429, 429, added; per emoji
+    assert loopback.limited == [r for n, r in enumerate(puts) if n % 3 != 2]
+    assert loopback.reactions == [(channel, message, e) for e in SEED_REACTIONS]
+    assert len(loopback.sent("POST", rf"/channels/{channel}/messages")) == 1
+    assert loopback.problems == []
+
+
+def test_a_global_rate_limit_on_a_digest_message_still_posts_it_once(point_discord_py_at, caplog):
+    caplog.set_level(logging.WARNING, "discord.http")
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    posting = rf"/channels/{loopback.channel_id}/messages"
+    loopback.rate_limit("POST", posting, is_global=True)
+    ids: list[str] = []
+
+    async def scenario() -> None:
+        async with serving(loopback), logged_in(loopback, FakeServices()) as bot:
+            ids.append(await posted_digest_message(loopback, bot))
+
+    run(scenario)
+    posts = loopback.sent("POST", posting)
+    assert len(posts) == 2 and loopback.limited == posts[:1]
+    assert any("Global rate limit has been hit" in s for s in _rate_limit_warnings(caplog))
+    assert list(loopback.messages) == ids
+    assert [m for _, m, _ in loopback.reactions] == ids * len(SEED_REACTIONS)
+    assert loopback.problems == []
