@@ -32,7 +32,7 @@ class SQLiteFeedbackStore:
         ``only``: withdraw it only if it is that vote, as when one of two thumbs goes)."""
         if vote not in (None, -1, 1):
             raise ValueError(f"a vote is +1, -1 or None, not {vote!r}")
-        stamp = _stamp(now)
+        stamp = to_iso(now)
         with self.state.transaction() as db:
             if vote is None:
                 db.execute(
@@ -66,7 +66,3 @@ class SQLiteFeedbackStore:
             (story_id,),
         ).fetchone()
         return {"up": int(row["up"]), "down": int(row["down"])}
-
-
-def _stamp(moment: datetime) -> str:
-    return to_iso(moment) or ""

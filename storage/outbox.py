@@ -83,7 +83,7 @@ class DigestOutbox:
         with self.state.transaction() as db:
             db.execute(
                 "UPDATE digests SET abandoned = ? WHERE id = ? AND completed IS NULL",
-                (_stamp(now), digest_id),
+                (to_iso(now), digest_id),
             )
 
     def create(
@@ -97,7 +97,7 @@ class DigestOutbox:
         with self.state.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO digests (created, destination, route) VALUES (?, ?, ?)",
-                (_stamp(created), destination, route),
+                (to_iso(created), destination, route),
             )
             digest_id = int(cursor.lastrowid or 0)
             db.executemany(
@@ -148,7 +148,7 @@ class DigestOutbox:
             db.execute(
                 "UPDATE digest_messages SET message_id = ?, error = ?, posted_at = ? "
                 "WHERE digest_id = ? AND idx = ?",
-                (message_id, error, _stamp(now), message.digest_id, message.idx),
+                (message_id, error, to_iso(now), message.digest_id, message.idx),
             )
             if message_id is not None:
                 db.executemany(
@@ -164,7 +164,7 @@ class DigestOutbox:
             if left == 0:
                 db.execute(
                     "UPDATE digests SET completed = ? WHERE id = ?",
-                    (_stamp(now), message.digest_id),
+                    (to_iso(now), message.digest_id),
                 )
         return left == 0
 
@@ -185,7 +185,3 @@ class DigestOutbox:
         ):
             seen.update(dict.fromkeys(json.loads(row["story_ids"])))
         return list(seen)[:limit]
-
-
-def _stamp(moment: datetime) -> str:
-    return to_iso(moment) or ""

@@ -11,7 +11,16 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from tracker.config_values import FileName, Interval, Section, Strict, TimeOfDay, Weekday, Zone
+from tracker.config_values import (
+    FileName,
+    Interval,
+    Section,
+    Strict,
+    TimeOfDay,
+    Weekday,
+    Zone,
+    time_of,
+)
 
 
 class RouteSettings(Strict):
@@ -66,8 +75,7 @@ class DigestSettings(Strict):
 
     @property
     def at(self) -> dt.time:
-        hour, minute = self.time.split(":")
-        return dt.time(int(hour), int(minute))
+        return time_of(self.time)
 
     @property
     def weekday(self) -> int | None:

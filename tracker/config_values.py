@@ -97,6 +97,12 @@ def check_time(value: Any) -> str:
     )
 
 
+def time_of(text: str) -> dt.time:
+    """A checked HH:MM (``check_time``) as a time of day."""
+    hour, minute = text.split(":")
+    return dt.time(int(hour), int(minute))
+
+
 def check_zone(value: Any) -> str:
     """An IANA time zone this machine knows."""
     text = str(value).strip()

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+
+from tracker.urls import origin
 
 if TYPE_CHECKING:
     import openai
@@ -44,13 +45,7 @@ class Server:
     @property
     def where(self) -> str:
         """scheme://host:port, for messages."""
-        parts = urlsplit(self.url)
-        host = parts.hostname or "?"
-        try:
-            port = f":{parts.port}" if parts.port else ""
-        except ValueError:  # not a number: the request will fail and say so
-            port = ""
-        return f"{parts.scheme or 'http'}://{host}{port}"
+        return origin(self.url)
 
     def client(self, timeout: float, max_retries: int = 0) -> openai.OpenAI:
         import openai  # here: the offline path should not pay for importing it

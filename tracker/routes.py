@@ -15,7 +15,7 @@ from datetime import time, timedelta
 
 from tracker.config import Config
 from tracker.config_digest import RouteSettings
-from tracker.config_values import WEEKDAYS
+from tracker.config_values import WEEKDAYS, time_of
 from tracker.models import ItemKind, Story
 
 #: The route of a ``sources.yaml`` that names none (and of every digest made before
@@ -99,10 +99,7 @@ def _resolve(settings: RouteSettings, config: Config) -> Route:
     digest = config.digest
     weekly = settings.cadence == "weekly"
     weekday = WEEKDAYS.index(settings.day or "monday") if weekly else None
-    at = digest.at
-    if settings.time is not None:
-        hour, minute = settings.time.split(":")
-        at = time(int(hour), int(minute))
+    at = time_of(settings.time) if settings.time is not None else digest.at
     max_age = settings.max_age or (max(digest.max_age, WEEK) if weekly else digest.max_age)
     sources: frozenset[str] | None = None
     if settings.sources or settings.tags:

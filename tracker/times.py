@@ -7,12 +7,17 @@ offset compare in time order, which the SQL relies on) and reads it back the sam
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import overload
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def to_iso(moment: datetime) -> str: ...
+@overload
+def to_iso(moment: datetime | None) -> str | None: ...
 def to_iso(moment: datetime | None) -> str | None:
     """``moment`` in UTC as ISO 8601 text; None stays None."""
     return moment.astimezone(UTC).isoformat() if moment else None

@@ -9,7 +9,7 @@ import functools
 import ipaddress
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 #: Query parameters that track the reader rather than select the content.
 TRACKING_PARAMS = frozenset(
@@ -146,14 +146,24 @@ def split_arxiv_id(text: str) -> tuple[str, int | None]:
 def without_credentials(url: str) -> str:
     """The URL without user, password, query or fragment: safe to show and to store."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
+    return urlunsplit((parts.scheme, _host_port(parts.hostname, parts), parts.path, "", ""))
+
+
+def origin(url: str) -> str:
+    """scheme://host[:port] of ``url``: where it points, with nothing that may hold a key."""
+    parts = urlsplit(url)
+    return f"{parts.scheme or 'http'}://{_host_port(parts.hostname or '?', parts)}"
+
+
+def _host_port(host: str | None, parts: SplitResult) -> str:
+    host = host or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
     try:
         port = f":{parts.port}" if parts.port else ""
-    except ValueError:
+    except ValueError:  # not a number: the request will fail and say so
         port = ""
-    if ":" in host:
-        host = f"[{host}]"
-    return urlunsplit((parts.scheme, f"{host}{port}", parts.path, "", ""))
+    return f"{host}{port}"
 
 
 def arxiv_paper(url: str) -> str | None:
