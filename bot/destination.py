@@ -10,6 +10,8 @@ that says whether waiting helps (an outage, a rate limit) or a person must act
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from typing import Any, Protocol
 
@@ -124,6 +126,21 @@ class DigestChannel:
         )
 
 
+#: Discord's longest message nonce.
+NONCE_CHARS = 25
+
+
+def nonce_of(payload: dict[str, Any]) -> str:
+    """The nonce a digest message is sent with: the same for the same message, however
+    often it is sent. When Discord accepts a message but its answer is lost (the connection
+    drops, a proxy times out), delivery cannot tell and sends it again; with the nonce
+    enforced (discord.py asks for that whenever a nonce is given), Discord answers with
+    the message it already made from the same author with the same nonce in the past few
+    minutes instead of posting it twice. Delivery's own retries fall within those minutes."""
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:NONCE_CHARS]
+
+
 def render_messages(digest: Digest) -> list[Outgoing]:
     """The digest as the bot posts it: one story per message."""
     return [
@@ -150,6 +167,7 @@ class ChannelDestination:
                 content=payload.get("content") or None,
                 embeds=embeds,
                 allowed_mentions=NO_PINGS,
+                nonce=nonce_of(payload),
             )
         except SEND_FAILURES as exc:
             raise self.channel.delivery_error(exc, channel) from None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -324,3 +325,18 @@ sources:
 """)
     monkeypatch.setenv("TRACKER_SOURCES", str(path))
     return server
+
+
+@pytest.fixture
+def point_discord_py_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], None]:
+    """discord.py's REST base and default gateway, pointed at a loopback Discord
+    (``tests/discord_loopback.py``)."""
+    import yarl
+    from discord.gateway import DiscordWebSocket
+    from discord.http import Route
+
+    def point(loopback: Any) -> None:
+        monkeypatch.setattr(Route, "BASE", loopback.api_base)
+        monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(loopback.gateway_url))
+
+    return point

@@ -6,7 +6,10 @@ path, JSON body; never the token), and checks what the bot sends against Discord
 limits (command names and descriptions, option counts, message and embed sizes), answering a
 violation with Discord's own ``400 Invalid Form Body`` and noting it in ``problems``. The
 gateway sends zlib-stream frames, as discord.py asks for, and can push interactions and
-reactions to the bot. ``rate_limit`` answers chosen requests with Discord's 429. Test support only: nothing here ships.
+reactions to the bot. ``rate_limit`` answers chosen requests with Discord's 429; ``outage``,
+``cut`` and ``slow`` make chosen requests meet a Discord that is down, that accepts a message
+but loses the answer, or that is slow; ``refuse_resume`` and ``invalidate`` end sessions the
+way Discord does (INVALID_SESSION). Test support only: nothing here ships.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ CHOICES = 25
 CHAT_INPUT_COMMANDS = 100
 CONTEXT_MENU_COMMANDS = 15  # per type (user, message)
 CONTENT = 2000
+NONCE = 25
 EMBEDS = 10
 EMBED_TOTAL = 6000
 EMBED_LIMITS = {"title": 256, "description": 4096}
@@ -118,6 +122,48 @@ class RateLimit:
 
 
 @dataclass
+class Fault:
+    """Requests matching ``method`` and ``pattern`` (in full, after /api/v10) meet a fault:
+    ``outage`` answers ``status`` without doing anything, as Discord's edge does while the
+    API behind it is down; ``cut`` does the request, then closes the connection before the
+    answer leaves (Discord accepted the message, the bot never hears so); ``slow`` answers
+    after ``seconds``. It applies to the next ``times`` such requests after the first
+    ``skip``, or, with ``active``, for as long as ``active()`` says (a clock's outage)."""
+
+    kind: str
+    method: str
+    pattern: str
+    times: int | None = 1
+    skip: int = 0
+    status: int = 502
+    seconds: float = 0.0
+    active: Callable[[], bool] | None = None
+
+    def applies(self, method: str, path: str) -> bool:
+        if method != self.method or not re.fullmatch(self.pattern, path):
+            return False
+        if self.active is not None:
+            return self.active()
+        if self.skip:
+            self.skip -= 1
+            return False
+        if not self.times:
+            return False
+        self.times -= 1
+        return True
+
+    def response(self) -> web.Response:
+        """What Discord's edge (Cloudflare) answers while the API is down: an HTML page."""
+        reason = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+        text = (
+            f"<html><body><h1>{self.status} {reason.get(self.status, 'Error')}</h1></body></html>"
+        )
+        return web.Response(
+            text=text, status=self.status, content_type="text/html", headers={"Via": VIA}
+        )
+
+
+@dataclass
 class Gateway:
     """One gateway connection: its socket and the zlib stream every payload goes through."""
 
@@ -162,13 +208,21 @@ class DiscordLoopback:
         #: The requests answered 429 (they are in ``requests`` too).
         self.limited: list[Request] = []
         self._rate_limits: list[RateLimit] = []
+        self._faults: list[Fault] = []
+        #: The requests that met a fault, with its kind (they are in ``requests`` too).
+        self.faulted: list[tuple[str, Request]] = []
+        #: Answer every RESUME with INVALID_SESSION (d=false), as Discord does once a session
+        #: has expired: the bot must IDENTIFY again.
+        self.refuse_resume = False
+        self.invalid_sessions: list[bool] = []  # the d of each INVALID_SESSION sent
+        self._sessions = itertools.count(1)
         self.problems: list[str] = []
         self.commands: dict[str | None, list[dict[str, Any]]] = {}
         self.messages: dict[str, dict[str, Any]] = {}
         self.reactions: list[tuple[str, str, str]] = []  # (channel, message, emoji)
         #: Who shows each emoji on each message, oldest first: the bot's seeds and readers'.
         self.reactors: dict[tuple[str, str], list[str]] = {}  # (message, emoji) -> user ids
-        self.session_id = "loopback-session"
+        self.session_id = ""  # a new one at every IDENTIFY, as Discord gives
         self.interactions: dict[str, dict[str, Any]] = {}  # token -> INTERACTION_CREATE data
         self.callbacks: list[tuple[str, dict[str, Any]]] = []  # (interaction token, body)
         self.closed_with: list[int] = []
@@ -253,6 +307,25 @@ class DiscordLoopback:
                 return limit
         return None
 
+    def outage(
+        self, method: str, pattern: str, active: Callable[[], bool], *, status: int = 502
+    ) -> None:
+        """Answer ``status`` to matching requests while ``active()``, doing nothing."""
+        self._faults.append(Fault("outage", method, pattern, None, status=status, active=active))
+
+    def cut(self, method: str, pattern: str, *, times: int = 1, skip: int = 0) -> None:
+        """Do the next ``times`` matching requests (after ``skip``), then close the
+        connection before answering: the bot cannot know that Discord accepted them."""
+        self._faults.append(Fault("cut", method, pattern, times, skip))
+
+    def slow(self, method: str, pattern: str, seconds: float, *, times: int = 1) -> None:
+        """Answer the next ``times`` matching requests after ``seconds``."""
+        assert 0 < seconds <= 1, "keep the tests fast"
+        self._faults.append(Fault("slow", method, pattern, times, seconds=seconds))
+
+    def _fault(self, method: str, path: str) -> Fault | None:
+        return next((f for f in self._faults if f.applies(method, path)), None)
+
     def sent(self, method: str, pattern: str) -> list[Request]:
         """The requests whose method is ``method`` and whose path (after /api/v10) matches
         ``pattern`` in full."""
@@ -284,7 +357,10 @@ class DiscordLoopback:
                     break
                 await self._identified(gateway, payload["d"])
             elif op == 6:
-                await self._resumed(gateway, payload["d"], earlier)
+                if self.refuse_resume:
+                    await self._invalid_session(gateway, resumable=False)
+                else:
+                    await self._resumed(gateway, payload["d"], earlier)
             else:
                 self.problems.append(f"gateway op {op} is not supported by the loopback")
             await self._notify()
@@ -293,6 +369,7 @@ class DiscordLoopback:
 
     async def _identified(self, gateway: Gateway, identify: dict[str, Any]) -> None:
         gateway.identified = True
+        self.session_id = f"loopback-session-{next(self._sessions)}"
         await gateway.send(
             0,
             {
@@ -320,11 +397,22 @@ class DiscordLoopback:
             or resume.get("seq") != earlier.sequence
         ):
             self.problems.append(f"a RESUME the loopback cannot honour: seq {resume.get('seq')}")
-            await gateway.send(9, False)
+            await self._invalid_session(gateway, resumable=False)
             return
         gateway.sequence = earlier.sequence
         gateway.identified = True
         await gateway.send(0, {}, "RESUMED")
+
+    async def _invalid_session(self, gateway: Gateway, *, resumable: bool) -> None:
+        self.invalid_sessions.append(resumable)
+        await gateway.send(9, resumable)
+
+    async def invalidate(self, *, resumable: bool) -> None:
+        """INVALID_SESSION on the live connection: with ``resumable`` the bot should
+        connect again and RESUME; without, IDENTIFY as a new session."""
+        live = [g for g in self.gateways if g.identified and not g.ws.closed]
+        assert live, "the bot is not connected"
+        await self._invalid_session(live[-1], resumable=resumable)
 
     async def drop(self, code: int = 4000) -> None:
         """Close the bot's live gateway connection the way Discord does when it restarts a
@@ -446,7 +534,18 @@ class DiscordLoopback:
             if limit is not None:
                 self.limited.append(recorded)
                 return limit.response()
-            return await self._route(request.method, path, body, authorized, dict(request.query))
+            fault = self._fault(request.method, path)
+            if fault is not None:
+                self.faulted.append((fault.kind, recorded))
+                if fault.kind == "outage":
+                    return fault.response()
+                if fault.kind == "slow":
+                    await asyncio.sleep(fault.seconds)
+            answer = await self._route(request.method, path, body, authorized, dict(request.query))
+            if fault is not None and fault.kind == "cut":
+                assert request.transport is not None
+                request.transport.close()  # done, but the answer never leaves
+            return answer
         finally:
             await self._notify()
 
@@ -539,6 +638,13 @@ class DiscordLoopback:
         errors = message_problems(body)
         if errors:
             return self._invalid(f"POST {where}", errors)
+        nonce = body.get("nonce")
+        if nonce is not None and body.get("enforce_nonce"):
+            # "If another message was created by the same author with the same nonce, that
+            # message will be returned and no new message will be created."
+            for earlier in self.messages.values():
+                if earlier.get("nonce") == nonce and earlier["author"]["id"] == author["id"]:
+                    return json_response(earlier)
         message = self._message(body, author, **extra)
         self.messages[message["id"]] = message
         return json_response(message)
@@ -780,6 +886,7 @@ class DiscordLoopback:
             "type": 0,
             "flags": body.get("flags", 0) or 0,
             "components": [],
+            **({"nonce": body["nonce"]} if body.get("nonce") is not None else {}),
             **extra,
         }
 
@@ -864,6 +971,11 @@ def message_problems(body: Any) -> list[str]:
         problems.append("an empty message")
     if len(content) > CONTENT:
         problems.append(f"content is {len(content)} characters, more than {CONTENT}")
+    nonce = body.get("nonce")
+    if nonce is not None and not (
+        (isinstance(nonce, str) and len(nonce) <= NONCE) or isinstance(nonce, int)
+    ):
+        problems.append(f"nonce {nonce!r} is not an integer or a string of at most {NONCE}")
     if len(embeds) > EMBEDS:
         problems.append(f"{len(embeds)} embeds, more than {EMBEDS}")
     total = 0

@@ -16,9 +16,6 @@ from typing import Any
 
 import discord
 import pytest
-import yarl
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
 
 from bot.client import TrackerBot
 from bot.destination import SEED_REACTIONS, render_messages
@@ -35,17 +32,6 @@ from tracker.settings import Settings
 TOKEN = "LOOPBACK.bot-token.sekrit-3f9a"
 #: Only a guard against a hung test: every wait ends on an event well before it.
 GUARD = 15.0
-
-
-@pytest.fixture
-def point_discord_py_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[DiscordLoopback], None]:
-    """discord.py's REST base and default gateway, pointed at a loopback server."""
-
-    def point(loopback: DiscordLoopback) -> None:
-        monkeypatch.setattr(Route, "BASE", loopback.api_base)
-        monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(loopback.gateway_url))
-
-    return point
 
 
 @asynccontextmanager

@@ -1,0 +1,233 @@
+"""The digest as ``tracker serve`` delivers it: the runtime (SQLite outbox, stories collected
+from feeds on loopback) sends each message through the relay and the real ``TrackerBot``,
+that is through discord.py's own HTTP and gateway code, to the Discord on loopback in
+``tests/discord_loopback.py``. What goes wrong in the middle of a digest (the gateway drops,
+the session cannot be resumed, Discord accepts a message but the answer is lost, Discord is
+down for ten minutes) must leave the channel with every message of the digest, once each,
+in order.
+
+The clock is the test's; discord.py's own waits between 5xx retries are shortened (``quick``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import types
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import discord.http
+import pytest
+
+from bot.client import TrackerBot
+from bot.relay import BotRelay
+from tests.conftest import RECENT, FeedServer
+from tests.discord_loopback import DiscordLoopback
+from tests.test_discord_loopback import (
+    GUARD,
+    READER,
+    TOKEN,
+    WatchedServices,
+    logged_in,
+    serving,
+)
+from tests.test_serve import Clock, no_sleep
+from tracker.config import load_config
+from tracker.delivery import DeliveryReport, RetryPolicy
+from tracker.runtime import REDELIVER_AFTER, Runtime
+from tracker.settings import Settings
+
+#: When the test's day starts: the world's stories were collected an hour before.
+START = RECENT + timedelta(hours=1)
+
+
+@pytest.fixture
+def quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """discord.py waits 1, 3, 5, 7 and 9 s between its retries of a 500/502/504: the same
+    waits, a thousand times shorter. Nothing else in discord.py's HTTP client changes."""
+    real = asyncio.sleep
+
+    async def sleep(seconds: float, result: Any = None) -> Any:
+        return await real(seconds / 1000, result)
+
+    shortened = types.SimpleNamespace(**{**vars(asyncio), "sleep": sleep})
+    monkeypatch.setattr(discord.http, "asyncio", shortened)
+
+
+@asynccontextmanager
+async def delivering(
+    loopback: DiscordLoopback, clock: Clock, services: WatchedServices
+) -> AsyncIterator[tuple[Runtime, TrackerBot]]:
+    """The runtime with the world's stories collected, its digests going to the loopback's
+    channel through a logged-in bot, as ``tracker serve`` wires them."""
+    settings = Settings.from_env()
+    path = settings.sources_path
+    # The next digest is half a day away: the test's steps never reach it.
+    at = (START - timedelta(hours=12)).strftime("%H:%M")
+    path.write_text(path.read_text("utf-8") + f'digest: {{time: "{at}"}}\n', "utf-8")
+    tracker = Runtime(
+        settings, load_config(path), now=clock, retry=RetryPolicy(attempts=3), sleep=no_sleep
+    )
+    relay = BotRelay(int(loopback.channel_id))
+    tracker.destinations = lambda route: relay.channel(int(loopback.channel_id))
+    try:
+        await tracker.collect_all()
+        async with serving(loopback), logged_in(loopback, services) as bot:
+            relay.bot = bot
+            yield tracker, bot
+            await bot.destination(int(loopback.channel_id)).settle(timeout=GUARD)
+    finally:
+        await tracker.stop()
+
+
+def outbox(digest_id: int) -> list[tuple[int, dict[str, Any], str | None]]:
+    """The digest's messages as the outbox holds them: (position, payload, Discord's id)."""
+    with sqlite3.connect(Settings.from_env().state_db) as db:
+        rows = db.execute(
+            "SELECT idx, payload, message_id FROM digest_messages WHERE digest_id = ? ORDER BY idx",
+            (digest_id,),
+        ).fetchall()
+    return [(idx, json.loads(payload), message_id) for idx, payload, message_id in rows]
+
+
+def in_channel(loopback: DiscordLoopback) -> list[dict[str, Any]]:
+    """The messages the bot posted in the channel (not interaction replies), oldest first."""
+    return [
+        m
+        for m in loopback.messages.values()
+        if m["channel_id"] == loopback.channel_id
+        and m["author"]["id"] == loopback.application_id
+        and "webhook_id" not in m
+        and "interaction_id" not in m
+    ]
+
+
+def shown(message: dict[str, Any]) -> list[tuple[str | None, str | None]]:
+    """What a reader sees of a message's embeds (discord.py adds empty ``flags``)."""
+    return [(e.get("title"), e.get("description")) for e in message.get("embeds") or []]
+
+
+def assert_delivered_once_in_order(loopback: DiscordLoopback, report: DeliveryReport) -> None:
+    messages = outbox(report.digest_id)
+    posted = in_channel(loopback)
+    assert report.complete and len(messages) >= 3
+    assert [m["id"] for m in posted] == [message_id for _, _, message_id in messages]
+    assert [shown(m) for m in posted] == [shown(p) for _, p, _ in messages]
+    assert [m["content"] for m in posted] == [p.get("content") or "" for _, p, _ in messages]
+    assert loopback.problems == []
+
+
+MESSAGES = r"/channels/\d+/messages"
+
+
+def test_an_answer_lost_mid_digest_and_a_session_that_cannot_be_resumed_lose_and_repeat_nothing(
+    world: FeedServer, point_discord_py_at
+):
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    services = WatchedServices()
+    clock = Clock(START)
+    reports: list[DeliveryReport] = []
+
+    async def scenario() -> None:
+        async with delivering(loopback, clock, services) as (tracker, _):
+            # Discord accepts the second message, but the answer never reaches the bot...
+            loopback.cut("POST", MESSAGES, skip=1)
+            # ...and, as it is made, the gateway drops and the session has expired.
+            loopback.refuse_resume = True
+            created = len(loopback.messages)
+
+            async def drop_on_the_second_message() -> None:
+                await loopback.wait_for(lambda: len(loopback.messages) >= created + 2, GUARD)
+                await loopback.drop(4000)
+
+            dropping = asyncio.create_task(drop_on_the_second_message())
+            report = await tracker.digest_job()
+            assert report is not None
+            reports.append(report)
+            await asyncio.wait_for(dropping, GUARD)
+            await loopback.wait_for(lambda: len(loopback.gateways) == 3, GUARD, "IDENTIFY")
+            await loopback.wait_for(lambda: loopback.gateways[-1].identified, GUARD, "READY")
+            # The new session carries events: a reader's vote on a digest message counts.
+            first = in_channel(loopback)[1]["id"]
+            await loopback.reaction_add(first, "👍", READER)
+            await services.until(lambda: services.called("feedback"), "a vote after IDENTIFY")
+
+    asyncio.run(scenario())
+    (report,) = reports
+    assert_delivered_once_in_order(loopback, report)
+    ((kind, cut),) = loopback.faulted
+    assert kind == "cut" and cut.body["nonce"] and cut.body["enforce_nonce"] is True
+    # the message whose answer was lost was sent again, with the same nonce, and Discord
+    # gave back the one it had made
+    again = [r for r in loopback.sent("POST", MESSAGES) if r.body["nonce"] == cut.body["nonce"]]
+    assert len(again) == 2
+    # the drop: RESUME refused with INVALID_SESSION, then a new session by IDENTIFY
+    assert loopback.closed_with == [4000] and loopback.invalid_sessions == [False]
+    ops = [[p["op"] for p in g.received if p["op"] in (2, 6)] for g in loopback.gateways]
+    assert ops == [[2], [6], [2]]
+    assert loopback.session_id == "loopback-session-2"
+
+
+def test_a_resumable_invalid_session_resumes_without_a_second_identify(
+    world: FeedServer, point_discord_py_at
+):
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    services = WatchedServices()
+    reports: list[DeliveryReport] = []
+
+    async def scenario() -> None:
+        async with delivering(loopback, Clock(START), services) as (tracker, bot):
+            resumed = asyncio.create_task(bot.wait_for("resumed", timeout=GUARD))
+            await loopback.invalidate(resumable=True)
+            await resumed
+            report = await tracker.digest_job()
+            assert report is not None
+            reports.append(report)
+
+    asyncio.run(scenario())
+    assert_delivered_once_in_order(loopback, reports[0])
+    ops = [[p["op"] for p in g.received if p["op"] in (2, 6)] for g in loopback.gateways]
+    assert ops == [[2], [6]]
+    assert loopback.session_id == "loopback-session-1"
+
+
+def test_a_ten_minute_outage_mid_digest_delays_the_rest_until_discord_is_back(
+    world: FeedServer, point_discord_py_at, quick
+):
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    clock = Clock(START)
+    reports: list[DeliveryReport | None] = []
+
+    def down() -> bool:
+        # From the moment the first message of the digest was accepted, for ten minutes.
+        return bool(in_channel(loopback)) and clock.now < START + timedelta(minutes=10)
+
+    async def scenario() -> None:
+        async with delivering(loopback, clock, WatchedServices()) as (tracker, _):
+            loopback.outage("POST", MESSAGES, down)
+            reports.append(await tracker.digest_job())
+            # The runtime tries again REDELIVER_AFTER later (and at every digest job): the
+            # test's clock stands in for the wait, in steps of half of it.
+            while clock.now < START + 3 * REDELIVER_AFTER:
+                clock.now += REDELIVER_AFTER / 2
+                reports.append(await tracker.digest_job())
+
+    asyncio.run(scenario())
+    first, *later = reports
+    assert first is not None and not first.complete and first.sent == 1
+    assert first.error and "502" in first.error
+    delivered = [r for r in later if r is not None and r.complete]
+    assert len(delivered) == 1 and delivered[0].digest_id == first.digest_id
+    assert_delivered_once_in_order(loopback, delivered[0])
+    # Discord's 502s were retried by discord.py (five tries a send), then by the runtime,
+    # and nothing was made while it was down.
+    failed = [r for kind, r in loopback.faulted if kind == "outage"]
+    assert failed and len(failed) % 5 == 0
+    assert all(r.body["nonce"] == failed[0].body["nonce"] for r in failed)
