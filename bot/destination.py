@@ -111,7 +111,9 @@ class DigestChannel:
         if isinstance(exc, discord.HTTPException):
             if exc.status == 429 or exc.status >= 500:
                 return DeliveryError(
-                    f"Discord did not accept the message right now ({exc.status})", retryable=True
+                    f"Discord did not accept the message right now ({exc.status})",
+                    retryable=True,
+                    retry_after=retry_after_of(exc),
                 )
             return DeliveryError(
                 f"Discord rejected the message ({exc.status}: {exc.text or 'no reason given'})",
@@ -139,6 +141,20 @@ def nonce_of(payload: dict[str, Any]) -> str:
     minutes instead of posting it twice. Delivery's own retries fall within those minutes."""
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:NONCE_CHARS]
+
+
+def retry_after_of(exc: discord.HTTPException) -> float | None:
+    """The wait Discord asked for in a refusal: discord.py waits as told on a 429 but gives
+    up after five tries, and its exception keeps only the response's headers. The bucket's
+    ``X-RateLimit-Reset-After`` is to the millisecond; ``Retry-After`` (also sent by a
+    503) in whole seconds."""
+    headers = getattr(exc.response, "headers", None) or {}
+    for name in ("X-RateLimit-Reset-After", "Retry-After"):
+        try:
+            return max(0.0, float(headers[name]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return None
 
 
 def render_messages(digest: Digest) -> list[Outgoing]:
@@ -189,17 +205,43 @@ class ChannelDestination:
 
     async def _seed(self, message: Any) -> None:
         for emoji in SEED_REACTIONS:
-            try:
-                await message.add_reaction(emoji)
-            except SEND_FAILURES as exc:  # voting still works without the seed: log, go on
-                log.warning(
-                    "could not add %s under message %s (%s); give the bot Add Reactions and "
-                    "Read Message History",
-                    emoji,
-                    getattr(message, "id", "?"),
-                    exc,
-                )
-                return
+            for attempt in range(1, SEED_TRIES + 1):
+                try:
+                    await message.add_reaction(emoji)
+                    break
+                except SEND_FAILURES as exc:  # voting still works without the seed
+                    wait = _rate_limited_for(exc)
+                    if wait is not None and attempt < SEED_TRIES:
+                        await asyncio.sleep(wait)  # discord.py gave up after its own tries
+                        continue
+                    advice = (
+                        "give the bot Add Reactions and Read Message History"
+                        if isinstance(exc, discord.Forbidden)
+                        else "readers can still vote by reacting themselves"
+                    )
+                    log.warning(
+                        "could not add %s under message %s (%s); %s",
+                        emoji,
+                        getattr(message, "id", "?"),
+                        exc,
+                        advice,
+                    )
+                    if isinstance(exc, discord.Forbidden):
+                        return  # the other one would be refused too
+                    break
+
+
+#: Tries of each seeded reaction that Discord rate limits (each is discord.py's five tries).
+SEED_TRIES = 3
+
+
+def _rate_limited_for(exc: BaseException) -> float | None:
+    """Seconds Discord asked to wait when ``exc`` is a rate limit, else None."""
+    if isinstance(exc, discord.RateLimited):
+        return exc.retry_after
+    if isinstance(exc, discord.HTTPException) and exc.status == 429:
+        return retry_after_of(exc) or 1.0
+    return None
 
 
 class ChannelNotifier:

@@ -23,7 +23,7 @@ import socket
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -53,6 +53,7 @@ AUTHOR_NAME = 256
 INVALID_FORM_BODY = 50035
 EMPTY_MESSAGE = 50006
 ALREADY_ACKNOWLEDGED = 40060
+EPHEMERAL = 1 << 6
 UNKNOWN_WEBHOOK = 10015
 
 #: What Discord's edge adds to every answer, 429s included: discord.py takes a 429 without
@@ -74,13 +75,17 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 @dataclass(frozen=True)
 class Request:
-    """One request the bot made. ``authorized`` says whether it carried the bot's token."""
+    """One request the bot made. ``authorized`` says whether it carried the bot's token;
+    ``at`` is when it arrived (``time.monotonic()``)."""
 
     method: str
     path: str
     query: dict[str, str]
     body: Any
     authorized: bool
+    at: float = 0.0
+    #: The wait a 429 answering it asked for.
+    retry_after: float | None = None
 
 
 @dataclass
@@ -174,8 +179,14 @@ class Gateway:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     identified: bool = False
     received: list[dict[str, Any]] = field(default_factory=list)
+    #: The sequence each heartbeat carried.
+    heartbeats: list[int | None] = field(default_factory=list)
+    #: A connection Discord has stopped answering: no ACK, no event (see ``silence``).
+    silent: bool = False
 
     async def send(self, op: int, d: Any, t: str | None = None) -> None:
+        if self.silent:
+            return
         async with self.lock:  # one compression stream: frames must leave in order
             s = None
             if op == 0:
@@ -194,8 +205,12 @@ class DiscordLoopback:
     else to have REST accept the bot and the gateway refuse it with close code 4004.
     """
 
-    def __init__(self, token: str, *, identify_token: str | None = None):
+    def __init__(
+        self, token: str, *, identify_token: str | None = None, heartbeat_interval: int = 41_250
+    ):
         self.token = token
+        #: Milliseconds between heartbeats, as HELLO tells the bot (Discord's is about 41 s).
+        self.heartbeat_interval = heartbeat_interval
         self.identify_token = token if identify_token is None else identify_token
         self.application_id = snowflake()
         self.guild_id = snowflake()
@@ -225,6 +240,7 @@ class DiscordLoopback:
         self.session_id = ""  # a new one at every IDENTIFY, as Discord gives
         self.interactions: dict[str, dict[str, Any]] = {}  # token -> INTERACTION_CREATE data
         self.callbacks: list[tuple[str, dict[str, Any]]] = []  # (interaction token, body)
+        self._followed_up: set[str] = set()  # interaction tokens with a follow-up already
         self.closed_with: list[int] = []
         self.gateways: list[Gateway] = []
         self._changed: asyncio.Condition | None = None  # made in start(): needs a loop
@@ -318,10 +334,12 @@ class DiscordLoopback:
         connection before answering: the bot cannot know that Discord accepted them."""
         self._faults.append(Fault("cut", method, pattern, times, skip))
 
-    def slow(self, method: str, pattern: str, seconds: float, *, times: int = 1) -> None:
-        """Answer the next ``times`` matching requests after ``seconds``."""
+    def slow(
+        self, method: str, pattern: str, seconds: float, *, times: int = 1, skip: int = 0
+    ) -> None:
+        """Answer the next ``times`` matching requests (after ``skip``) after ``seconds``."""
         assert 0 < seconds <= 1, "keep the tests fast"
-        self._faults.append(Fault("slow", method, pattern, times, seconds=seconds))
+        self._faults.append(Fault("slow", method, pattern, times, skip, seconds=seconds))
 
     def _fault(self, method: str, path: str) -> Fault | None:
         return next((f for f in self._faults if f.applies(method, path)), None)
@@ -341,7 +359,7 @@ class DiscordLoopback:
         self.gateways.append(gateway)
         if gateway.query.get("compress") != "zlib-stream":
             self.problems.append(f"gateway asked for compress={gateway.query.get('compress')}")
-        await gateway.send(10, {"heartbeat_interval": 41_250})
+        await gateway.send(10, {"heartbeat_interval": self.heartbeat_interval})
         async for message in ws:
             if message.type is not WSMsgType.TEXT:
                 continue
@@ -349,6 +367,7 @@ class DiscordLoopback:
             gateway.received.append(payload)
             op = payload.get("op")
             if op == 1:
+                gateway.heartbeats.append(payload["d"])
                 await gateway.send(11, None)
             elif op == 2:
                 if payload["d"].get("token") != self.identify_token:
@@ -410,23 +429,36 @@ class DiscordLoopback:
     async def invalidate(self, *, resumable: bool) -> None:
         """INVALID_SESSION on the live connection: with ``resumable`` the bot should
         connect again and RESUME; without, IDENTIFY as a new session."""
+        await self._invalid_session(self._live(), resumable=resumable)
+
+    def _live(self) -> Gateway:
         live = [g for g in self.gateways if g.identified and not g.ws.closed]
         assert live, "the bot is not connected"
-        await self._invalid_session(live[-1], resumable=resumable)
+        return live[-1]
+
+    def silence(self) -> None:
+        """The live connection goes quiet (no heartbeat ACK, no event) while staying open,
+        as a half-dead connection does: the bot should give it up and RESUME elsewhere."""
+        self._live().silent = True
+
+    async def reconnect(self) -> None:
+        """RECONNECT (op 7) on the live connection: the bot should connect again and RESUME."""
+        await self._live().send(7, None)
+
+    async def ask_heartbeat(self) -> None:
+        """HEARTBEAT (op 1) sent to the bot: it should answer with one at once."""
+        await self._live().send(1, None)
 
     async def drop(self, code: int = 4000) -> None:
         """Close the bot's live gateway connection the way Discord does when it restarts a
         node: the bot should connect again and RESUME."""
-        live = [g for g in self.gateways if g.identified and not g.ws.closed]
-        assert live, "the bot is not connected"
+        live = self._live()
         self.closed_with.append(code)
-        await live[-1].ws.close(code=code, message=b"Unknown error.")
+        await live.ws.close(code=code, message=b"Unknown error.")
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Send a DISPATCH to the bot on its identified connection."""
-        live = [g for g in self.gateways if g.identified and not g.ws.closed]
-        assert live, "the bot is not connected"
-        await live[-1].send(0, data, event)
+        await self._live().send(0, data, event)
 
     async def interaction(
         self,
@@ -436,21 +468,29 @@ class DiscordLoopback:
         user_id: str | None = None,
         permissions: int = 0,
         subcommand: str | None = None,
+        focused: str | None = None,
     ) -> dict[str, Any]:
         """An application command used in the channel (``subcommand`` of a group, when
-        given); returns the interaction sent."""
+        given); returns the interaction sent. With ``focused``, the member is still typing
+        that option: an APPLICATION_COMMAND_AUTOCOMPLETE (type 4), answered with choices."""
         user = self._user(user_id or snowflake(), "reader", bot=False)
         types = {str: 3, int: 4, bool: 5}
         registered = {c["name"]: c["id"] for cs in self.commands.values() for c in cs}
-        given = [
-            {"name": k, "type": types[type(v)], "value": v} for k, v in (options or {}).items()
+        given: list[dict[str, Any]] = [
+            {
+                "name": k,
+                "type": types[type(v)],
+                "value": v,
+                **({"focused": True} if k == focused else {}),
+            }
+            for k, v in (options or {}).items()
         ]
         if subcommand is not None:
             given = [{"name": subcommand, "type": 1, "options": given}]
         data: dict[str, Any] = {
             "id": snowflake(),
             "application_id": self.application_id,
-            "type": 2,
+            "type": 2 if focused is None else 4,
             "token": f"interaction-token-{snowflake()}",
             "version": 1,
             "guild_id": self.guild_id,
@@ -527,11 +567,15 @@ class DiscordLoopback:
                 body = {"unsupported": request.content_type}
                 self.problems.append(f"{request.method} {path}: {request.content_type} body")
         authorized = request.headers.get("Authorization") == f"Bot {self.token}"
-        recorded = Request(request.method, path, dict(request.query), body, authorized)
+        recorded = Request(
+            request.method, path, dict(request.query), body, authorized, time.monotonic()
+        )
         self.requests.append(recorded)
         try:
             limit = self._rate_limited(request.method, path)
             if limit is not None:
+                recorded = replace(recorded, retry_after=limit.retry_after)
+                self.requests[-1] = recorded
                 self.limited.append(recorded)
                 return limit.response()
             fault = self._fault(request.method, path)
@@ -678,11 +722,27 @@ class DiscordLoopback:
             return unknown
         webhook_extra = {"webhook_id": self.application_id, "application_id": self.application_id}
         if method == "POST" and rest is None:
-            return self._post_message("webhook follow-up", body, self.bot_user, **webhook_extra)
+            shown = self._follow_up_flags(token, body)
+            return self._post_message(
+                "webhook follow-up", body, self.bot_user, **webhook_extra, flags=shown
+            )
         if method == "PATCH" and rest == "/messages/@original":
             return self._post_message("edit @original", body, self.bot_user, **webhook_extra)
         self.problems.append(f"{method} webhooks/.../{rest}: not supported by the loopback")
         return unknown
+
+    def _follow_up_flags(self, token: str, body: Any) -> int:
+        """The flags a follow-up is shown with. Discord: the first follow-up after a
+        deferral takes the place of its "thinking..." message and is exactly as visible as
+        the deferral, whatever flags it asks for; later follow-ups are as they ask."""
+        asked = int((body or {}).get("flags") or 0)
+        first = token not in self._followed_up
+        self._followed_up.add(token)
+        deferral = next((b for t, b in self.callbacks if t == token), {})
+        if first and deferral.get("type") == 5:
+            ephemeral = int((deferral.get("data") or {}).get("flags") or 0) & EPHEMERAL
+            return (asked & ~EPHEMERAL) | ephemeral
+        return asked
 
     def _callback(self, interaction: dict[str, Any], body: Any) -> web.Response:
         kind = body.get("type") if isinstance(body, dict) else None

@@ -103,16 +103,19 @@ def test_remove_is_refused_without_manage_server_too():
     assert services.called("remove_source") == []
 
 
-def test_add_with_manage_server_defers_then_announces_the_change_in_the_channel():
+def test_add_with_manage_server_defers_privately_then_announces_the_change_in_the_channel():
     services, interaction = FakeServices(), FakeInteraction(permissions=admin())
     run(services, interaction, "add", url="https://example.org/feed.xml", name="blog")
 
-    assert interaction.first == ("defer", {"ephemeral": False, "thinking": True})
+    # Private: Discord shows the first follow-up as the deferral was, so a refusal would
+    # be private too; the announcement is the second follow-up, in the open.
+    assert interaction.first == ("defer", {"ephemeral": True, "thinking": True})
     assert services.called("add_source") == [("https://example.org/feed.xml", "blog")]
-    assert interaction.texts == [
+    change = (
         "Now following **blog** (feed): <https://example.org/feed.xml>\n“A Blog”, 12 entries now"
-    ]
-    assert not interaction.sent[0].ephemeral
+    )
+    assert interaction.texts == [f"Done. {change}", f"{change}\n(by <@42>)"]
+    assert [m.ephemeral for m in interaction.sent] == [True, False]
 
 
 def test_remove_shows_the_trackers_refusal_as_it_is():

@@ -15,7 +15,7 @@ import asyncio
 import json
 import sqlite3
 import types
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -24,6 +24,7 @@ import discord.http
 import pytest
 
 from bot.client import TrackerBot
+from bot.destination import SEED_REACTIONS
 from bot.relay import BotRelay
 from tests.conftest import RECENT, FeedServer
 from tests.discord_loopback import DiscordLoopback
@@ -40,6 +41,8 @@ from tracker.config import load_config
 from tracker.delivery import DeliveryReport, RetryPolicy
 from tracker.runtime import REDELIVER_AFTER, Runtime
 from tracker.settings import Settings
+
+Sleep = Callable[[float], Awaitable[None]]
 
 #: When the test's day starts: the world's stories were collected an hour before.
 START = RECENT + timedelta(hours=1)
@@ -58,22 +61,39 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(discord.http, "asyncio", shortened)
 
 
-@asynccontextmanager
-async def delivering(
-    loopback: DiscordLoopback, clock: Clock, services: WatchedServices
-) -> AsyncIterator[tuple[Runtime, TrackerBot]]:
-    """The runtime with the world's stories collected, its digests going to the loopback's
-    channel through a logged-in bot, as ``tracker serve`` wires them."""
-    settings = Settings.from_env()
-    path = settings.sources_path
-    # The next digest is half a day away: the test's steps never reach it.
+def digest_half_a_day_away() -> None:
+    """The next digest is half a day away: the test's steps never reach it."""
+    path = Settings.from_env().sources_path
     at = (START - timedelta(hours=12)).strftime("%H:%M")
     path.write_text(path.read_text("utf-8") + f'digest: {{time: "{at}"}}\n', "utf-8")
+
+
+def started(
+    loopback: DiscordLoopback, clock: Clock, sleep: Sleep = no_sleep
+) -> tuple[Runtime, BotRelay]:
+    """A runtime whose digests go to the loopback's channel through the relay, as
+    ``tracker serve`` wires them (the relay's bot is set once one is logged in).
+    ``sleep`` is its wait between two tries of a message."""
+    settings = Settings.from_env()
     tracker = Runtime(
-        settings, load_config(path), now=clock, retry=RetryPolicy(attempts=3), sleep=no_sleep
+        settings,
+        load_config(settings.sources_path),
+        now=clock,
+        retry=RetryPolicy(attempts=3),
+        sleep=sleep,
     )
     relay = BotRelay(int(loopback.channel_id))
     tracker.destinations = lambda route: relay.channel(int(loopback.channel_id))
+    return tracker, relay
+
+
+@asynccontextmanager
+async def delivering(
+    loopback: DiscordLoopback, clock: Clock, services: WatchedServices, sleep: Sleep = no_sleep
+) -> AsyncIterator[tuple[Runtime, TrackerBot]]:
+    """The runtime with the world's stories collected, and a bot logged in for it."""
+    digest_half_a_day_away()
+    tracker, relay = started(loopback, clock, sleep)
     try:
         await tracker.collect_all()
         async with serving(loopback), logged_in(loopback, services) as bot:
@@ -231,3 +251,85 @@ def test_a_ten_minute_outage_mid_digest_delays_the_rest_until_discord_is_back(
     failed = [r for kind, r in loopback.faulted if kind == "outage"]
     assert failed and len(failed) % 5 == 0
     assert all(r.body["nonce"] == failed[0].body["nonce"] for r in failed)
+
+
+def test_stopping_while_discord_is_slow_keeps_the_message_it_accepted_and_a_restart_sends_the_rest(
+    world: FeedServer, point_discord_py_at
+):
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    clock = Clock(START)
+    reports: list[DeliveryReport | None] = []
+    digest_half_a_day_away()
+
+    async def scenario() -> None:
+        async with serving(loopback):
+            first, relay = started(loopback, clock)
+            await first.collect_all()
+            async with logged_in(loopback, WatchedServices()) as bot:
+                relay.bot = bot
+                loopback.slow("POST", MESSAGES, 0.3, skip=1)  # the second message takes a while
+                job = asyncio.create_task(first.digest_job())
+                await loopback.wait_for(lambda: len(loopback.sent("POST", MESSAGES)) == 2, GUARD)
+                await first.stop()  # as serve stops on SIGTERM: the runtime, then the bot
+                reports.append(await job)
+            # The next start: a new runtime, a new bot.
+            second, relay = started(loopback, clock)
+            async with logged_in(loopback, WatchedServices()) as bot:
+                relay.bot = bot
+                try:
+                    reports.append(await second.digest_job())
+                finally:
+                    await second.stop()
+
+    asyncio.run(scenario())
+    stopped, resumed = reports
+    assert stopped is not None and resumed is not None
+    # the slow message was waited for and recorded, nothing after it was sent
+    assert (stopped.sent, stopped.error) == (2, "stopped before sending") and stopped.left
+    assert resumed.digest_id == stopped.digest_id and resumed.sent == stopped.left
+    assert_delivered_once_in_order(loopback, resumed)
+    assert [kind for kind, _ in loopback.faulted] == ["slow"]
+
+
+REACTING = r"/channels/\d+/messages/\d+/reactions/[^/]+/@me"
+
+
+def test_a_429_storm_through_a_whole_digest_waits_as_told_and_posts_each_message_once(
+    world: FeedServer, point_discord_py_at
+):
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    # More 429s on the first message than discord.py's five tries: the runtime tries again
+    # after the wait Discord asked for; the seeded reactions meet twelve 429s in a row (more
+    # than discord.py's five tries for one); then a global limit.
+    loopback.rate_limit("POST", MESSAGES, times=7, retry_after=0.2)
+    loopback.rate_limit("PUT", REACTING, times=12, retry_after=0.05)
+    loopback.rate_limit("POST", MESSAGES, times=1, retry_after=0.1, is_global=True)
+    waits: list[float] = []
+    reports: list[DeliveryReport | None] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await asyncio.sleep(seconds)
+
+    async def scenario() -> None:
+        async with delivering(loopback, Clock(START), WatchedServices(), sleep) as (tracker, _):
+            reports.append(await tracker.digest_job())
+
+    asyncio.run(scenario())
+    (report,) = reports
+    assert report is not None
+    assert_delivered_once_in_order(loopback, report)
+    assert waits == [0.2]  # discord.py gave up after five 429s; the runtime waited as told
+    assert len(loopback.limited) == 7 + 12 + 1
+    # every refused request was tried again, no sooner than Discord said
+    for limited in loopback.limited:
+        later = [r for r in loopback.requests if r.at > limited.at and r.path == limited.path]
+        assert limited.retry_after and later
+        assert later[0].at - limited.at >= limited.retry_after * 0.95
+    # each story's message shows 👍 and 👎 once each
+    for message in in_channel(loopback):
+        if message["embeds"]:
+            seeded = [e for _, m, e in loopback.reactions if m == message["id"]]
+            assert sorted(seeded) == sorted(SEED_REACTIONS)

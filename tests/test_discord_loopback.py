@@ -45,13 +45,19 @@ async def serving(loopback: DiscordLoopback) -> AsyncIterator[DiscordLoopback]:
 
 @asynccontextmanager
 async def logged_in(
-    loopback: DiscordLoopback, services: FakeServices, **kwargs: Any
+    loopback: DiscordLoopback,
+    services: FakeServices,
+    *,
+    heartbeat_timeout: float = 60.0,
+    **kwargs: Any,
 ) -> AsyncIterator[TrackerBot]:
-    """The bot, started against ``loopback`` and ready, with the guild in its cache."""
+    """The bot, started against ``loopback`` and ready, with the guild in its cache.
+    ``heartbeat_timeout``: how long discord.py waits on a silent gateway (its default)."""
     bot = TrackerBot(services, int(loopback.channel_id), **kwargs)
     # discord.py waits this long after the last GUILD_CREATE before READY counts (2 s by
     # default); the guild is awaited below in any case, so a short wait loses nothing.
     bot._connection.guild_ready_timeout = 0.05
+    bot._connection.heartbeat_timeout = heartbeat_timeout
     task = asyncio.create_task(bot.start(TOKEN))
     try:
         await asyncio.wait_for(_ready(bot, task), GUARD)
@@ -513,7 +519,9 @@ def test_sources_add_without_manage_server_is_refused_privately(point_discord_py
     assert loopback.problems == []
 
 
-def test_sources_add_with_manage_server_adds_it_once_in_the_open(point_discord_py_at):
+def test_sources_add_with_manage_server_adds_it_once_and_announces_it_in_the_open(
+    point_discord_py_at,
+):
     loopback = DiscordLoopback(TOKEN)
     point_discord_py_at(loopback)
     services = FakeServices()
@@ -522,18 +530,24 @@ def test_sources_add_with_manage_server_adds_it_once_in_the_open(point_discord_p
     async def scenario() -> None:
         async with serving(loopback), logged_in(loopback, services):
             await loopback.interaction(
-                "sources", {"url": "https://example.org/blog"}, subcommand="add", permissions=manage
+                "sources",
+                {"url": "https://example.org/blog"},
+                subcommand="add",
+                permissions=manage,
+                user_id=READER,
             )
-            await until_follow_ups(loopback, 1)
+            await until_follow_ups(loopback, 2)
 
     run(scenario)
     assert services.called("add_source") == [("https://example.org/blog", None)]
     ((_, callback),) = loopback.callbacks
-    assert callback["type"] == 5
-    assert not (callback.get("data") or {}).get("flags", 0) & EPHEMERAL  # everyone sees it
-    (follow_up,) = follow_ups(loopback)
-    assert not follow_up.body.get("flags", 0) & EPHEMERAL
-    assert follow_up.body["content"].startswith("Now following **blog** (feed)")
+    assert callback["type"] == 5 and callback["data"]["flags"] & EPHEMERAL
+    # the first follow-up is as private as the deferral; the announcement is for everyone
+    done, announced = (loopback.messages[m] for m in list(loopback.messages)[-2:])
+    assert done["flags"] & EPHEMERAL and done["content"].startswith("Done. Now following")
+    assert not announced["flags"] & EPHEMERAL
+    assert announced["content"].startswith("Now following **blog** (feed)")
+    assert announced["content"].endswith(f"(by <@{READER}>)")
     assert loopback.problems == []
 
 

@@ -6,8 +6,12 @@ set per subcommand), so ``add`` and ``remove`` check the permission themselves,
 on every call; server admins can still narrow who sees the group in Server
 Settings > Integrations.
 
-Changes are answered in the channel, not privately: a new or dropped source
-changes everyone's digest, so everyone can see who changed what.
+Changes are announced in the channel: a new or dropped source changes everyone's
+digest, so everyone can see who changed what. A refusal (an unknown name, a page
+without a feed) is for the person who asked only. Discord makes the first follow-up
+after a deferral exactly as visible as the deferral, whatever flag it carries, and
+later follow-ups as visible as they say: so the deferral is private, the first
+follow-up (the outcome, or the refusal) private, and the announcement a second one.
 """
 
 from __future__ import annotations
@@ -56,18 +60,18 @@ class SourcesCog(commands.Cog):
         url: app_commands.Range[str, 1, 2000],
         name: app_commands.Range[str, 1, 60] | None = None,
     ) -> None:
-        await interaction.response.defer(thinking=True)
+        await interaction.response.defer(thinking=True, ephemeral=True)
         change = await self.services.add_source(url, name)
-        await reply(interaction, change_text("Now following", change), ephemeral=False)
+        await announce(interaction, change_text("Now following", change))
         log.info("source %s added by user %s", change.name, interaction.user.id)
 
     @sources.command(name="remove", description="Stop following a source")
     @app_commands.describe(name="The source's name, as /sources list shows it")
     @app_commands.checks.has_permissions(manage_guild=True)
     async def remove(self, interaction: discord.Interaction, name: str) -> None:
-        await interaction.response.defer(thinking=True)
+        await interaction.response.defer(thinking=True, ephemeral=True)
         change = await self.services.remove_source(name)
-        await reply(interaction, change_text("Stopped following", change), ephemeral=False)
+        await announce(interaction, change_text("Stopped following", change))
         log.info("source %s removed by user %s", change.name, interaction.user.id)
 
     @remove.autocomplete("name")
@@ -78,6 +82,13 @@ class SourcesCog(commands.Cog):
         wanted = current.strip().lower()
         names = sorted(s.name for s in followed if wanted in s.name.lower())
         return [app_commands.Choice(name=n, value=n) for n in names if len(n) <= 100][:25]
+
+
+async def announce(interaction: discord.Interaction, text: str) -> None:
+    """The change said privately to who made it (the first follow-up of the private
+    deferral), then in the channel with their name (a mention that pings no one)."""
+    await reply(interaction, f"Done. {text}", ephemeral=True)
+    await reply(interaction, f"{text}\n(by {interaction.user.mention})", ephemeral=False)
 
 
 def health_line(source: SourceHealth) -> str:
