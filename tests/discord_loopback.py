@@ -469,10 +469,13 @@ class DiscordLoopback:
         permissions: int = 0,
         subcommand: str | None = None,
         focused: str | None = None,
+        target: str | None = None,
     ) -> dict[str, Any]:
         """An application command used in the channel (``subcommand`` of a group, when
         given); returns the interaction sent. With ``focused``, the member is still typing
-        that option: an APPLICATION_COMMAND_AUTOCOMPLETE (type 4), answered with choices."""
+        that option: an APPLICATION_COMMAND_AUTOCOMPLETE (type 4), answered with choices.
+        With ``target``, a message command (an app's entry in a message's menu) used on
+        that message of the channel, which Discord sends resolved in the interaction."""
         user = self._user(user_id or snowflake(), "reader", bot=False)
         types = {str: 3, int: 4, bool: 5}
         registered = {c["name"]: c["id"] for cs in self.commands.values() for c in cs}
@@ -512,6 +515,16 @@ class DiscordLoopback:
                 "options": given,
             },
         }
+        if target is not None:
+            shown = {**self.messages[target], "reactions": self._shown(target)}
+            data["data"] = {
+                "id": registered.get(name, snowflake()),
+                "name": name,
+                "type": 3,
+                "guild_id": self.guild_id,
+                "target_id": target,
+                "resolved": {"messages": {target: shown}},
+            }
         self.interactions[data["token"]] = data
         await self.dispatch("INTERACTION_CREATE", data)
         return data

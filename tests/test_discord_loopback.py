@@ -433,6 +433,32 @@ def test_why_is_deferred_privately_then_explains_the_score(point_discord_py_at):
     assert loopback.problems == []
 
 
+def test_why_this_story_on_a_digest_message_is_deferred_privately_then_explains_it(
+    point_discord_py_at,
+):
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    services = FakeServices()
+    ids: list[str] = []
+
+    async def scenario() -> None:
+        async with serving(loopback), logged_in(loopback, services) as bot:
+            message = await posted_digest_message(loopback, bot)
+            ids.append(message)
+            services.by_message[int(message)] = [services.explained]
+            sent = await loopback.interaction("Why this story?", target=message)
+            await until_follow_ups(loopback, 1)
+            _one_deferred_ephemeral_response(loopback, sent)
+
+    run(scenario)
+    assert ("Why this story?", 3) in {(c["name"], c["type"]) for c in loopback.commands[None]}
+    assert services.called("why_message") == [(int(ids[0]),)]
+    (follow_up,) = follow_ups(loopback)
+    assert follow_up.body["flags"] & EPHEMERAL
+    assert "Ranked **3** of 40" in follow_up.body["content"]
+    assert loopback.problems == []
+
+
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
