@@ -38,7 +38,12 @@ set); with ``--curve``, the trade-off curve over the decision threshold.
 Usage::
 
     .venv/bin/python bench/answers.py [--json] [--curve] [--fit] [--build-sets]
-        [--qasper DIR] [--csfcube DIR] [--distractors N]
+        [--qasper DIR] [--csfcube DIR] [--distractors N] [--llm BASE_URL --model NAME]
+
+With ``--llm``, every question goes through the LLM path (``tracker.ask.LLMAnswerer``:
+the model's answer, checked against its passages, or the excerpts when it fails) against
+that OpenAI-compatible server (Ollama, vLLM, OpenAI), and the same rates are printed, with
+how often and why the LLM's answer was not used.
 
 Nothing here touches the network. Exits 2 if the Qasper set cannot be found.
 """
@@ -311,7 +316,8 @@ def doc_of_id(chunk_id: str) -> str:
     return chunk_id.removeprefix("bench/").rsplit("#", 1)[0]
 
 
-def answer_case(bench: Bench, case: dict[str, Any]) -> dict[str, Any]:
+def answer_case(bench: Bench, case: dict[str, Any], chat: Any = None) -> dict[str, Any]:
+    """One question's record; through the LLM path when ``chat`` (an ``OpenAIChat``) is given."""
     lexical, dense = bench.view(case)
     n = getattr(ask, "ANSWER_N", 8)
     per_story = getattr(ask, "ANSWER_PER_STORY", 2)
@@ -319,6 +325,11 @@ def answer_case(bench: Bench, case: dict[str, Any]) -> dict[str, Any]:
         case["question"], Filters(), lexical, dense, bench.embedder, n=n, per_story=per_story
     )
     record: dict[str, Any] = {"set": case["set"], "id": case["id"], "split": case["split"]}
+    if chat is not None:
+        chunks = ask.story_chunks(lexical, Filters())
+        answer = ask.LLMAnswerer(chat, chunks).answer(case["question"], passages, bench.embedder)
+        record["mode"], record["fallback_reason"] = answer.mode, answer.fallback_reason
+        return _scored(bench, case, passages, answer, record)
     try:
         from tracker.support import weigh
     except ImportError:  # tracker before issue 12: its own extractive answer
@@ -333,6 +344,16 @@ def answer_case(bench: Bench, case: dict[str, Any]) -> dict[str, Any]:
         record["chosen_right"] = bool(
             support.story and case["paper"] in bench.story_docs.get(support.story.story_id, set())
         )
+    return _scored(bench, case, passages, answer, record)
+
+
+def _scored(
+    bench: Bench,
+    case: dict[str, Any],
+    passages: Sequence[Passage],
+    answer: ask.Answer,
+    record: dict[str, Any],
+) -> dict[str, Any]:
     first = answer.citations[0].story_id if answer.citations else None
     record["found"] = answer.found
     record["right_first"] = bool(first and case["paper"] in bench.story_docs.get(first, set()))
@@ -343,7 +364,9 @@ def answer_case(bench: Bench, case: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def run(qasper: Path, csfcube: Path, distractors: int) -> tuple[list[dict[str, Any]], dict]:
+def run(
+    qasper: Path, csfcube: Path, distractors: int, chat: Any = None
+) -> tuple[list[dict[str, Any]], dict]:
     sets = read_sets()
     ds = corpus(qasper, csfcube, distractors)
     with ExitStack() as stack:
@@ -365,7 +388,7 @@ def run(qasper: Path, csfcube: Path, distractors: int) -> tuple[list[dict[str, A
         )
         started = time.perf_counter()
         records = [
-            answer_case(bench, {**case, "set": name}) for name in SETS for case in sets[name]
+            answer_case(bench, {**case, "set": name}, chat) for name in SETS for case in sets[name]
         ]
         index["answer_seconds"] = time.perf_counter() - started
     return records, index
@@ -488,6 +511,19 @@ def print_figures(f: dict[str, Any], index: dict[str, Any]) -> None:
         print(line)
 
 
+def print_fallbacks(records: Sequence[dict[str, Any]]) -> None:
+    """How often the LLM's answer was not used, and why (the reasons' first words)."""
+    reasons: dict[str, int] = {}
+    for r in records:
+        if r.get("fallback_reason"):
+            key = " ".join(str(r["fallback_reason"]).split()[:8])
+            reasons[key] = reasons.get(key, 0) + 1
+    used = sum(1 for r in records if r.get("mode") == "llm")
+    print(f"  the LLM's own answer used for {used} of {len(records)} questions")
+    for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        print(f"    fell back to excerpts {count}x: {reason}...")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--qasper", type=Path, default=EVAL / "qasper")
@@ -498,7 +534,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--curve", action="store_true", help="print the trade-off curve")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--dump", type=Path, help="write every question's record here")
+    parser.add_argument(
+        "--llm",
+        metavar="BASE_URL",
+        help="answer through the LLM path with this OpenAI-compatible server "
+        "(e.g. http://127.0.0.1:11434/v1 for Ollama); the key is OPENAI_API_KEY",
+    )
+    parser.add_argument("--model", help="the chat model the --llm server serves")
     args = parser.parse_args(argv)
+    if args.llm and not args.model:
+        parser.error("--llm needs --model")
     if not (args.qasper / "corpus.jsonl").is_file():
         print(f"cannot find the Qasper set in {args.qasper}", file=sys.stderr)
         return 2
@@ -509,7 +554,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             held = sum(r["split"] == "held-out" for r in rows)
             print(f"{SET_FILES[name].relative_to(ROOT)}: {len(rows)} questions ({held} held out)")
         return 0
-    records, index = run(args.qasper, args.csfcube, args.distractors)
+    chat = None
+    if args.llm:
+        import os
+
+        from tracker.chat import OpenAIChat
+
+        chat = OpenAIChat(args.model, os.environ.get("OPENAI_API_KEY"), args.llm, timeout=120)
+    records, index = run(args.qasper, args.csfcube, args.distractors, chat)
     if args.dump:
         args.dump.write_text("\n".join(json.dumps(r) for r in records) + "\n")
     result: dict[str, Any] = {"shipped": figures(records), "index": index}
@@ -521,6 +573,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     print_figures(result["shipped"], index)
+    if chat is not None:
+        print_fallbacks(records)
     if args.curve and all("probability" in r for r in records):
         for split in ("fit", "held-out"):
             print(f"  trade-off ({split}): threshold -> not covered (answerable / out / in-topic)")

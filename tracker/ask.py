@@ -296,6 +296,7 @@ Rules:
 
 NOT_ANSWERED = "The collected sources do not answer this."
 _CITE = re.compile(r"\[(\d{1,2})\]")
+_CITES_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\d{1,2}\])+)")
 _WORD = re.compile(r"[a-z0-9]{4,}")
 #: Share of a sentence's content words that its cited passages must contain.
 SUPPORT = 0.5
@@ -317,7 +318,12 @@ def supported_sentences(reply: str, passages: Sequence[Passage]) -> list[tuple[s
     carry is dropped: an answer that invents is worse than a shorter one.
     """
     kept = []
-    for sentence in SENTENCE_END.split(" ".join(reply.split())):
+    # "... in parallel. [1] The next ..." cites the sentence before it, as the prompt asks
+    # ("after every sentence"): the citations move inside it before sentences are split.
+    reply = _CITES_AFTER_STOP.sub(
+        lambda m: f" {m.group(2).strip()}{m.group(1)}", " ".join(reply.split())
+    )
+    for sentence in SENTENCE_END.split(reply):
         cited = sorted({int(n) for n in _CITE.findall(sentence) if 1 <= int(n) <= len(passages)})
         if not cited:
             continue
