@@ -544,6 +544,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.llm and not args.model:
         parser.error("--llm needs --model")
+    if args.llm and (args.fit or args.curve):
+        parser.error("--fit and --curve are for the excerpts' decision, not --llm")
     if not (args.qasper / "corpus.jsonl").is_file():
         print(f"cannot find the Qasper set in {args.qasper}", file=sys.stderr)
         return 2

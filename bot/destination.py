@@ -132,24 +132,33 @@ class DigestChannel:
 NONCE_CHARS = 25
 
 
-def nonce_of(payload: dict[str, Any]) -> str:
+def nonce_of(payload: dict[str, Any], key: str = "") -> str:
     """The nonce a digest message is sent with: the same for the same message, however
     often it is sent. When Discord accepts a message but its answer is lost (the connection
     drops, a proxy times out), delivery cannot tell and sends it again; with the nonce
     enforced (discord.py asks for that whenever a nonce is given), Discord answers with
     the message it already made from the same author with the same nonce in the past few
-    minutes instead of posting it twice. Delivery's own retries fall within those minutes."""
-    text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+    minutes instead of posting it twice. Delivery's own retries fall within those minutes.
+
+    ``key`` (the message's place in the outbox) keeps apart two messages that read the
+    same: one story in two routes' digests to one channel is two messages."""
+    text = key + "\n" + json.dumps(payload, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:NONCE_CHARS]
 
 
 def retry_after_of(exc: discord.HTTPException) -> float | None:
     """The wait Discord asked for in a refusal: discord.py waits as told on a 429 but gives
-    up after five tries, and its exception keeps only the response's headers. The bucket's
-    ``X-RateLimit-Reset-After`` is to the millisecond; ``Retry-After`` (also sent by a
-    503) in whole seconds."""
+    up after five tries, and its exception keeps only the response's headers.
+
+    ``Retry-After`` (whole seconds, also on a 503) is the wait; on a 429 of the bot's own
+    bucket (``X-RateLimit-Scope: user``), ``X-RateLimit-Reset-After`` says it to the
+    millisecond. A shared or global limit's bucket reset is not the wait, and a 5xx's
+    bucket headers say nothing about the outage: those keep delivery's own backoff."""
     headers = getattr(exc.response, "headers", None) or {}
-    for name in ("X-RateLimit-Reset-After", "Retry-After"):
+    names = ["Retry-After"]
+    if exc.status == 429 and headers.get("X-RateLimit-Scope") == "user":
+        names.insert(0, "X-RateLimit-Reset-After")
+    for name in names:
         try:
             return max(0.0, float(headers[name]))
         except (KeyError, TypeError, ValueError):
@@ -175,7 +184,7 @@ class ChannelDestination:
     def render(self, digest: Digest) -> list[Outgoing]:
         return render_messages(digest)
 
-    async def send(self, payload: dict[str, Any]) -> str:
+    async def send(self, payload: dict[str, Any], *, key: str = "") -> str:
         channel = await self.channel.get()
         embeds = [discord.Embed.from_dict(e) for e in payload.get("embeds", [])]
         try:
@@ -183,7 +192,7 @@ class ChannelDestination:
                 content=payload.get("content") or None,
                 embeds=embeds,
                 allowed_mentions=NO_PINGS,
-                nonce=nonce_of(payload),
+                nonce=nonce_of(payload, key),
             )
         except SEND_FAILURES as exc:
             raise self.channel.delivery_error(exc, channel) from None

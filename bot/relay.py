@@ -35,11 +35,11 @@ class RelayChannel:
     def render(self, digest: Digest) -> list[Outgoing]:
         return render_messages(digest)
 
-    async def send(self, payload: dict[str, Any]) -> str:
+    async def send(self, payload: dict[str, Any], *, key: str = "") -> str:
         bot = self.relay._connected()
         if bot is None:
             raise DeliveryError("not connected to Discord yet", retryable=True)
-        return await bot.destination(self.channel_id).send(payload)
+        return await bot.destination(self.channel_id).send(payload, key=key)
 
 
 class BotRelay:

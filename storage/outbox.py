@@ -27,6 +27,11 @@ class OutboxMessage:
     payload: dict[str, Any]
     story_ids: tuple[str, ...]
 
+    @property
+    def key(self) -> str:
+        """The message's identity, the same at every try of it."""
+        return f"{self.digest_id}/{self.idx}"
+
 
 class DigestOutbox:
     def __init__(self, state: SQLiteStateStore):

@@ -41,6 +41,8 @@ CHAT_INPUT_COMMANDS = 100
 CONTEXT_MENU_COMMANDS = 15  # per type (user, message)
 CONTENT = 2000
 NONCE = 25
+#: How long the loopback remembers a message's nonce (Discord: "the past few minutes").
+NONCE_MINUTES = 3
 EMBEDS = 10
 EMBED_TOTAL = 6000
 EMBED_LIMITS = {"title": 256, "description": 4096}
@@ -241,6 +243,7 @@ class DiscordLoopback:
         self.interactions: dict[str, dict[str, Any]] = {}  # token -> INTERACTION_CREATE data
         self.callbacks: list[tuple[str, dict[str, Any]]] = []  # (interaction token, body)
         self._followed_up: set[str] = set()  # interaction tokens with a follow-up already
+        self._nonces: dict[tuple[str, str], tuple[str, float]] = {}  # -> (message, when)
         self.closed_with: list[int] = []
         self.gateways: list[Gateway] = []
         self._changed: asyncio.Condition | None = None  # made in start(): needs a loop
@@ -696,14 +699,18 @@ class DiscordLoopback:
         if errors:
             return self._invalid(f"POST {where}", errors)
         nonce = body.get("nonce")
+        remembered = (author["id"], str(nonce))
         if nonce is not None and body.get("enforce_nonce"):
             # "If another message was created by the same author with the same nonce, that
-            # message will be returned and no new message will be created."
-            for earlier in self.messages.values():
-                if earlier.get("nonce") == nonce and earlier["author"]["id"] == author["id"]:
-                    return json_response(earlier)
+            # message will be returned and no new message will be created." Discord checks
+            # "in the past few minutes": the loopback remembers NONCE_MINUTES.
+            earlier = self._nonces.get(remembered)
+            if earlier is not None and time.monotonic() - earlier[1] < NONCE_MINUTES * 60:
+                return json_response(self.messages[earlier[0]])
         message = self._message(body, author, **extra)
         self.messages[message["id"]] = message
+        if nonce is not None:
+            self._nonces[remembered] = (message["id"], time.monotonic())
         return json_response(message)
 
     def _webhook(
@@ -740,6 +747,7 @@ class DiscordLoopback:
                 "webhook follow-up", body, self.bot_user, **webhook_extra, flags=shown
             )
         if method == "PATCH" and rest == "/messages/@original":
+            self._followed_up.add(token)  # the deferral answered: no follow-up takes its place
             return self._post_message("edit @original", body, self.bot_user, **webhook_extra)
         self.problems.append(f"{method} webhooks/.../{rest}: not supported by the loopback")
         return unknown

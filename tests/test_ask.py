@@ -196,6 +196,12 @@ def test_citations_after_the_full_stop_cite_the_sentence_before_them() -> None:
         ("A draft model proposes tokens [1].", [1]),
         ("The target model verifies them [2][1].", [1, 2]),
     ]
+    # the prompt's own form, "cite them as [1], [2]"
+    listed = "A draft model proposes tokens. [1], [2] The target model verifies them. [2]"
+    assert supported_sentences(listed, passages) == [
+        ("A draft model proposes tokens [1], [2].", [1, 2]),
+        ("The target model verifies them [2].", [2]),
+    ]
 
 
 def test_instructions_inside_passages_stay_data(world, monkeypatch, capsys) -> None:

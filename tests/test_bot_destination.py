@@ -179,3 +179,21 @@ def test_on_shutdown_seeding_that_hangs_is_dropped_after_the_timeout():
         assert all(t.cancelled() for t in destination._seeding) or not destination._seeding
 
     asyncio.run(go())
+
+
+def test_the_wait_discord_asked_for_is_read_from_a_refusals_headers() -> None:
+    from types import SimpleNamespace
+
+    from bot.destination import retry_after_of
+
+    def refusal(status: int, **headers: str) -> discord.HTTPException:
+        response = SimpleNamespace(status=status, reason="", headers=headers)
+        return discord.HTTPException(response, {"message": "no", "code": 0})  # type: ignore[arg-type]
+
+    own = {"Retry-After": "1", "X-RateLimit-Reset-After": "0.250", "X-RateLimit-Scope": "user"}
+    assert retry_after_of(refusal(429, **own)) == 0.25  # the bot's own bucket, to the ms
+    shared = {**own, "X-RateLimit-Scope": "shared"}
+    assert retry_after_of(refusal(429, **shared)) == 1.0  # a shared bucket's reset is not it
+    assert retry_after_of(refusal(503, **{"Retry-After": "30"})) == 30.0
+    # a 5xx's bucket headers say nothing about the outage: delivery's own backoff
+    assert retry_after_of(refusal(502, **{"X-RateLimit-Reset-After": "0.1"})) is None

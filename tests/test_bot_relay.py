@@ -36,7 +36,7 @@ class StandInBot:
         bot = self
 
         class Destination:
-            async def send(self, payload: dict[str, Any]) -> str:
+            async def send(self, payload: dict[str, Any], *, key: str = "") -> str:
                 bot.sent.append((channel_id, payload))
                 return "1"
 

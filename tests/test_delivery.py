@@ -36,7 +36,7 @@ class StandInChannel:
     def render(self, digest: Digest) -> list[Outgoing]:
         return [Outgoing({"content": e.title}, (e.story_id,)) for e in digest.entries]
 
-    async def send(self, payload: dict[str, Any]) -> str:
+    async def send(self, payload: dict[str, Any], *, key: str = "") -> str:
         position = len(self.accepted)
         queued = self.failures.get(position)
         if queued:
@@ -221,7 +221,7 @@ def test_an_unexpected_exception_from_the_destination_is_retried_like_an_outage(
     class Flaky(StandInChannel):
         calls = 0
 
-        async def send(self, payload: dict[str, Any]) -> str:
+        async def send(self, payload: dict[str, Any], *, key: str = "") -> str:
             self.calls += 1
             if self.calls == 1:
                 raise ConnectionResetError("peer reset the connection")

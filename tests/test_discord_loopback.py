@@ -271,6 +271,32 @@ def test_a_digest_message_is_posted_without_pings_and_seeded_with_votes(point_di
     assert loopback.problems == []
 
 
+def test_a_repeated_send_is_one_message_and_the_same_story_in_another_digest_is_another(
+    point_discord_py_at,
+):
+    loopback = DiscordLoopback(TOKEN)
+    point_discord_py_at(loopback)
+    ids: list[str] = []
+
+    async def scenario() -> None:
+        async with serving(loopback), logged_in(loopback, FakeServices()) as bot:
+            destination = bot.destination(int(loopback.channel_id))
+            payload = render_messages(digest())[0].payload
+            ids.append(await destination.send(payload, key="1/0"))
+            ids.append(await destination.send(payload, key="1/0"))  # sent again: a retry
+            ids.append(await destination.send(payload, key="2/0"))  # another route's digest
+            await destination.settle(timeout=GUARD)
+
+    run(scenario)
+    first, again, other = ids
+    assert first == again != other
+    assert list(loopback.messages) == [first, other]
+    posts = loopback.sent("POST", rf"/channels/{loopback.channel_id}/messages")
+    nonces = [r.body["nonce"] for r in posts]
+    assert nonces[0] == nonces[1] != nonces[2] and all(len(n) <= 25 for n in nonces)
+    assert loopback.problems == []
+
+
 def test_ask_is_deferred_once_then_answered_by_a_follow_up(point_discord_py_at):
     loopback = DiscordLoopback(TOKEN)
     point_discord_py_at(loopback)

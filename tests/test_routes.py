@@ -278,7 +278,7 @@ class Channel:
             return [Outgoing({"content": "quiet"}, ())]
         return [Outgoing({"content": e.title}, (e.story_id,)) for e in digest.entries]
 
-    async def send(self, payload: dict[str, Any]) -> str:
+    async def send(self, payload: dict[str, Any], *, key: str = "") -> str:
         if self.down:
             self.down -= 1
             raise DeliveryError("Discord did not accept the message right now (503)", True)

@@ -65,7 +65,7 @@ class StandInChannel:
             return [Outgoing({"content": "quiet"}, ())]
         return [Outgoing({"content": e.title}, (e.story_id,)) for e in digest.entries]
 
-    async def send(self, payload: dict[str, Any]) -> str:
+    async def send(self, payload: dict[str, Any], *, key: str = "") -> str:
         self.sent.append(payload)
         return str(900_000_000_000_000_000 + len(self.sent))
 
@@ -385,7 +385,7 @@ def test_a_digest_discord_never_accepted_gives_way_to_the_next_which_carries_its
     class MisconfiguredChannel(StandInChannel):
         refuse = True
 
-        async def send(self, payload: dict[str, Any]) -> str:
+        async def send(self, payload: dict[str, Any], *, key: str = "") -> str:
             if self.refuse:
                 raise DeliveryError("Discord refused the message (403: Missing Access)", False)
             return await super().send(payload)

@@ -296,7 +296,7 @@ Rules:
 
 NOT_ANSWERED = "The collected sources do not answer this."
 _CITE = re.compile(r"\[(\d{1,2})\]")
-_CITES_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\d{1,2}\])+)")
+_CITES_AFTER_STOP = re.compile(r"([.!?])((?:\s*,?\s*\[\d{1,2}\])+)")
 _WORD = re.compile(r"[a-z0-9]{4,}")
 #: Share of a sentence's content words that its cited passages must contain.
 SUPPORT = 0.5

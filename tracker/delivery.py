@@ -90,7 +90,7 @@ async def deliver(
         message_id: str | None = None
         while message_id is None:
             try:
-                message_id = await destination.send(message.payload)
+                message_id = await destination.send(message.payload, key=message.key)
                 break
             except DeliveryError as exc:
                 error = exc
@@ -152,7 +152,7 @@ class FileDestination:
         payload = {"day": day, "markdown": to_markdown(digest)}
         return [Outgoing(payload, tuple(e.story_id for e in digest.entries))]
 
-    async def send(self, payload: dict[str, Any]) -> str:
+    async def send(self, payload: dict[str, Any], *, key: str = "") -> str:
         try:
             path = await asyncio.to_thread(self._write, payload["day"], payload["markdown"])
         except OSError as exc:

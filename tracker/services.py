@@ -139,7 +139,9 @@ class Destination(Protocol):
 
     def render(self, digest: Digest) -> list[Outgoing]: ...
 
-    async def send(self, payload: dict[str, Any]) -> str:
+    async def send(self, payload: dict[str, Any], *, key: str = "") -> str:
         """Send one message; return its id once the destination accepted it.
-        Raise ``DeliveryError`` when it did not."""
+        Raise ``DeliveryError`` when it did not. ``key`` names the message in the outbox
+        (the same at every try, different for every other message): a destination that
+        can tell a repeated send from a new one uses it not to post a message twice."""
         ...

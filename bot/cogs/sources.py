@@ -62,8 +62,8 @@ class SourcesCog(commands.Cog):
     ) -> None:
         await interaction.response.defer(thinking=True, ephemeral=True)
         change = await self.services.add_source(url, name)
-        await announce(interaction, change_text("Now following", change))
         log.info("source %s added by user %s", change.name, interaction.user.id)
+        await announce(interaction, change_text("Now following", change))
 
     @sources.command(name="remove", description="Stop following a source")
     @app_commands.describe(name="The source's name, as /sources list shows it")
@@ -71,8 +71,8 @@ class SourcesCog(commands.Cog):
     async def remove(self, interaction: discord.Interaction, name: str) -> None:
         await interaction.response.defer(thinking=True, ephemeral=True)
         change = await self.services.remove_source(name)
-        await announce(interaction, change_text("Stopped following", change))
         log.info("source %s removed by user %s", change.name, interaction.user.id)
+        await announce(interaction, change_text("Stopped following", change))
 
     @remove.autocomplete("name")
     async def name_autocomplete(
@@ -88,7 +88,10 @@ async def announce(interaction: discord.Interaction, text: str) -> None:
     """The change said privately to who made it (the first follow-up of the private
     deferral), then in the channel with their name (a mention that pings no one)."""
     await reply(interaction, f"Done. {text}", ephemeral=True)
-    await reply(interaction, f"{text}\n(by {interaction.user.mention})", ephemeral=False)
+    try:
+        await reply(interaction, f"{text}\n(by {interaction.user.mention})", ephemeral=False)
+    except discord.HTTPException as exc:  # done, and its author was told: no error for them
+        log.warning("the change was made but could not be announced in the channel: %s", exc)
 
 
 def health_line(source: SourceHealth) -> str:
