@@ -21,7 +21,8 @@ from bot.client import TrackerBot
 from bot.destination import SEED_REACTIONS, render_messages
 from bot.replies import NEEDS_MANAGE_SERVER
 from tests.bot_standins import FakeServices, digest
-from tests.discord_loopback import DiscordLoopback, command_problems, message_problems
+from tests.discord_limits import command_problems, message_problems
+from tests.discord_loopback import DiscordLoopback
 from tracker.config import load_config
 from tracker.discord_render import render_discord
 from tracker.errors import ConfigError

@@ -18,7 +18,8 @@ import discord
 from bot.client import TrackerBot
 from bot.replies import NEEDS_MANAGE_SERVER
 from tests.bot_standins import FakeServices
-from tests.discord_loopback import CONTENT, DiscordLoopback
+from tests.discord_limits import CONTENT
+from tests.discord_loopback import DiscordLoopback
 from tests.test_discord_loopback import (
     EPHEMERAL,
     GUARD,
