@@ -28,6 +28,8 @@ log = logging.getLogger("tracker.bot.destination")
 
 #: Seeded under every story so voting is one click away.
 SEED_REACTIONS = ("👍", "👎")
+#: Tries of each seeded reaction that Discord rate limits (each is discord.py's five tries).
+SEED_TRIES = 3
 
 #: How sending can fail for reasons outside the bot (everything else is a bug and surfaces).
 SEND_FAILURES: tuple[type[BaseException], ...] = (
@@ -238,10 +240,6 @@ class ChannelDestination:
                     if isinstance(exc, discord.Forbidden):
                         return  # the other one would be refused too
                     break
-
-
-#: Tries of each seeded reaction that Discord rate limits (each is discord.py's five tries).
-SEED_TRIES = 3
 
 
 def _rate_limited_for(exc: BaseException) -> float | None:

@@ -230,9 +230,9 @@ def score_sentences(
     and for what is asked does part of a reranker's job.
 
     The context's vector is the normalised sum of the three sentences' own vectors rather
-    than the embedding of their joined text: on the project's question sets it decides
-    the same (bench/answers.py), and ``tracker ask`` embeds a third of the word pieces
-    (about 7 times faster on papers' passages)."""
+    than the embedding of their joined text: on the project's question sets the decision,
+    refitted, separates the sets as well (bench/answers.py), and ``tracker ask`` embeds a
+    third of the word pieces (about 7 times faster on papers' passages)."""
     found: list[tuple[int, str, int, int]] = []  # passage, sentence, its neighbours' span
     for n, passage in enumerate(passages):
         sentences = sentences_of(passage.text, passage.title)
