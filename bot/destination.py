@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from datetime import datetime
 from typing import Any, Protocol
 
 import aiohttp
@@ -168,6 +169,27 @@ def retry_after_of(exc: discord.HTTPException) -> float | None:
     return None
 
 
+#: Messages of the channel looked through for one whose answer was lost.
+HISTORY = 50
+
+
+def outcome_unknown(exc: BaseException) -> bool:
+    """Whether Discord may have made the message although sending failed: the connection
+    was lost or timed out, or Discord itself failed (5xx) midway. A 4xx or a 429 is a
+    refusal: nothing was made."""
+    if isinstance(exc, discord.HTTPException):
+        return exc.status >= 500
+    return isinstance(exc, TimeoutError | aiohttp.ClientError | OSError)
+
+
+def shown(content: str | None, embeds: list[dict[str, Any]]) -> tuple[Any, ...]:
+    """What a reader sees of a message: its text and each embed's title, link and text."""
+    return (
+        content or "",
+        tuple((e.get("title"), e.get("url"), e.get("description")) for e in embeds),
+    )
+
+
 def render_messages(digest: Digest) -> list[Outgoing]:
     """The digest as the bot posts it: one story per message."""
     return [
@@ -182,13 +204,23 @@ class ChannelDestination:
         self.name = f"discord:{channel_id}" if channel_id else "discord"
         self.channel = DigestChannel(bot, channel_id)
         self._seeding: set[asyncio.Task[None]] = set()
+        #: Messages (by outbox key) sent without an answer, and when the first such try
+        #: began: Discord may have made them since.
+        self._unsure: dict[str, datetime] = {}
 
     def render(self, digest: Digest) -> list[Outgoing]:
         return render_messages(digest)
 
     async def send(self, payload: dict[str, Any], *, key: str = "") -> str:
         channel = await self.channel.get()
+        if key in self._unsure:
+            # Discord forgets a nonce after a few minutes; a redelivery may come later.
+            made = await self._already_posted(channel, payload, self._unsure[key])
+            if made is not None:
+                del self._unsure[key]
+                return made
         embeds = [discord.Embed.from_dict(e) for e in payload.get("embeds", [])]
+        began = discord.utils.utcnow()
         try:
             message = await channel.send(
                 content=payload.get("content") or None,
@@ -197,13 +229,39 @@ class ChannelDestination:
                 nonce=nonce_of(payload, key),
             )
         except SEND_FAILURES as exc:
+            if key and outcome_unknown(exc):
+                self._unsure.setdefault(key, began)
             raise self.channel.delivery_error(exc, channel) from None
+        self._unsure.pop(key, None)
         if embeds:
             # Seeding runs beside delivery, so the message is recorded as sent at once.
             task = asyncio.create_task(self._seed(message))
             self._seeding.add(task)
             task.add_done_callback(self._seeding.discard)
         return str(message.id)
+
+    async def _already_posted(
+        self, channel: Any, payload: dict[str, Any], since: datetime
+    ) -> str | None:
+        """The id of the bot's own message that reads as ``payload`` does and was made
+        since the first try whose answer was lost (so not the same story in another
+        route's digest a moment before), if Discord made it after all; None when there is
+        none or the history cannot be read (the message is then sent, with its nonce)."""
+        me = getattr(getattr(self.channel.bot, "user", None), "id", None)
+        wanted = shown(payload.get("content"), payload.get("embeds") or [])
+        try:
+            # From the start of ``since``'s millisecond: discord.py's ``after=datetime``
+            # would leave out a message made in that very millisecond.
+            after = discord.Object(discord.utils.time_snowflake(since) - 1)
+            async for message in channel.history(limit=HISTORY, after=after):
+                if (
+                    message.author.id == me
+                    and shown(message.content, [e.to_dict() for e in message.embeds]) == wanted
+                ):
+                    return str(message.id)
+        except SEND_FAILURES as exc:
+            log.info("could not read the channel's history to look for a message: %s", exc)
+        return None
 
     async def settle(self, timeout: float | None = None) -> None:
         """Wait for reactions still being seeded; after ``timeout`` seconds, drop the rest

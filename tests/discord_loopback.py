@@ -33,7 +33,9 @@ from tests.discord_limits import command_problems, message_problems
 
 API = "/api/v10"
 #: Discord's epoch-based ids are opaque to the bot; any increasing integers will do.
-_snowflakes = itertools.count(1_200_000_000_000_000_000)
+_sequence = itertools.count()
+#: Discord's epoch (2015-01-01) in Unix milliseconds: a snowflake starts with the time since.
+DISCORD_EPOCH = 1_420_070_400_000
 
 #: How long the loopback remembers a message's nonce (Discord: "the past few minutes").
 NONCE_MINUTES = 3
@@ -50,7 +52,10 @@ VIA = "1.1 google"
 
 
 def snowflake() -> str:
-    return str(next(_snowflakes))
+    """An id as Discord makes them: milliseconds since its epoch, then a sequence number,
+    so ids grow with time and a message's time can be read from its id."""
+    now = int(time.time() * 1000) - DISCORD_EPOCH
+    return str((now << 22) | (next(_sequence) & 0x3FFFFF))
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -230,6 +235,8 @@ class DiscordLoopback:
         self.callbacks: list[tuple[str, dict[str, Any]]] = []  # (interaction token, body)
         self._followed_up: set[str] = set()  # interaction tokens with a follow-up already
         self._nonces: dict[tuple[str, str], tuple[str, float]] = {}  # -> (message, when)
+        #: How long a nonce is remembered; 0 forgets at once, as Discord does after minutes.
+        self.nonce_minutes: float = NONCE_MINUTES
         self.closed_with: list[int] = []
         self.gateways: list[Gateway] = []
         self._changed: asyncio.Condition | None = None  # made in start(): needs a loop
@@ -627,6 +634,20 @@ class DiscordLoopback:
             return json_response(self._channel())
         if method == "POST" and path == f"/channels/{self.channel_id}/messages":
             return self._post_message(path, body, author=self.bot_user)
+        if method == "GET" and path == f"/channels/{self.channel_id}/messages":
+            # The channel's messages (ephemeral replies are nobody's): after an id, oldest
+            # first; else the latest, newest first.
+            shown = [
+                {**m, "reactions": self._shown(m["id"])}
+                for m in self.messages.values()
+                if m["channel_id"] == self.channel_id and not m["flags"] & EPHEMERAL
+            ]
+            limit = min(int(query.get("limit", 50)), 100)
+            if "after" in query:
+                return json_response(
+                    [m for m in shown if int(m["id"]) > int(query["after"])][:limit]
+                )
+            return json_response(shown[::-1][:limit])
         found = re.fullmatch(rf"/channels/{channel}/messages/(\d+)", path)
         if method == "GET" and found and found.group(1) in self.messages:
             message_id = found.group(1)
@@ -691,7 +712,7 @@ class DiscordLoopback:
             # message will be returned and no new message will be created." Discord checks
             # "in the past few minutes": the loopback remembers NONCE_MINUTES.
             earlier = self._nonces.get(remembered)
-            if earlier is not None and time.monotonic() - earlier[1] < NONCE_MINUTES * 60:
+            if earlier is not None and time.monotonic() - earlier[1] < self.nonce_minutes * 60:
                 return json_response(self.messages[earlier[0]])
         message = self._message(body, author, **extra)
         self.messages[message["id"]] = message
