@@ -486,6 +486,10 @@ class DiscordLoopback:
         ]
         if subcommand is not None:
             given = [{"name": subcommand, "type": 1, "options": given}]
+        used: dict[str, Any] = {"type": 1, "options": given}  # a slash command
+        if target is not None:  # a message command, with the message resolved
+            shown = {**self.messages[target], "reactions": self._shown(target)}
+            used = {"type": 3, "target_id": target, "resolved": {"messages": {target: shown}}}
         data: dict[str, Any] = {
             "id": snowflake(),
             "application_id": self.application_id,
@@ -506,21 +510,10 @@ class DiscordLoopback:
             "data": {
                 "id": registered.get(name, snowflake()),
                 "name": name,
-                "type": 1,
                 "guild_id": self.guild_id,
-                "options": given,
+                **used,
             },
         }
-        if target is not None:
-            shown = {**self.messages[target], "reactions": self._shown(target)}
-            data["data"] = {
-                "id": registered.get(name, snowflake()),
-                "name": name,
-                "type": 3,
-                "guild_id": self.guild_id,
-                "target_id": target,
-                "resolved": {"messages": {target: shown}},
-            }
         self.interactions[data["token"]] = data
         await self.dispatch("INTERACTION_CREATE", data)
         return data

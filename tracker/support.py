@@ -243,15 +243,15 @@ def score_sentences(
         return []
     vectors = embedder.embed([question, *(s for _, s, _, _ in found)])
     asked, own = vectors[0], vectors[1:]
-    weights = ask_weights(content_words(question), [content_words(s) for _, s, _, _ in found])
+    words = [content_words(s) for _, s, _, _ in found]
+    weights = ask_weights(content_words(question), words)
     out = []
     for order, (n, sentence, lo, hi) in enumerate(found):
         around = own[lo:hi].sum(axis=0)
         norm = float(np.linalg.norm(around))
         context = float(around @ asked) / norm if norm > 0 else 0.0
         alone = float(own[order] @ asked)
-        words = content_words(" ".join(s for _, s, _, _ in found[lo:hi]))
-        lexical = weighted_coverage(weights, words)
+        lexical = weighted_coverage(weights, frozenset().union(*words[lo:hi]))
         out.append(Sentence(n, order, sentence, (alone + context) / 2 + LEXICAL * lexical, lexical))
     return out
 
