@@ -209,9 +209,15 @@ def ask_weights(question: frozenset[str], sentences: Sequence[frozenset[str]]) -
     A question names its subject ("in the work on Turkish sentiment analysis") and what it
     asks ("which features are combined"): the subject's words fill every sentence of the
     paper, the asked-for ones only the few that answer, so rarity tells them apart.
+
+    In sorted order: the weights are summed over this dict, and a set's order changes
+    from one process to the next (string hashing), so its sums could differ in the last
+    bit and break a tie the other way: the same question gave another answer per run.
     """
     n = len(sentences)
-    return {w: math.log((n + 1) / (sum(1 for s in sentences if w in s) + 0.5)) for w in question}
+    return {
+        w: math.log((n + 1) / (sum(1 for s in sentences if w in s) + 0.5)) for w in sorted(question)
+    }
 
 
 def weighted_coverage(weights: dict[str, float], words: frozenset[str]) -> float:
