@@ -33,12 +33,18 @@ For each question: ``retrieve`` with ``tracker ask``'s settings, then the extrac
 a version of tracker without them, to measure the "before"). Reported per set and split:
 the rate of "not covered", and on the answerable set the rate at which citation [1] is the
 question's paper; the AUROC of the decision's probability (answerable against each other
-set); with ``--curve``, the trade-off curve over the decision threshold.
+set); with ``--curve``, the trade-off curve over the decision threshold. And, for the
+answerable questions whose evidence is located (those with an in-topic twin), how often a
+sentence of that evidence is among the passages retrieved, among those sent to an LLM
+(``tracker.ask.llm_passages``), among the sentences the excerpts' answer reads, and quoted;
+``--read-by-words`` reads the chosen story's chunks that share the question's words rather
+than those nearest it by vectors (as before), for comparison.
 
 Usage::
 
     .venv/bin/python bench/answers.py [--json] [--curve] [--fit] [--build-sets]
         [--qasper DIR] [--csfcube DIR] [--distractors N] [--llm BASE_URL --model NAME]
+        [--read-by-words]
 
 With ``--llm``, every question goes through the LLM path (``tracker.ask.LLMAnswerer``:
 the model's answer, checked against its passages, or the excerpts when it fails) against
@@ -62,7 +68,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -265,8 +271,22 @@ class DenseView:
         hits = [
             h for h in self.store.query(vector, n + len(self.drop), where) if h.id not in self.drop
         ]
-        added = [Hit(h.id, h.text, float(1.0 - v @ vector), h.metadata) for h, v in self.extra]
+        added = [
+            Hit(h.id, h.text, float(1.0 - v @ vector), h.metadata)
+            for h, v in self.extra
+            if _matches(h.metadata, where)
+        ]
         return sorted(hits + added, key=lambda h: (h.distance, h.id))[:n]
+
+
+def _matches(metadata: Mapping[str, Any], where: Mapping[str, Any] | None) -> bool:
+    """Whether metadata meets a Chroma ``where`` of equalities joined by ``$and`` (all the
+    bench asks: a story, no filters)."""
+    if not where:
+        return True
+    if "$and" in where:
+        return all(_matches(metadata, w) for w in where["$and"])
+    return all(metadata.get(k) == v for k, v in where.items())
 
 
 @dataclass
@@ -277,6 +297,11 @@ class Bench:
     doc_text: dict[str, str]
     story_docs: dict[str, set[str]]
     _variants: dict[tuple[str, tuple[int, ...]], tuple[LexicalIndex, DenseView]]
+    #: An answerable question's evidence: the quotable sentences of the lines its in-topic
+    #: variant removes (only where they could be located).
+    evidence: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: Read the chosen story's chunks nearest the question (False: those sharing its words).
+    by_vectors: bool = True
 
     def view(self, case: dict[str, Any]) -> tuple[LexicalIndex, Any]:
         paper = case["paper"]
@@ -325,8 +350,18 @@ def answer_case(bench: Bench, case: dict[str, Any], chat: Any = None) -> dict[st
         case["question"], Filters(), lexical, dense, bench.embedder, n=n, per_story=per_story
     )
     record: dict[str, Any] = {"set": case["set"], "id": case["id"], "split": case["split"]}
+    chunks = (
+        ask.story_chunks(lexical, Filters(), dense, bench.embedder)
+        if bench.by_vectors
+        else ask.story_chunks(lexical, Filters())
+    )
+    evidence = bench.evidence.get(case["id"]) if case["set"] == "answerable" else None
+    if evidence and hasattr(ask, "llm_passages"):
+        record["evidence_retrieved"] = holds(evidence, passages)
+        record["evidence_sent"] = holds(
+            evidence, ask.llm_passages(case["question"], passages, chunks)
+        )
     if chat is not None:
-        chunks = ask.story_chunks(lexical, Filters())
         answer = ask.LLMAnswerer(chat, chunks).answer(case["question"], passages, bench.embedder)
         record["mode"], record["fallback_reason"] = answer.mode, answer.fallback_reason
         return _scored(bench, case, passages, answer, record)
@@ -335,16 +370,40 @@ def answer_case(bench: Bench, case: dict[str, Any], chat: Any = None) -> dict[st
     except ImportError:  # tracker before issue 12: its own extractive answer
         answer = ask.extractive_answer(case["question"], passages, bench.embedder)
     else:
-        support = weigh(
-            case["question"], passages, bench.embedder, ask.story_chunks(lexical, Filters())
-        )
+        support = weigh(case["question"], passages, bench.embedder, chunks)
         answer = ask.excerpts_answer(support, passages)
+        if evidence:
+            read = {s.text for s in support.story.sentences} if support.story else set()
+            record["evidence_read"] = bool(read & evidence)
+            record["evidence_quoted"] = bool(set(_QUOTED.findall(answer.text)) & evidence)
         record["signals"] = support.signals
         record["probability"] = support.probability
         record["chosen_right"] = bool(
             support.story and case["paper"] in bench.story_docs.get(support.story.story_id, set())
         )
     return _scored(bench, case, passages, answer, record)
+
+
+_QUOTED = re.compile(r"^> (.*) \[\d+\]$", re.M)
+
+
+def holds(evidence: frozenset[str], passages: Sequence[Passage]) -> bool:
+    """Whether any of the passages holds an evidence sentence."""
+    from tracker.support import sentences_of
+
+    return any(evidence & set(sentences_of(p.text, p.title)) for p in passages)
+
+
+def evidence_of(sets: Mapping[str, list[dict[str, Any]]], doc_text: Mapping[str, str]) -> dict:
+    from tracker.support import sentences_of
+
+    out = {}
+    for case in sets["unanswerable"]:
+        lines = doc_text[case["paper"]].split("\n")
+        found = {s for n in case["remove_lines"] for s in sentences_of(lines[n])}
+        if found:
+            out[case["id"]] = frozenset(found)
+    return out
 
 
 def _scored(
@@ -365,7 +424,7 @@ def _scored(
 
 
 def run(
-    qasper: Path, csfcube: Path, distractors: int, chat: Any = None
+    qasper: Path, csfcube: Path, distractors: int, chat: Any = None, by_vectors: bool = True
 ) -> tuple[list[dict[str, Any]], dict]:
     sets = read_sets()
     ds = corpus(qasper, csfcube, distractors)
@@ -385,6 +444,8 @@ def run(
             {d: t for d, (_, t) in ds.corpus.items()},
             story_docs,
             {},
+            evidence_of(sets, {d: t for d, (_, t) in ds.corpus.items()}),
+            by_vectors,
         )
         started = time.perf_counter()
         records = [
@@ -409,6 +470,11 @@ def auroc(positives: Sequence[float], negatives: Sequence[float]) -> float:
     return wins / (len(positives) * len(negatives))
 
 
+#: Of the answerable questions whose evidence is located: how often a sentence of it is
+#: in the passages retrieved, sent to an LLM, read by the excerpts' answer, and quoted.
+EVIDENCE_FIGURES = ("evidence_retrieved", "evidence_sent", "evidence_read", "evidence_quoted")
+
+
 def figures(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for split in ("fit", "held-out", "all"):
@@ -424,6 +490,10 @@ def figures(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             [r["right_first"] for r in answerable if r["found"]]
         )
         entry["answerable"]["paper_in_top5"] = rate([r["paper_in_top5"] for r in answerable])
+        for key in EVIDENCE_FIGURES:
+            known = [r[key] for r in answerable if key in r]
+            if known:
+                entry["evidence"] = {**entry.get("evidence", {}), "n": len(known), key: rate(known)}
         if all("probability" in r for r in part):
             pos = [r["probability"] for r in answerable]
             for name in SETS[1:]:
@@ -509,6 +579,14 @@ def print_figures(f: dict[str, Any], index: dict[str, Any]) -> None:
                 f"{a['chosen_right']:.2f}"
             )
         print(line)
+        if "evidence" in e:
+            ev = e["evidence"]
+            print(
+                f"            evidence of {ev['n']} answerable questions: retrieved "
+                f"{ev.get('evidence_retrieved', 0):.2f}, sent to an LLM "
+                f"{ev.get('evidence_sent', 0):.2f}, read by the excerpts "
+                f"{ev.get('evidence_read', 0):.2f}, quoted {ev.get('evidence_quoted', 0):.2f}"
+            )
 
 
 def print_fallbacks(records: Sequence[dict[str, Any]]) -> None:
@@ -533,6 +611,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fit", action="store_true", help="fit the decision on the fit split")
     parser.add_argument("--curve", action="store_true", help="print the trade-off curve")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--read-by-words",
+        action="store_true",
+        help="read the chosen story's chunks that share the question's words, not the "
+        "nearest by vectors (as before: for comparison)",
+    )
     parser.add_argument("--dump", type=Path, help="write every question's record here")
     parser.add_argument(
         "--llm",
@@ -563,7 +647,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tracker.chat import OpenAIChat
 
         chat = OpenAIChat(args.model, os.environ.get("OPENAI_API_KEY"), args.llm, timeout=120)
-    records, index = run(args.qasper, args.csfcube, args.distractors, chat)
+    records, index = run(args.qasper, args.csfcube, args.distractors, chat, not args.read_by_words)
     if args.dump:
         args.dump.write_text("\n".join(json.dumps(r) for r in records) + "\n")
     result: dict[str, Any] = {"shipped": figures(records), "index": index}

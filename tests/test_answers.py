@@ -249,3 +249,49 @@ def test_an_llm_answer_no_passage_supports_falls_back_to_the_excerpts_decision(
     # the question's paper first otherwise
     assert sum(not a.found for a in refused) >= 0.75 * len(refused)
     assert all(a.found and a.citations[0].url == url_of(INDEXED[0]) for a in answered)
+
+
+# --- what is read beyond the passages retrieval found ----------------------------------------
+
+
+@pytest.mark.realworld
+def test_a_storys_chunks_nearest_a_text_come_from_the_vector_store(corpus: Tracker) -> None:
+    from tracker.ask import story_chunks
+
+    chunks = story_chunks(corpus.lexical(), Filters(), corpus.vectors, corpus.embedder)
+    story = next(iter(corpus.lexical().by_story))
+    own = chunks(story)
+    assert len(own) > 3
+    for chunk in own[1:3]:
+        nearest = chunks.nearest(story, chunk.text, 3)
+        assert nearest is not None and nearest[0] == chunk.chunk_id
+        assert {c.chunk_id for c in own} >= set(nearest)
+    # the filters still apply: no chunk of a paper is a blog post's
+    posts = story_chunks(corpus.lexical(), Filters(kind="post"), corpus.vectors, corpus.embedder)
+    assert posts.nearest(story, own[1].text, 3) == [] and posts(story) == []
+
+
+def evidence_of(case: dict) -> set[str]:
+    """The quotable sentences of the lines the in-topic set removes for this question."""
+    lines = {d["_id"]: d["text"] for d in map(json.loads, QASPER.open())}[case["paper"]]
+    lines = lines.split("\n")
+    return {s for n in case["remove_lines"] for s in sentences_of(lines[n])}
+
+
+@pytest.mark.realworld
+def test_the_llm_is_sent_the_evidence_more_often_than_retrieval_finds_it(
+    corpus: Tracker,
+) -> None:
+    cases = [c for p in INDEXED for c in questions("unanswerable", p)]
+    answerable = {c["id"]: c for p in INDEXED for c in questions("answerable", p)}
+    paper_of = {answerable[c["id"]]["question"]: url_of(c["paper"]) for c in cases}
+    with answering_with(corpus, reader(paper_of)) as chat:
+        results = [corpus.ask(answerable[c["id"]]["question"], Filters()) for c in cases]
+    retrieved = sent = 0
+    for case, (_, passages), request in zip(cases, results, chat.requests, strict=True):
+        evidence = evidence_of(case)
+        found = any(evidence & set(sentences_of(p.text, p.title)) for p in passages)
+        given = bool(evidence & set(sentences_of(request["messages"][1]["content"])))
+        assert given or not found  # what retrieval found is always sent
+        retrieved, sent = retrieved + found, sent + given
+    assert len(cases) >= 10 and sent > retrieved

@@ -283,3 +283,68 @@ def test_ask_prints_no_library_chatter(world, capfd) -> None:
     )
     assert done.returncode == 0 and "Excerpts from the sources" in done.stdout
     assert done.stderr == ""  # bm25s sets its own logger to DEBUG; none of it gets through
+
+
+# --- which of the chosen story's chunks are read ---------------------------------------------
+
+
+def story_passages(*texts: str) -> list[Passage]:
+    return [
+        Passage(f"c{i}", "s", "Paper", "https://x.example/p", "blog", "paper", t, 0.0)
+        for i, t in enumerate(texts)
+    ]
+
+
+STORY = story_passages(
+    "Turkish sentiment analysis with word embeddings: we study Turkish tweets.",
+    "Sentiment analysis of Turkish movie reviews and Turkish tweets uses two corpora.",
+    "The features combined are unsupervised and supervised embeddings of Turkish words.",
+    "Turkish is agglutinative, so Turkish words take many suffixes.",
+)
+QUESTION = "In Turkish sentiment analysis, which features are combined?"
+
+
+class NearestSource:
+    """A story's chunks whose index says which are nearest (as ``StoryChunks`` does)."""
+
+    def __init__(self, chunks: list[Passage], nearest: list[str] | None):
+        self.chunks, self.ids, self.asked = chunks, nearest, []
+
+    def __call__(self, story_id: str) -> list[Passage]:
+        return self.chunks
+
+    def nearest(self, story_id: str, text: str, n: int) -> list[str] | None:
+        self.asked.append(text)
+        return None if self.ids is None else self.ids[:n]
+
+
+def test_without_vectors_the_chunks_holding_the_asked_for_words_are_read() -> None:
+    from tracker.support import to_read
+
+    read = to_read(QUESTION, "s", STORY, lambda story_id: STORY, 1)
+    assert [c.chunk_id for c in read] == ["c2"]
+    # a source that has no dense index to ask says so, and the words decide
+    assert to_read(QUESTION, "s", STORY, NearestSource(STORY, None), 1) == read
+
+
+def test_with_vectors_the_nearest_chunks_are_read_in_the_storys_order() -> None:
+    from tracker.support import to_read
+
+    source = NearestSource(STORY, ["c3", "c0", "gone"])
+    read = to_read(QUESTION, "s", STORY, source, 3)
+    assert [c.chunk_id for c in read] == ["c0", "c3"]  # an id no longer listed is skipped
+    # what is asked, without the words of the story's subject, is what is looked for
+    assert "Turkish" not in source.asked[0] and "features" in source.asked[0]
+
+
+def test_the_llm_also_reads_the_first_storys_chunks_nearest_the_question() -> None:
+    from tracker.ask import llm_passages
+
+    other = Passage("o1", "t", "Other", "https://x.example/o", "blog", "post", "Sentiment.", 0.5)
+    retrieved = [STORY[0], other]
+    source = NearestSource(STORY, ["c2", "c0"])
+    sent = llm_passages(QUESTION, retrieved, source)
+    # the retrieved passages keep their numbers; the nearest chunk not yet sent follows
+    assert [p.chunk_id for p in sent] == ["c0", "o1", "c2"]
+    assert llm_passages(QUESTION, retrieved, None) == retrieved
+    assert llm_passages(QUESTION, [], source) == []

@@ -220,7 +220,7 @@ class Tracker:
             n=n,
             per_story=ANSWER_PER_STORY,
         )
-        chunks = story_chunks(self.lexical(), filters)
+        chunks = story_chunks(self.lexical(), filters, self.vectors, self.embedder)
         chat = self._chat(max_tokens=400)
         if chat is not None:
             answer = LLMAnswerer(chat, chunks).answer(question, passages, self.embedder)

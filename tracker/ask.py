@@ -20,7 +20,7 @@ import numpy as np
 
 from tracker.chat import OpenAIChat
 from tracker.embedder import Embedder
-from tracker.support import Support, weigh
+from tracker.support import READ_CHUNKS, Support, to_read, weigh
 from tracker.text import SENTENCE_END
 
 #: Reciprocal rank fusion constant (Cormack et al. use 60).
@@ -188,16 +188,45 @@ def passage_of(row: Mapping[str, Any], score: float, ranks: dict[str, int]) -> P
     )
 
 
-def story_chunks(lexical: LexicalIndex, filters: Filters) -> Callable[[str], list[Passage]]:
-    """Every chunk of a story that the filters allow, as passages (unranked): the chosen
-    story is read whole, since the passages that named its subject best are seldom the
-    ones that answer."""
+class StoryChunks:
+    """A story's every chunk that the filters allow, as passages (unranked), and which of
+    them are nearest a text by their stored vectors. The chosen story is read beyond the
+    passages retrieval found for it, since those named its subject best and seldom answer;
+    the chunks nearest what is asked hold the answer more often than those sharing its
+    words (bench/answers.py)."""
 
-    def chunks(story_id: str) -> list[Passage]:
-        rows = lexical.by_story.get(story_id, [])
-        return [passage_of(r, 0.0, {}) for r in rows if filters.allows(r)]
+    def __init__(
+        self,
+        lexical: LexicalIndex,
+        filters: Filters,
+        dense: DenseIndex | None = None,
+        embedder: Embedder | None = None,
+    ):
+        self.lexical, self.filters, self.dense, self.embedder = lexical, filters, dense, embedder
 
-    return chunks
+    def __call__(self, story_id: str) -> list[Passage]:
+        rows = self.lexical.by_story.get(story_id, [])
+        return [passage_of(r, 0.0, {}) for r in rows if self.filters.allows(r)]
+
+    def nearest(self, story_id: str, text: str, n: int) -> list[str] | None:
+        """Ids of the story's ``n`` chunks nearest ``text``, nearest first; None when there
+        is no dense index to ask."""
+        if self.dense is None or self.embedder is None:
+            return None
+        vector = self.embedder.embed([text])[0]
+        where = self.filters.chroma_where()
+        story = {"story_id": story_id}
+        hits = self.dense.query(vector, n, {"$and": [story, where]} if where else story)
+        return [h.id for h in hits if h.id in self.lexical.by_id]
+
+
+def story_chunks(
+    lexical: LexicalIndex,
+    filters: Filters,
+    dense: DenseIndex | None = None,
+    embedder: Embedder | None = None,
+) -> StoryChunks:
+    return StoryChunks(lexical, filters, dense, embedder)
 
 
 @dataclass(frozen=True)
@@ -302,6 +331,24 @@ _WORD = re.compile(r"[a-z0-9]{4,}")
 SUPPORT = 0.5
 
 
+def llm_passages(
+    question: str,
+    passages: Sequence[Passage],
+    chunks: Callable[[str], Sequence[Passage]] | None,
+) -> list[Passage]:
+    """What the LLM reads: the retrieved passages, then the chunks of the first passage's
+    story nearest what is asked (``tracker.support.to_read``) that retrieval left out.
+    Retrieval finds the passages that name a paper's subject; the evidence is often
+    elsewhere in it, and a model can only answer from what it is given (bench/answers.py
+    counts how often the evidence is sent)."""
+    if not passages or chunks is None:
+        return list(passages)
+    story = passages[0].story_id
+    seen = {p.chunk_id for p in passages}
+    extra = to_read(question, story, chunks(story), chunks, READ_CHUNKS)
+    return [*passages, *(c for c in extra if c.chunk_id not in seen)]
+
+
 def answer_messages(question: str, passages: Sequence[Passage]) -> list[dict[str, str]]:
     blocks = []
     for n, p in enumerate(passages, 1):
@@ -342,7 +389,9 @@ class LLMAnswerer:
     any failure, the excerpts' answer, carrying why (``Answer.fallback_reason``)."""
 
     chat: OpenAIChat
-    #: The chosen story's other chunks, for the excerpts' answer (see extractive_answer).
+    #: A story's every chunk (``story_chunks``): the model also reads the first story's
+    #: chunks nearest the question (``llm_passages``), and the excerpts' answer its chosen
+    #: story's (``extractive_answer``).
     chunks: Callable[[str], Sequence[Passage]] | None = None
 
     def answer(self, question: str, passages: Sequence[Passage], embedder: Embedder) -> Answer:
@@ -350,7 +399,8 @@ class LLMAnswerer:
 
         if not passages:
             return Answer(NOT_ANSWERED, "llm", (), False)
-        system, user = answer_messages(question, passages)
+        sent = llm_passages(question, passages, self.chunks)
+        system, user = answer_messages(question, sent)
         try:
             text = self.chat.complete(system["content"], user["content"])
         except openai.APIError as exc:
@@ -359,7 +409,7 @@ class LLMAnswerer:
             return self._fallback(question, passages, embedder, "LLM returned an empty reply")
         if text.startswith(NOT_ANSWERED[:30]):
             return Answer(NOT_ANSWERED, "llm", (), False)
-        kept = supported_sentences(text, passages)
+        kept = supported_sentences(text, sent)
         if not kept:
             return self._fallback(
                 question,
@@ -367,7 +417,7 @@ class LLMAnswerer:
                 embedder,
                 "no sentence of the LLM's answer was supported by its sources",
             )
-        renumber, citations = cite_stories(passages, [n for _, cited in kept for n in cited])
+        renumber, citations = cite_stories(sent, [n for _, cited in kept for n in cited])
         lines = [
             _REPEATED_CITE.sub(
                 r"[\1]",
