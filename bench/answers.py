@@ -44,7 +44,7 @@ Usage::
 
     .venv/bin/python bench/answers.py [--json] [--curve] [--fit] [--build-sets]
         [--qasper DIR] [--csfcube DIR] [--distractors N] [--llm BASE_URL --model NAME]
-        [--read-by-words]
+        [--read-by-words] [--split fit|held-out]
 
 With ``--llm``, every question goes through the LLM path (``tracker.ask.LLMAnswerer``:
 the model's answer, checked against its passages, or the excerpts when it fails) against
@@ -424,7 +424,12 @@ def _scored(
 
 
 def run(
-    qasper: Path, csfcube: Path, distractors: int, chat: Any = None, by_vectors: bool = True
+    qasper: Path,
+    csfcube: Path,
+    distractors: int,
+    chat: Any = None,
+    by_vectors: bool = True,
+    split: str | None = None,
 ) -> tuple[list[dict[str, Any]], dict]:
     sets = read_sets()
     ds = corpus(qasper, csfcube, distractors)
@@ -449,7 +454,10 @@ def run(
         )
         started = time.perf_counter()
         records = [
-            answer_case(bench, {**case, "set": name}, chat) for name in SETS for case in sets[name]
+            answer_case(bench, {**case, "set": name}, chat)
+            for name in SETS
+            for case in sets[name]
+            if split in (None, case["split"])
         ]
         index["answer_seconds"] = time.perf_counter() - started
     return records, index
@@ -564,6 +572,8 @@ def print_figures(f: dict[str, Any], index: dict[str, Any]) -> None:
     for split in ("fit", "held-out", "all"):
         e = f[split]
         a = e["answerable"]
+        if not a["n"]:  # --split
+            continue
         line = (
             f"  {split:8s}  not covered: answerable {a['not_covered']:.2f} (n={a['n']}), "
             f"out-of-corpus {e['out_of_corpus']['not_covered']:.2f} "
@@ -616,6 +626,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="read the chosen story's chunks that share the question's words, not the "
         "nearest by vectors (as before: for comparison)",
+    )
+    parser.add_argument(
+        "--split",
+        choices=("fit", "held-out"),
+        help="answer only this split's questions (a slow --llm model: held-out is 61 of 206)",
     )
     parser.add_argument("--dump", type=Path, help="write every question's record here")
     parser.add_argument(
