@@ -323,8 +323,10 @@ def test_without_vectors_the_chunks_holding_the_asked_for_words_are_read() -> No
 
     read = to_read(QUESTION, "s", STORY, lambda story_id: STORY, 1)
     assert [c.chunk_id for c in read] == ["c2"]
-    # a source that has no dense index to ask says so, and the words decide
+    # a source that has no dense index to ask says so, and the words decide; so they do
+    # when the index holds none of the story's vectors
     assert to_read(QUESTION, "s", STORY, NearestSource(STORY, None), 1) == read
+    assert to_read(QUESTION, "s", STORY, NearestSource(STORY, []), 1) == read
 
 
 def test_with_vectors_the_nearest_chunks_are_read_in_the_storys_order() -> None:

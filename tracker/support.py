@@ -408,7 +408,7 @@ def to_read(question: str, story_id: str, chunks: Sequence[R], source: object, n
     questions, the four nearest hold the evidence for 74 in 100 against 59 for the words."""
     if isinstance(source, NearestChunks):
         ids = source.nearest(story_id, asked_part(question, chunks), n)
-        if ids is not None:
+        if ids:  # None: no dense index; empty: its vectors are not (yet) there
             wanted = set(ids)
             return [c for c in chunks if c.chunk_id in wanted]  # in the story's order
     return on_question(question, chunks, n)
