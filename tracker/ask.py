@@ -5,7 +5,9 @@ SQLite) and through the dense index (Chroma), fuses the two rankings with
 reciprocal rank fusion, and caps how many passages one story may contribute.
 Without an LLM the answer is extractive: excerpts from the one story that best
 supports an answer (cited [1]), or "not covered" when the signals of support say the
-corpus does not answer it; both decided in tracker.support.
+corpus does not answer it; both decided in tracker.support. Either way the chosen story
+is also read at its chunks nearest what is asked (``StoryChunks.nearest``): retrieval
+finds the passages that name a paper's subject, and the answer is often elsewhere in it.
 """
 
 from __future__ import annotations
