@@ -351,9 +351,9 @@ def answer_case(bench: Bench, case: dict[str, Any], chat: Any = None) -> dict[st
     )
     record: dict[str, Any] = {"set": case["set"], "id": case["id"], "split": case["split"]}
     chunks = (
-        ask.story_chunks(lexical, Filters(), dense, bench.embedder)
+        ask.StoryChunks(lexical, Filters(), dense, bench.embedder)
         if bench.by_vectors
-        else ask.story_chunks(lexical, Filters())
+        else ask.StoryChunks(lexical, Filters())
     )
     evidence = bench.evidence.get(case["id"]) if case["set"] == "answerable" else None
     if evidence and hasattr(ask, "llm_passages"):
@@ -442,14 +442,15 @@ def run(
         story_docs: dict[str, set[str]] = {}
         for r in rows:
             story_docs.setdefault(str(r["story_id"]), set()).add(doc_of_id(str(r["id"])))
+        doc_text = {d: t for d, (_, t) in ds.corpus.items()}
         bench = Bench(
             rows,
             tracker.vectors,
             CachedEmbedder(tracker.embedder),
-            {d: t for d, (_, t) in ds.corpus.items()},
+            doc_text,
             story_docs,
             {},
-            evidence_of(sets, {d: t for d, (_, t) in ds.corpus.items()}),
+            evidence_of(sets, doc_text),
             by_vectors,
         )
         started = time.perf_counter()

@@ -256,9 +256,9 @@ def test_an_llm_answer_no_passage_supports_falls_back_to_the_excerpts_decision(
 
 @pytest.mark.realworld
 def test_a_storys_chunks_nearest_a_text_come_from_the_vector_store(corpus: Tracker) -> None:
-    from tracker.ask import story_chunks
+    from tracker.ask import StoryChunks
 
-    chunks = story_chunks(corpus.lexical(), Filters(), corpus.vectors, corpus.embedder)
+    chunks = StoryChunks(corpus.lexical(), Filters(), corpus.vectors, corpus.embedder)
     story = next(iter(corpus.lexical().by_story))
     own = chunks(story)
     assert len(own) > 3
@@ -267,7 +267,7 @@ def test_a_storys_chunks_nearest_a_text_come_from_the_vector_store(corpus: Track
         assert nearest is not None and nearest[0] == chunk.chunk_id
         assert {c.chunk_id for c in own} >= set(nearest)
     # the filters still apply: no chunk of a paper is a blog post's
-    posts = story_chunks(corpus.lexical(), Filters(kind="post"), corpus.vectors, corpus.embedder)
+    posts = StoryChunks(corpus.lexical(), Filters(kind="post"), corpus.vectors, corpus.embedder)
     assert posts.nearest(story, own[1].text, 3) == [] and posts(story) == []
 
 

@@ -30,9 +30,9 @@ from tracker.ask import (
     LexicalIndex,
     LLMAnswerer,
     Passage,
+    StoryChunks,
     extractive_answer,
     retrieve,
-    story_chunks,
 )
 from tracker.chat import OpenAIChat
 from tracker.config import Config
@@ -220,7 +220,7 @@ class Tracker:
             n=n,
             per_story=ANSWER_PER_STORY,
         )
-        chunks = story_chunks(self.lexical(), filters, self.vectors, self.embedder)
+        chunks = StoryChunks(self.lexical(), filters, self.vectors, self.embedder)
         chat = self._chat(max_tokens=400)
         if chat is not None:
             answer = LLMAnswerer(chat, chunks).answer(question, passages, self.embedder)

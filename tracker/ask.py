@@ -222,15 +222,6 @@ class StoryChunks:
         return [h.id for h in hits if h.id in self.lexical.by_id]
 
 
-def story_chunks(
-    lexical: LexicalIndex,
-    filters: Filters,
-    dense: DenseIndex | None = None,
-    embedder: Embedder | None = None,
-) -> StoryChunks:
-    return StoryChunks(lexical, filters, dense, embedder)
-
-
 @dataclass(frozen=True)
 class Citation:
     n: int
@@ -271,7 +262,7 @@ def extractive_answer(
     """Excerpts from the story that best answers the question, cited [1]; a second story
     only when it supports the answer on its own (and the answer says so). "Not covered"
     when the signals of support say the corpus does not answer it (tracker.support).
-    ``chunks``: a story's every chunk (``story_chunks``), to read the chosen story whole."""
+    ``chunks``: a story's every chunk (``StoryChunks``), to read the chosen story whole."""
     support = weigh(question, passages, embedder, chunks)
     return excerpts_answer(support, passages)
 
@@ -347,8 +338,7 @@ def llm_passages(
         return list(passages)
     story = passages[0].story_id
     seen = {p.chunk_id for p in passages}
-    extra = to_read(question, story, chunks(story), chunks, READ_CHUNKS)
-    return [*passages, *(c for c in extra if c.chunk_id not in seen)]
+    return [*passages, *to_read(question, story, chunks(story), chunks, READ_CHUNKS, seen)]
 
 
 def answer_messages(question: str, passages: Sequence[Passage]) -> list[dict[str, str]]:
@@ -391,7 +381,7 @@ class LLMAnswerer:
     any failure, the excerpts' answer, carrying why (``Answer.fallback_reason``)."""
 
     chat: OpenAIChat
-    #: A story's every chunk (``story_chunks``): the model also reads the first story's
+    #: A story's every chunk (``StoryChunks``): the model also reads the first story's
     #: chunks nearest the question (``llm_passages``), and the excerpts' answer its chosen
     #: story's (``extractive_answer``).
     chunks: Callable[[str], Sequence[Passage]] | None = None

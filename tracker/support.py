@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -401,36 +401,43 @@ class NearestChunks(Protocol):
     def nearest(self, story_id: str, text: str, n: int) -> list[str] | None: ...
 
 
-def to_read(question: str, story_id: str, chunks: Sequence[R], source: object, n: int) -> list[R]:
-    """The ``n`` chunks of the story to read beyond the retrieved ones: those whose stored
-    vectors are nearest what is asked (``asked_part``) where the source can tell, else those
-    holding most of the asked-for words (``on_question``). On the project's answerable
-    questions, the four nearest hold the evidence for 74 in 100 against 59 for the words."""
+def to_read(
+    question: str,
+    story_id: str,
+    chunks: Sequence[R],
+    source: object,
+    n: int,
+    seen: Collection[str] = (),
+) -> list[R]:
+    """The ``n`` chunks of the story to read beyond the retrieved ones, less those already
+    ``seen`` (by chunk id): those whose stored vectors are nearest what is asked
+    (``asked_part``) where the source can tell, else those holding most of the asked-for
+    words (``on_question``). On the project's answerable questions, the four nearest hold
+    the evidence for 74 in 100 against 59 for the words."""
+    picked: list[R] | None = None
     if isinstance(source, NearestChunks):
         ids = source.nearest(story_id, asked_part(question, chunks), n)
         if ids:  # None: no dense index; empty: its vectors are not (yet) there
             wanted = set(ids)
-            return [c for c in chunks if c.chunk_id in wanted]  # in the story's order
-    return on_question(question, chunks, n)
+            picked = [c for c in chunks if c.chunk_id in wanted]  # in the story's order
+    if picked is None:
+        picked = on_question(question, chunks, n)
+    return [c for c in picked if c.chunk_id not in seen]
 
 
 def read_whole(
     question: str,
     story: StorySupport,
     passages: Sequence[Retrieved],
-    chunks: Sequence[Retrieved],
+    source: Callable[[str], Sequence[Retrieved]],
     embedder: Embedder,
-    source: object = None,
 ) -> StorySupport:
     """The story's support with its sentences taken from its retrieved passages and the
-    chunks of it nearest what is asked (``to_read``)."""
+    chunks of it nearest what is asked (``to_read``); ``source`` gives a story's chunks."""
+    chunks = source(story.story_id)
     retrieved = [passages[i] for i in story.passages]
     seen = {p.chunk_id for p in retrieved}
-    extra = [
-        c
-        for c in to_read(question, story.story_id, chunks, source, READ_CHUNKS)
-        if c.chunk_id not in seen
-    ]
+    extra = to_read(question, story.story_id, chunks, source, READ_CHUNKS, seen)
     read = [*retrieved, *extra]
     asked = asked_part(question, chunks or retrieved)
     sentences = sorted(score_sentences(asked, read, embedder), key=lambda s: (-s.score, s.order))
@@ -463,7 +470,7 @@ def weigh(
         return Support(None)
     first = stories[0]
     if chunks is not None:
-        first = read_whole(question, first, passages, chunks(first.story_id), embedder, chunks)
+        first = read_whole(question, first, passages, chunks, embedder)
         stories = [first, *stories[1:]]
     excerpts = tuple(
         sorted(
