@@ -663,7 +663,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tracker.chat import OpenAIChat
 
         chat = OpenAIChat(args.model, os.environ.get("OPENAI_API_KEY"), args.llm, timeout=120)
-    records, index = run(args.qasper, args.csfcube, args.distractors, chat, not args.read_by_words)
+    records, index = run(
+        args.qasper, args.csfcube, args.distractors, chat, not args.read_by_words, args.split
+    )
     if args.dump:
         args.dump.write_text("\n".join(json.dumps(r) for r in records) + "\n")
     result: dict[str, Any] = {"shipped": figures(records), "index": index}
