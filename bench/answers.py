@@ -481,7 +481,13 @@ def auroc(positives: Sequence[float], negatives: Sequence[float]) -> float:
 
 #: Of the answerable questions whose evidence is located: how often a sentence of it is
 #: in the passages retrieved, sent to an LLM, read by the excerpts' answer, and quoted.
-EVIDENCE_FIGURES = ("evidence_retrieved", "evidence_sent", "evidence_read", "evidence_quoted")
+EVIDENCE_LABELS = {
+    "evidence_retrieved": "retrieved",
+    "evidence_sent": "sent to an LLM",
+    "evidence_read": "read by the excerpts",
+    "evidence_quoted": "quoted",
+}
+EVIDENCE_FIGURES = tuple(EVIDENCE_LABELS)
 
 
 def figures(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -592,12 +598,10 @@ def print_figures(f: dict[str, Any], index: dict[str, Any]) -> None:
         print(line)
         if "evidence" in e:
             ev = e["evidence"]
-            print(
-                f"            evidence of {ev['n']} answerable questions: retrieved "
-                f"{ev.get('evidence_retrieved', 0):.2f}, sent to an LLM "
-                f"{ev.get('evidence_sent', 0):.2f}, read by the excerpts "
-                f"{ev.get('evidence_read', 0):.2f}, quoted {ev.get('evidence_quoted', 0):.2f}"
+            shown = ", ".join(  # the LLM path neither reads sentences nor quotes: left out
+                f"{label} {ev[key]:.2f}" for key, label in EVIDENCE_LABELS.items() if key in ev
             )
+            print(f"            evidence of {ev['n']} answerable questions: {shown}")
 
 
 def print_fallbacks(records: Sequence[dict[str, Any]]) -> None:
