@@ -576,10 +576,11 @@ def print_figures(f: dict[str, Any], index: dict[str, Any]) -> None:
         f"stories), indexed in {index['index_seconds']:.0f} s; answering took "
         f"{index['answer_seconds']:.0f} s"
     )
+    one_split = not (f["fit"]["answerable"]["n"] and f["held-out"]["answerable"]["n"])
     for split in ("fit", "held-out", "all"):
         e = f[split]
         a = e["answerable"]
-        if not a["n"]:  # --split
+        if not a["n"] or (split == "all" and one_split):  # --split: "all" would repeat it
             continue
         line = (
             f"  {split:8s}  not covered: answerable {a['not_covered']:.2f} (n={a['n']}), "
