@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ from tracker.settings import Settings
 HERE = Path(__file__).parent
 DATA = HERE / "data"
 SHARED_FIXTURES = HERE.parent.parent / "shared" / "fixtures"
+#: The `tracker` command installed beside the interpreter running the tests: what a user
+#: runs, each call a new process.
+TRACKER_COMMAND = str(Path(sys.executable).parent / "tracker")
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from storage.state import SQLiteStateStore
-from tests.conftest import SHARED_FIXTURES
+from tests.conftest import SHARED_FIXTURES, TRACKER_COMMAND
 from tests.test_ask import ChatServer
 from tracker.app import Tracker
 from tracker.ask import NOT_ANSWERED, Filters
@@ -140,12 +139,11 @@ def test_the_same_question_in_new_processes_gives_the_same_answer(corpus: Tracke
     same; only building the index afresh may move a near-tie (Chroma's HNSW graph differs
     build to build), which is why bench/answers.py can vary by a question run to run."""
     question = questions("answerable", INDEXED[3])[0]["question"]
-    tracker = str(Path(sys.executable).parent / "tracker")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TRACKER_"))}
     env["TRACKER_HOME"] = str(corpus.settings.home)
     outputs = [
         subprocess.run(
-            [tracker, "ask", question, "--json"],
+            [TRACKER_COMMAND, "ask", question, "--json"],
             capture_output=True,
             text=True,
             env={**env, "PYTHONHASHSEED": seed},

@@ -268,14 +268,13 @@ def test_an_answer_cites_each_story_once_under_its_own_title(world, capsys) -> N
 def test_ask_prints_no_library_chatter(world, capfd) -> None:
     import os
     import subprocess
-    import sys
-    from pathlib import Path
+
+    from tests.conftest import TRACKER_COMMAND
 
     assert main(["collect"]) == 0
     capfd.readouterr()
-    tracker = str(Path(sys.executable).parent / "tracker")
     done = subprocess.run(
-        [tracker, "ask", "How much faster is decoding with a draft model?"],
+        [TRACKER_COMMAND, "ask", "How much faster is decoding with a draft model?"],
         capture_output=True,
         text=True,
         env=dict(os.environ),

@@ -14,7 +14,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from tests.conftest import SHARED_FIXTURES, FeedServer
+from tests.conftest import SHARED_FIXTURES, TRACKER_COMMAND, FeedServer
 
 if not SHARED_FIXTURES.is_dir():
     pytest.skip("real-world fixtures not found", allow_module_level=True)
@@ -63,7 +62,7 @@ def test_serve_without_a_token_turns_recorded_blogs_into_a_digest_file(
     )
     env = {**os.environ, "TRACKER_SOURCES": str(sources)}
     serve = subprocess.Popen(
-        [str(Path(sys.executable).parent / "tracker"), "serve"],
+        [TRACKER_COMMAND, "serve"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -11,7 +11,6 @@ import io
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import FeedServer, blog_feed
+from tests.conftest import TRACKER_COMMAND, FeedServer, blog_feed
 from tracker.config import load_config
 from tracker.delivery import FileDestination, RetryPolicy
 from tracker.digest import Digest
@@ -270,7 +269,7 @@ def test_tracker_serve_without_a_token_writes_the_digest_file_and_stops_cleanly(
         encoding="utf-8",
     )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = [str(Path(sys.executable).parent / "tracker"), "serve"]
+    command = [TRACKER_COMMAND, "serve"]
     days = {f"{datetime.now(UTC):%Y-%m-%d}.md"}
     first = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
