@@ -29,14 +29,15 @@ dense ranking drops the removed chunks and merges the new ones by cosine distanc
 three sets share one indexing run.
 
 For each question: ``retrieve`` with ``tracker ask``'s settings, then the extractive answer
-(``tracker.support.weigh`` and ``tracker.ask.excerpts_answer``, or ``extractive_answer`` in
-a version of tracker without them, to measure the "before"). Reported per set and split:
+(``tracker.answer.support.weigh`` and ``tracker.answer.ask.excerpts_answer``, or
+``extractive_answer`` in a version of tracker without them, to measure the "before").
+Reported per set and split:
 the rate of "not covered", and on the answerable set the rate at which citation [1] is the
 question's paper; the AUROC of the decision's probability (answerable against each other
 set); with ``--curve``, the trade-off curve over the decision threshold. And, for the
 answerable questions whose evidence is located (those with an in-topic twin), how often a
 sentence of that evidence is among the passages retrieved, among those sent to an LLM
-(``tracker.ask.llm_passages``), among the sentences the excerpts' answer reads, and quoted;
+(``tracker.answer.ask.llm_passages``), among the sentences the excerpts' answer reads, and quoted;
 ``--read-by-words`` reads the chosen story's chunks that share the question's words rather
 than those nearest it by vectors (as before), for comparison.
 
@@ -46,7 +47,7 @@ Usage::
         [--qasper DIR] [--csfcube DIR] [--distractors N] [--llm BASE_URL --model NAME]
         [--read-by-words] [--split fit|held-out]
 
-With ``--llm``, every question goes through the LLM path (``tracker.ask.LLMAnswerer``:
+With ``--llm``, every question goes through the LLM path (``tracker.answer.ask.LLMAnswerer``:
 the model's answer, checked against its passages, or the excerpts when it fails) against
 that OpenAI-compatible server (Ollama, vLLM, OpenAI), and the same rates are printed, with
 how often and why the LLM's answer was not used.
@@ -80,10 +81,10 @@ import numpy as np
 from bench.retrieval import EVAL, CachedEmbedder, Dataset, index_corpus, load_dataset
 from storage.state import SQLiteStateStore
 from storage.vectors import Hit
-from tracker import ask
-from tracker.ask import Filters, LexicalIndex, Passage, retrieve
-from tracker.chunking import chunk_text
+from tracker.answer import ask
+from tracker.answer.ask import Filters, LexicalIndex, Passage, retrieve
 from tracker.settings import Settings
+from tracker.understand.chunking import chunk_text
 
 DATA = ROOT / "tests" / "data"
 SETS = ("answerable", "out_of_corpus", "unanswerable")
@@ -156,7 +157,7 @@ def answer_parts(answer: str, question: str = "", text: str = "") -> set[str]:
     acronyms; capitalised words the paper (``text``) never writes in lower case (proper
     names, not "Features" in a title-cased item). Parts made only of the question's own
     words are left out."""
-    from tracker.support import STOPWORDS, content_words
+    from tracker.answer.support import STOPWORDS, content_words
 
     asked = content_words(question)
     answer = re.sub(r"\b(?:BIBREF|INLINEFORM)\d+\b|\$", " ", answer)
@@ -186,7 +187,7 @@ def evidence_lines(text: str, answer: str, question: str = "") -> list[int]:
     Removing only the lines that hold the whole answer left many questions answerable: a
     list of baselines is also introduced item by item, the datasets are named again where
     the results are compared. (The shared Qasper fixture carries no ``evidence`` fields.)"""
-    from tracker.support import content_words
+    from tracker.answer.support import content_words
 
     wanted = _norm(answer)
     if wanted in ("yes", "no", "unanswerable") or len(wanted) < 3:
@@ -366,7 +367,7 @@ def answer_case(bench: Bench, case: dict[str, Any], chat: Any = None) -> dict[st
         record["mode"], record["fallback_reason"] = answer.mode, answer.fallback_reason
         return _scored(bench, case, passages, answer, record)
     try:
-        from tracker.support import weigh
+        from tracker.answer.support import weigh
     except ImportError:  # tracker before issue 12: its own extractive answer
         answer = ask.extractive_answer(case["question"], passages, bench.embedder)
     else:
@@ -389,13 +390,13 @@ _QUOTED = re.compile(r"^> (.*) \[\d+\]$", re.M)
 
 def holds(evidence: frozenset[str], passages: Sequence[Passage]) -> bool:
     """Whether any of the passages holds an evidence sentence."""
-    from tracker.support import sentences_of
+    from tracker.answer.support import sentences_of
 
     return any(evidence & set(sentences_of(p.text, p.title)) for p in passages)
 
 
 def evidence_of(sets: Mapping[str, list[dict[str, Any]]], doc_text: Mapping[str, str]) -> dict:
-    from tracker.support import sentences_of
+    from tracker.answer.support import sentences_of
 
     out = {}
     for case in sets["unanswerable"]:
@@ -561,7 +562,7 @@ def fit(records: Sequence[dict[str, Any]]) -> tuple[dict[str, float], float]:
 
 
 def refit(records: Sequence[dict[str, Any]], weights: dict[str, float], bias: float) -> list:
-    from tracker.support import probability
+    from tracker.answer.support import probability
 
     out = []
     for r in records:
@@ -665,7 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.llm:
         import os
 
-        from tracker.chat import OpenAIChat
+        from tracker.llm.chat import OpenAIChat
 
         chat = OpenAIChat(args.model, os.environ.get("OPENAI_API_KEY"), args.llm, timeout=120)
     records, index = run(

@@ -96,12 +96,12 @@ import httpx
 
 from storage.state import SQLiteStateStore
 from tracker.collect import collect
+from tracker.collect.http import HttpClient
+from tracker.collect.sources.arxiv import parse_page, query_url
 from tracker.config import ArxivSource, Config, load_config
 from tracker.errors import ParseError
-from tracker.http import HttpClient
 from tracker.models import SourceResult, Status
 from tracker.settings import Settings
-from tracker.sources.arxiv import parse_page, query_url
 
 DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

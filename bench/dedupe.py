@@ -1,14 +1,14 @@
 """Measure story merging (dedupe) on labelled pairs and choose the near-duplicate threshold.
 
 For every labelled pair (a, b) the script makes the decision the pipeline makes when b
-arrives while a's story is a recent candidate (``tracker.process.Pipeline._place``):
+arrives while a's story is a recent candidate (``tracker.understand.process.Pipeline._place``):
 
-1. exact keys: ``tracker.stories.item_keys`` of both items; a's strong and weak keys are
+1. exact keys: ``tracker.understand.stories.item_keys`` of both items; a's strong and weak keys are
    the story's key index;
 2. failing that, cosine similarity of the two first-chunk embeddings
    (``chunk_text(title, text)[0].text`` embedded with ``LocalMiniLM``) against a threshold;
 
-both through ``tracker.stories.assign`` itself. Items are built as the collectors build
+both through ``tracker.understand.stories.assign`` itself. Items are built as the collectors build
 them: the recorded feeds go through ``FeedCollector.collect`` (``full_text: never``, the
 HTTP client replaced by one that answers with the recorded file) and the recorded arXiv
 responses through ``parse_page`` and ``paper_item``, so the text is what the pipeline sees.
@@ -86,17 +86,17 @@ import httpx
 import numpy as np
 from collect import content_type_for  # bench/collect.py: how the recorded feeds are served
 
-from tracker.chunking import chunk_text
+from tracker.collect.http import HttpClient, Response
+from tracker.collect.sources.arxiv import paper_item, parse_page
+from tracker.collect.sources.base import CollectContext
+from tracker.collect.sources.feed import FeedCollector
 from tracker.config import ArxivSource, FeedSource
-from tracker.embed import LocalMiniLM
 from tracker.errors import ParseError
-from tracker.http import HttpClient, Response
 from tracker.models import Item, ItemKind, Validators
-from tracker.sources.arxiv import paper_item, parse_page
-from tracker.sources.base import CollectContext
-from tracker.sources.feed import FeedCollector
-from tracker.stories import DEFAULT_THRESHOLD, Candidate, assign, item_keys
 from tracker.text import one_line
+from tracker.understand.chunking import chunk_text
+from tracker.understand.embed import LocalMiniLM
+from tracker.understand.stories import DEFAULT_THRESHOLD, Candidate, assign, item_keys
 from tracker.urls import canonical_url
 
 DEFAULT_FIXTURES = ROOT.parent / "shared" / "fixtures"
@@ -537,7 +537,7 @@ def _pct(value: float | None) -> str:
 def print_report(result: dict[str, Any], out: Callable[[str], None] = print) -> None:
     out("Story merging (dedupe) on labelled pairs")
     out(
-        f"decision: tracker.stories.assign (exact keys, then cosine of first-chunk "
+        f"decision: tracker.understand.stories.assign (exact keys, then cosine of first-chunk "
         f"embeddings, {result['embedder']}); DEFAULT_THRESHOLD = {DEFAULT_THRESHOLD}"
     )
     out("")

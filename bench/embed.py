@@ -1,4 +1,4 @@
-"""Benchmark the local embedding model (``tracker.embed.LocalMiniLM``) on real text.
+"""Benchmark the local embedding model (``tracker.understand.embed.LocalMiniLM``) on real text.
 
 Texts are the titles and abstracts of ``../shared/fixtures/eval/csfcube/corpus.jsonl``
 (4,205 computer-science papers; cycled when more are asked for), each embedded as
@@ -45,8 +45,8 @@ sys.path.insert(0, str(ROOT))  # the project, even when it is not installed in t
 
 import numpy as np
 
-from tracker import embed as embed_module
-from tracker.embed import MAX_TOKENS, LocalMiniLM
+from tracker.understand import embed as embed_module
+from tracker.understand.embed import MAX_TOKENS, LocalMiniLM
 
 FIXTURES = ROOT.parent / "shared" / "fixtures"
 CORPUS = FIXTURES / "eval" / "csfcube" / "corpus.jsonl"

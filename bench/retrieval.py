@@ -1,4 +1,4 @@
-"""Benchmark ``tracker ask``'s retrieval (``tracker.ask.retrieve``) on a BEIR-layout dataset.
+"""Benchmark ``tracker ask``'s retrieval (``tracker.answer.ask.retrieve``) on a BEIR-layout dataset.
 
 Quality tier (the default): every document of ``corpus.jsonl`` becomes an ``Item`` (kind
 paper, source "bench", id = the document id, a unique URL, its title and text) stored with
@@ -22,7 +22,7 @@ documents are ranked by their best passage, and scored against ``qrels.tsv`` (gr
 A query with a ``query_paper_id`` (CSFCube's query-by-example) never counts its own paper:
 it is dropped from the ranking and from the judgments. Queries without a positive judgment
 are left out. Also reported: a sweep of the hybrid's fusion (RRF k, depth, fusing per story
-instead of per passage), simulated with ``tracker.ask.fuse`` and ``cap_per_story`` on the
+instead of per passage), simulated with ``tracker.answer.ask.fuse`` and ``cap_per_story`` on the
 methods' own rankings; the simulation of the current settings is checked against
 ``retrieve``'s output.
 
@@ -71,11 +71,11 @@ import numpy as np
 
 from storage.state import SQLiteStateStore
 from storage.vectors import ChromaVectorStore, ChunkRecord, TrackerEmbeddingFunction
+from tracker.answer.ask import RRF_K, Filters, Passage, cap_per_story, fuse, retrieve
 from tracker.app import Tracker
-from tracker.ask import RRF_K, Filters, Passage, cap_per_story, fuse, retrieve
-from tracker.chunking import chunk_text
 from tracker.models import Item, ItemKind, Validators
 from tracker.settings import Settings
+from tracker.understand.chunking import chunk_text
 
 EVAL = ROOT.parent / "shared" / "fixtures" / "eval"
 DEFAULT_DATASET = EVAL / "csfcube"
@@ -615,7 +615,7 @@ def print_quality(f: dict[str, Any]) -> None:
     sweep = f.get("sweep_ndcg@10") or {}
     if sweep:
         print(
-            f"  hybrid nDCG@10 with other fusion settings (simulated with tracker.ask.fuse; "
+            f"  hybrid nDCG@10 with other fusion settings (simulated with tracker.answer.ask.fuse; "
             f"{f['sweep_simulation_mismatches']} queries where the simulation of the shipped "
             "settings differed from retrieve):"
         )

@@ -41,9 +41,9 @@ from collect import (  # noqa: E402  (bench/collect.py, a sibling script)
 )
 
 from tracker.config import load_config  # noqa: E402
-from tracker.delivery import FileDestination  # noqa: E402
-from tracker.local_services import LocalServices  # noqa: E402
+from tracker.deliver.delivery import FileDestination  # noqa: E402
 from tracker.runtime import Runtime  # noqa: E402
+from tracker.runtime.local_services import LocalServices  # noqa: E402
 from tracker.settings import Settings  # noqa: E402
 
 

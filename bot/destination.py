@@ -20,8 +20,8 @@ import aiohttp
 import discord
 
 from bot.replies import NO_PINGS
-from tracker.digest import Digest
-from tracker.discord_render import CONTENT_LIMIT, len16, render_discord, shorten
+from tracker.deliver.digest import Digest
+from tracker.deliver.discord import CONTENT_LIMIT, len16, render_discord, shorten
 from tracker.errors import DeliveryError
 from tracker.services import Outgoing
 

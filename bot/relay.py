@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.client import TrackerBot
 from bot.destination import render_messages
-from tracker.digest import Digest
+from tracker.deliver.digest import Digest
 from tracker.errors import DeliveryError
 from tracker.services import Outgoing
 

@@ -16,13 +16,13 @@ from typing import TypeVar
 
 import discord
 
-from tracker.discord_answer import pack as pack_units
-from tracker.discord_render import (
+from tracker.deliver.discord import (
     CONTENT_LIMIT,
     escape_markdown_and_mentions,
     shorten,
     usable_url,
 )
+from tracker.deliver.discord_answer import pack as pack_units
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tracker.pages import HostWait, PageChanges, PageTask, short_reason
+from tracker.models import HostWait, PageChanges, PageTask, short_reason
 from tracker.times import from_iso, to_iso
 
 

@@ -21,8 +21,7 @@ from storage import pages
 from storage.migrations import migrate
 from storage.pages import PageCounts
 from tracker.errors import StorageError
-from tracker.models import Item, ItemKind, Validators
-from tracker.pages import WITH_PAGE, HostWait, PageChanges, PageTask
+from tracker.models import WITH_PAGE, HostWait, Item, ItemKind, PageChanges, PageTask, Validators
 from tracker.times import from_iso, to_iso
 
 
@@ -309,7 +308,7 @@ class SQLiteStateStore:
 
     def teaser_hashes(self, source: str) -> dict[str, str]:
         """Item id -> the hash of the teaser its stored article replaced (see
-        ``tracker.sources.feed.with_article``)."""
+        ``tracker.collect.sources.feed.with_article``)."""
         rows = self._db.execute(
             "SELECT id, json_extract(extra, '$.teaser_hash') AS h FROM items"
             " WHERE source = ? AND fingerprint LIKE ?",

@@ -19,8 +19,8 @@ import numpy as np
 from storage.embedding_cache import from_blob, to_blob
 from storage.state import SQLiteStateStore
 from tracker.models import Engagement, Item, ItemKind, Story, StoryMember
-from tracker.stories import Candidate, Match, Plan, identities
 from tracker.times import from_iso, to_iso
+from tracker.understand.stories import Candidate, Match, Plan, identities
 
 #: A story whose LLM summary failed this many times keeps its extractive summary.
 MAX_SUMMARY_ATTEMPTS = 6
@@ -120,8 +120,8 @@ class SQLiteStoryStore:
         weak_keys: Iterable[str] = (),
         vector_model: str | None = None,
     ) -> Placement:
-        """Apply ``plan`` (``tracker.stories.plan``): put the item in its story (a new one
-        when the plan names none) with its keys, and why it went there."""
+        """Apply ``plan`` (``tracker.understand.stories.plan``): put the item in its story (a
+        new one when the plan names none) with its keys, and why it went there."""
         stamp = to_iso(now)
         story_id = plan.story_id
         update_note = plan.update_note

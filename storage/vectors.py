@@ -19,9 +19,9 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from tracker.embed import LocalMiniLM, make_embedder
 from tracker.embedder import Embedder
 from tracker.errors import StorageError
+from tracker.understand.embed import LocalMiniLM, make_embedder
 
 COLLECTION = "chunks"
 

@@ -16,8 +16,8 @@ import discord
 from discord import app_commands
 
 from bot.client import TrackerBot
-from tracker.ask import Answer, Citation
-from tracker.digest import Digest, DigestEntry, DigestSection
+from tracker.answer.ask import Answer, Citation
+from tracker.deliver.digest import Digest, DigestEntry, DigestSection
 from tracker.errors import UserError
 from tracker.models import ItemKind
 from tracker.services import SearchHit, SourceChange, SourceHealth, Why

@@ -23,11 +23,11 @@ import pytest
 from storage.state import SQLiteStateStore
 from tests.conftest import SHARED_FIXTURES, TRACKER_COMMAND
 from tests.test_ask import ChatServer
+from tracker.answer.ask import NOT_ANSWERED, Filters
+from tracker.answer.support import clean_sentence, content_words, quotable, sentences_of
 from tracker.app import Tracker
-from tracker.ask import NOT_ANSWERED, Filters
 from tracker.models import Item, ItemKind, Validators
 from tracker.settings import Settings
-from tracker.support import clean_sentence, content_words, quotable, sentences_of
 
 DATA = Path(__file__).parent / "data"
 QASPER = SHARED_FIXTURES / "eval" / "qasper" / "corpus.jsonl"
@@ -195,7 +195,7 @@ _PASSAGE_HEAD = re.compile(r"^\[(\d+)\] .* \((\S+)\)$", re.M)
 
 def reader(paper_of: dict[str, str], invent: bool = False) -> Callable[[dict], str]:
     """A stand-in for a model that reads honestly (no model runs here): given the prompt
-    ``tracker.ask`` sends, it answers from a passage of the question's own paper, quoting
+    ``tracker.answer.ask`` sends, it answers from a passage of the question's own paper, quoting
     its first sentence with that passage's number, and says the sources do not answer when
     no such passage was sent. With ``invent``, it cites passage 1 for a claim no passage
     makes. What it tests is the path around the model: the prompt, the citations' mapping
@@ -285,7 +285,7 @@ def test_an_llm_answer_no_passage_supports_falls_back_to_the_excerpts_decision(
 
 @pytest.mark.realworld
 def test_a_storys_chunks_nearest_a_text_come_from_the_vector_store(corpus: Tracker) -> None:
-    from tracker.ask import StoryChunks
+    from tracker.answer.ask import StoryChunks
 
     chunks = StoryChunks(corpus.lexical(), Filters(), corpus.vectors, corpus.embedder)
     story = next(iter(corpus.lexical().by_story))

@@ -8,13 +8,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.conftest import FeedServer
+from tracker.collect.http import HttpClient
+from tracker.collect.sources.arxiv import ArxivCollector, query_url
+from tracker.collect.sources.base import CollectContext
 from tracker.config import ArxivSource
 from tracker.errors import FetchError, ParseError
-from tracker.http import HttpClient
 from tracker.models import ItemKind
 from tracker.settings import Settings
-from tracker.sources.arxiv import ArxivCollector, query_url
-from tracker.sources.base import CollectContext
 
 ENTRY = """
   <entry>

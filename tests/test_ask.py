@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from tracker.ask import Filters, LexicalIndex, Passage, cap_per_story, fuse
+from tracker.answer.ask import Filters, LexicalIndex, Passage, cap_per_story, fuse
 from tracker.cli import main
 
 
@@ -185,7 +185,7 @@ def test_the_llm_answer_cites_passages_and_unsupported_sentences_are_dropped(
 
 
 def test_citations_after_the_full_stop_cite_the_sentence_before_them() -> None:
-    from tracker.ask import supported_sentences
+    from tracker.answer.ask import supported_sentences
 
     passages = [
         Passage("a", "s1", "T", "u", "src", "post", "A draft model proposes tokens.", 1.0),
@@ -205,7 +205,7 @@ def test_citations_after_the_full_stop_cite_the_sentence_before_them() -> None:
 
 
 def test_instructions_inside_passages_stay_data(world, monkeypatch, capsys) -> None:
-    from tracker.ask import Passage, answer_messages
+    from tracker.answer.ask import Passage, answer_messages
 
     evil = Passage(
         "c",
@@ -240,7 +240,7 @@ def test_the_llm_saying_it_does_not_know_is_passed_on(world, monkeypatch, capsys
 
 
 def test_passages_of_one_story_share_one_citation() -> None:
-    from tracker.ask import cite_stories
+    from tracker.answer.ask import cite_stories
 
     passages = [
         Passage("a1", "paper", "The paper", "https://arxiv.org/abs/1", "arxiv", "paper", "x", 1.0),
@@ -318,7 +318,7 @@ class NearestSource:
 
 
 def test_without_vectors_the_chunks_holding_the_asked_for_words_are_read() -> None:
-    from tracker.support import to_read
+    from tracker.answer.support import to_read
 
     read = to_read(QUESTION, "s", STORY, lambda story_id: STORY, 1)
     assert [c.chunk_id for c in read] == ["c2"]
@@ -329,7 +329,7 @@ def test_without_vectors_the_chunks_holding_the_asked_for_words_are_read() -> No
 
 
 def test_with_vectors_the_nearest_chunks_are_read_in_the_storys_order() -> None:
-    from tracker.support import to_read
+    from tracker.answer.support import to_read
 
     source = NearestSource(STORY, ["c3", "c0", "gone"])
     read = to_read(QUESTION, "s", STORY, source, 3)
@@ -339,7 +339,7 @@ def test_with_vectors_the_nearest_chunks_are_read_in_the_storys_order() -> None:
 
 
 def test_the_llm_also_reads_the_first_storys_chunks_nearest_the_question() -> None:
-    from tracker.ask import llm_passages
+    from tracker.answer.ask import llm_passages
 
     other = Passage("o1", "t", "Other", "https://x.example/o", "blog", "post", "Sentiment.", 0.5)
     retrieved = [STORY[0], other]

@@ -10,7 +10,7 @@ from bot.cogs.ask import AskCog
 from bot.ratelimit import SlidingWindow
 from bot.replies import SOMETHING_WENT_WRONG
 from tests.bot_standins import FakeInteraction, FakeServices, invoke, started_bot
-from tracker.ask import Answer, Citation
+from tracker.answer.ask import Answer, Citation
 from tracker.errors import UserError
 
 

@@ -16,7 +16,7 @@ from tests.bot_standins import FakeInteraction, FakeServices, admin, invoke, sta
 from tests.conftest import FeedServer, blog_feed
 from tests.test_serve import MONDAY, Clock, runtime_for
 from tracker.config import FeedSource, load_config
-from tracker.local_services import LocalServices
+from tracker.runtime.local_services import LocalServices
 from tracker.services import SourceChange, SourceHealth
 from tracker.settings import Settings
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracker.chunking import chunk_text, estimate_tokens
+from tracker.understand.chunking import chunk_text, estimate_tokens
 
 
 def words(text: str) -> list[str]:

@@ -131,7 +131,7 @@ def test_due_only_skips_sources_within_their_interval(settings, server, store) -
 def test_an_unexpected_crash_in_one_collector_is_reported_and_contained(
     settings, server, store
 ) -> None:
-    from tracker.sources import COLLECTORS
+    from tracker.collect.sources import COLLECTORS
 
     class Exploding:
         def collect(self, source, ctx):
@@ -341,7 +341,7 @@ def test_without_network_every_source_fails_clearly_and_there_is_no_traceback(
     )
     env = {**os.environ, "TRACKER_SOURCES": str(sources), "TRACKER_HOME": str(tracker_home)}
     done = subprocess.run(
-        [sys.executable, "-m", "tracker.cli", "collect"],
+        [sys.executable, "-m", "tracker", "collect"],
         env=env,
         capture_output=True,
         text=True,

@@ -7,7 +7,7 @@
   choice that does not depend on the model) stay apart: different papers with similar
   titles must not merge.
 
-Each pair goes through ``tracker.stories.assign`` as the pipeline calls it: item a's story
+Each pair goes through ``tracker.understand.stories.assign`` as the pipeline calls it: item a's story
 is the only recent one, and b's exact keys are tried before the cosine of the two
 first-chunk embeddings. ``bench/dedupe.py`` measures precision and recall over all the
 labelled data; this keeps the threshold it chose honest.
@@ -25,16 +25,16 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SHARED_FIXTURES, FeedServer
-from tracker import stories
-from tracker.chunking import chunk_text
+from tracker.collect.http import HttpClient
+from tracker.collect.sources.base import CollectContext
+from tracker.collect.sources.feed import FeedCollector
 from tracker.config import FeedSource
-from tracker.embed import LocalMiniLM
-from tracker.http import HttpClient
 from tracker.models import Item, ItemKind
 from tracker.settings import Settings
-from tracker.sources.base import CollectContext
-from tracker.sources.feed import FeedCollector
 from tracker.text import one_line
+from tracker.understand import stories
+from tracker.understand.chunking import chunk_text
+from tracker.understand.embed import LocalMiniLM
 from tracker.urls import canonical_url
 
 if not SHARED_FIXTURES.is_dir():

@@ -14,8 +14,8 @@ import pytest
 
 from storage.outbox import DigestOutbox
 from storage.state import SQLiteStateStore
-from tracker.delivery import FileDestination, RetryPolicy, deliver
-from tracker.digest import Digest, DigestEntry, DigestSection
+from tracker.deliver.delivery import FileDestination, RetryPolicy, deliver
+from tracker.deliver.digest import Digest, DigestEntry, DigestSection
 from tracker.errors import DeliveryError
 from tracker.models import ItemKind
 from tracker.services import Outgoing

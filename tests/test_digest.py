@@ -7,10 +7,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from tracker.cli import main
-from tracker.digest import PINNED, Sent, select
+from tracker.deliver.digest import PINNED, Sent, select
+from tracker.deliver.render import to_json, to_markdown
 from tracker.models import ItemKind, Story, StoryMember
-from tracker.rank import Ranked
-from tracker.render import to_json, to_markdown
+from tracker.understand.rank import Ranked
 
 DAY1 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
@@ -218,7 +218,7 @@ def test_a_story_edited_without_a_new_date_is_news_again() -> None:
 
 
 def test_a_headline_reply_of_bare_citations_falls_back_instead_of_failing() -> None:
-    from tracker.headline import LLMHeadline, extractive_headline
+    from tracker.deliver.headline import LLMHeadline, extractive_headline
 
     class Bare:
         def complete(self, system: str, user: str) -> str:

@@ -38,7 +38,7 @@ from tests.test_discord_loopback import (
 )
 from tests.test_serve import Clock, no_sleep
 from tracker.config import load_config
-from tracker.delivery import DeliveryReport, RetryPolicy
+from tracker.deliver.delivery import DeliveryReport, RetryPolicy
 from tracker.runtime import REDELIVER_AFTER, Runtime
 from tracker.settings import Settings
 

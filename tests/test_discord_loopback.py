@@ -24,9 +24,9 @@ from tests.bot_standins import FakeServices, digest
 from tests.discord_limits import command_problems, message_problems
 from tests.discord_loopback import DiscordLoopback
 from tracker.config import load_config
-from tracker.discord_render import render_discord
+from tracker.deliver.discord import render_discord
 from tracker.errors import ConfigError
-from tracker.serve import serve
+from tracker.runtime.serve import serve
 from tracker.services import SearchHit
 from tracker.settings import Settings
 

@@ -1,4 +1,4 @@
-"""tracker.discord_render: every Discord limit, at its boundary, on every message."""
+"""tracker.deliver.discord: every Discord limit, at its boundary, on every message."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import re
 from datetime import datetime
 from urllib.parse import unquote
 
-from tracker.digest import PINNED, Digest, DigestEntry, DigestSection
-from tracker.discord_render import (
+from tracker.deliver.digest import PINNED, Digest, DigestEntry, DigestSection
+from tracker.deliver.discord import (
     DiscordMessage,
     Embed,
     EmbedField,
@@ -491,7 +491,7 @@ def test_random_digests_respect_every_limit() -> None:
 
 
 def test_a_long_answer_is_split_between_sentences_and_keeps_its_citations() -> None:
-    from tracker.discord_answer import render_answer
+    from tracker.deliver.discord_answer import render_answer
 
     sentences = [
         f"Sentence number {i} says something about @everyone and models [1]." for i in range(120)

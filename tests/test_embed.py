@@ -1,4 +1,4 @@
-"""tracker.embed: the real local model, an OpenAI-compatible server on 127.0.0.1, and Chroma."""
+"""tracker.understand.embed: the real local model, an OpenAI-compatible server on 127.0.0.1, and Chroma."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from storage.vectors import TrackerEmbeddingFunction
-from tracker.embed import (
+from tracker.embedder import Embedder
+from tracker.understand.embed import (
     LOCAL_NAME,
     MODEL_DISTRIBUTION,
     MODEL_SHA256,
@@ -30,7 +31,6 @@ from tracker.embed import (
     _verified_bytes,
     make_embedder,
 )
-from tracker.embedder import Embedder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,7 +94,7 @@ def test_deterministic_and_loaded_once_per_process(local: LocalMiniLM) -> None:
     again = LocalMiniLM(batch_size=1, threads=1).embed(texts)
     np.testing.assert_array_equal(first, local.embed(texts))
     np.testing.assert_allclose(first, again, atol=1e-5)
-    from tracker import embed
+    from tracker.understand import embed
 
     assert len(embed._LOADED) == 1
 

@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.conftest import DATA, FeedServer
+from tracker.collect.http import HttpClient
+from tracker.collect.sources.base import CollectContext
+from tracker.collect.sources.entries import Entry
+from tracker.collect.sources.feed import FeedCollector, is_teaser, item_id, parse_feed
 from tracker.config import FeedSource
 from tracker.errors import ParseError
-from tracker.http import HttpClient
 from tracker.models import ItemKind, Validators
 from tracker.settings import Settings
-from tracker.sources.base import CollectContext
-from tracker.sources.entries import Entry
-from tracker.sources.feed import FeedCollector, is_teaser, item_id, parse_feed
 from tracker.text import html_to_text, one_line
 
 
@@ -280,7 +280,7 @@ def test_a_malformed_link_in_one_entry_does_not_fail_the_feed(
 def test_a_public_feed_cannot_send_us_to_a_local_address(
     settings: Settings, server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tracker.sources.feed as feed_module
+    import tracker.collect.sources.feed as feed_module
 
     monkeypatch.setattr(
         feed_module, "is_public_host", lambda host: True

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tests.conftest import DATA, FeedServer
+from tracker.collect.http import HttpClient
+from tracker.collect.sources.base import CollectContext
+from tracker.collect.sources.github import GitHubReleasesCollector, looks_prerelease
 from tracker.config import GitHubReleasesSource
-from tracker.http import HttpClient
 from tracker.models import ItemKind
 from tracker.settings import Settings
-from tracker.sources.base import CollectContext
-from tracker.sources.github import GitHubReleasesCollector, looks_prerelease
 
 
 def collect(settings: Settings, url: str, token: str | None = None, **fields):

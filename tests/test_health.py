@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from storage.state import SourceState
-from tracker.health import FAILING_AFTER, health_changes, notice_key
+from tracker.deliver.health import FAILING_AFTER, health_changes, notice_key
 
 LATER = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 

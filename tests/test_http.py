@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from tests.conftest import FeedServer
+from tracker.collect.http import HostLimiter, HostRule, HttpClient
 from tracker.errors import FetchError, HTTPStatusError, TooLargeError
-from tracker.http import HostLimiter, HostRule, HttpClient
 from tracker.models import Validators
 from tracker.settings import Settings
 
@@ -131,7 +131,7 @@ def test_host_limiter_spaces_requests_to_hosts_that_ask_for_it() -> None:
     ],
 )
 def test_private_and_link_local_addresses_are_not_public(host: str, public: bool) -> None:
-    from tracker.http import is_public_host
+    from tracker.collect.http import is_public_host
 
     assert is_public_host(host) is public
 

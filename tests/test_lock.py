@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tracker.errors import TrackerError
-from tracker.lock import AlreadyRunning, InstanceLock
+from tracker.runtime.lock import AlreadyRunning, InstanceLock
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the lock uses fcntl")
 
@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 HOLDER = """
 import sys
 from pathlib import Path
-from tracker.lock import InstanceLock
+from tracker.runtime.lock import InstanceLock
 
 with InstanceLock(Path(sys.argv[1])):
     print("locked", flush=True)

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from tracker import logs
+from tracker.runtime import logs
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.secret-token-value"
 

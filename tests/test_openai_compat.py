@@ -4,7 +4,7 @@ test_embed, through the summariser and the embedder that share this.)"""
 
 from __future__ import annotations
 
-from tracker.openai_compat import OPENAI_BASE_URL, Server, llm_configured
+from tracker.llm.openai_compat import OPENAI_BASE_URL, Server, llm_configured
 
 
 def test_an_llm_is_configured_by_a_model_and_a_key_or_a_server_of_ones_own():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tracker.errors import UserError
-from tracker.opml import (
+from tracker.follow.opml import (
     NotAFeed,
     Subscription,
     read_opml,

@@ -21,13 +21,19 @@ import pytest
 from storage.state import SQLiteStateStore
 from tests.conftest import DATA, FeedServer
 from tracker.cli import main
-from tracker.cli_collect import describe
+from tracker.cli.collect import describe
 from tracker.collect import collect
+from tracker.collect.http import HttpClient, retry_after
+from tracker.collect.pages import (
+    HostBook,
+    PageFailure,
+    PagePolicy,
+    fair_shares,
+    page_failure,
+)
 from tracker.config import parse_config
 from tracker.errors import FetchError, HTTPStatusError, TooLargeError
-from tracker.http import HttpClient, retry_after
-from tracker.models import SourceResult, Status
-from tracker.pages import HostBook, PageFailure, PagePolicy, PageTask, fair_shares, page_failure
+from tracker.models import PageTask, SourceResult, Status
 from tracker.settings import Settings
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)

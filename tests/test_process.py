@@ -117,7 +117,7 @@ def test_switching_embedders_is_refused_with_the_fix(world, capsys, monkeypatch)
 
 
 def test_summary_sentences_are_pooled_from_the_chunks_run_not_embedded_again(world, capsys) -> None:
-    from tracker.embed import LocalMiniLM
+    from tracker.understand.embed import LocalMiniLM
 
     class Counting(LocalMiniLM):
         def __init__(self) -> None:

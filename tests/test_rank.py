@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tracker.models import Engagement, ItemKind, Story, StoryMember
-from tracker.rank import Weights, rank
+from tracker.understand.rank import Weights, rank
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
@@ -133,7 +133,7 @@ def test_two_feeds_of_one_blog_are_one_outlet() -> None:
 
 
 def test_engagement_is_said_in_each_communitys_words_most_voted_first() -> None:
-    from tracker.popularity import describe
+    from tracker.understand.popularity import describe
 
     said = describe(
         {

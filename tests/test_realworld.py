@@ -29,14 +29,14 @@ import trafilatura
 from storage.state import SQLiteStateStore
 from tests.conftest import SHARED_FIXTURES, FeedServer
 from tracker.collect import collect
+from tracker.collect.http import HostLimiter, HttpClient
+from tracker.collect.sources.arxiv import query_url
+from tracker.collect.sources.extract import extract_article
+from tracker.collect.sources.feed import parse_feed
 from tracker.config import ArxivSource, parse_config
 from tracker.errors import ParseError
-from tracker.http import HostLimiter, HttpClient
 from tracker.models import ItemKind, SourceResult, Status
 from tracker.settings import Settings
-from tracker.sources.arxiv import query_url
-from tracker.sources.extract import extract_article
-from tracker.sources.feed import parse_feed
 from tracker.text import one_line
 
 if not SHARED_FIXTURES.is_dir():

@@ -18,14 +18,14 @@ from tests.conftest import RECENT, FeedServer
 from tests.test_serve import Clock, no_sleep
 from tracker.cli import main
 from tracker.config import load_config, parse_config
-from tracker.config_values import WEEKDAYS
-from tracker.delivery import RetryPolicy
-from tracker.digest import Digest
+from tracker.config.values import WEEKDAYS
+from tracker.deliver.delivery import RetryPolicy
+from tracker.deliver.digest import Digest
+from tracker.deliver.routes import DEFAULT_ROUTE, route_named, routes
 from tracker.errors import ConfigError, DeliveryError
 from tracker.models import ItemKind, Story, StoryMember
-from tracker.routes import DEFAULT_ROUTE, route_named, routes
 from tracker.runtime import Runtime
-from tracker.schedule import digest_due, last_fire_time, next_fire_time, plan_jobs
+from tracker.runtime.schedule import digest_due, last_fire_time, next_fire_time, plan_jobs
 from tracker.services import Outgoing
 from tracker.settings import Settings
 

@@ -13,8 +13,8 @@ from apscheduler.executors.base import BaseExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from tracker.config import parse_config
-from tracker.config_digest import DigestSettings
-from tracker.schedule import (
+from tracker.config.digest import DigestSettings
+from tracker.runtime.schedule import (
     DEFAULT_INTERVALS,
     Changes,
     DigestTrigger,

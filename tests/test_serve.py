@@ -21,10 +21,10 @@ import pytest
 
 from tests.conftest import TRACKER_COMMAND, FeedServer, blog_feed
 from tracker.config import load_config
-from tracker.delivery import FileDestination, RetryPolicy
-from tracker.digest import Digest
-from tracker.local_services import LocalServices
+from tracker.deliver.delivery import FileDestination, RetryPolicy
+from tracker.deliver.digest import Digest
 from tracker.runtime import Runtime
+from tracker.runtime.local_services import LocalServices
 from tracker.services import Outgoing
 from tracker.settings import Settings
 
@@ -319,7 +319,7 @@ def test_a_source_added_from_discord_is_scheduled_and_collected_without_a_restar
             await runtime.collect_job(change.name)
             refused = await services.sources()
             with monkeypatch.context() as m:
-                m.setattr("tracker.http.is_public_host", lambda host: True)
+                m.setattr("tracker.collect.http.is_public_host", lambda host: True)
                 clock.now += timedelta(days=1)  # past the backoff
                 await runtime.collect_job(change.name)
             return change, jobs, refused, await services.sources()
@@ -343,7 +343,7 @@ def test_a_rejected_discord_token_is_a_configuration_error_that_never_shows_the_
     import discord
 
     from tracker.errors import ConfigError
-    from tracker.serve import serve
+    from tracker.runtime.serve import serve
 
     token = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.not-a-real-token-value"
     # Discord's API, played by the loopback server: it refuses the token as Discord does.
@@ -367,7 +367,7 @@ def test_a_rejected_discord_token_is_a_configuration_error_that_never_shows_the_
 
 def _locked(path: Path) -> bool:
     from tracker.errors import TrackerError
-    from tracker.lock import InstanceLock
+    from tracker.runtime.lock import InstanceLock
 
     try:
         with InstanceLock(path):
@@ -485,7 +485,7 @@ def test_with_discord_unreachable_serve_still_collects_keeps_the_digest_and_retr
 
     from storage.outbox import DigestOutbox
     from storage.state import SQLiteStateStore
-    from tracker.serve import serve
+    from tracker.runtime.serve import serve
 
     with socket.socket() as probe:  # a port nothing listens on: Discord is unreachable
         probe.bind(("127.0.0.1", 0))
@@ -533,7 +533,7 @@ def test_on_shutdown_the_digest_reaches_a_safe_point_before_the_bot_closes(
     serve_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ):
     import bot.client
-    from tracker.serve import serve
+    from tracker.runtime.serve import serve
 
     seen: dict[str, Any] = {}
 

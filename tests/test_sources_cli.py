@@ -11,10 +11,10 @@ import pytest
 
 from tests.conftest import DATA, SHARED_FIXTURES, FeedServer
 from tests.test_opml import READER_EXPORT
-from tracker.addresses import url_key
 from tracker.cli import main
 from tracker.config import FeedSource, load_config
-from tracker.opml import read_opml
+from tracker.follow.addresses import url_key
+from tracker.follow.opml import read_opml
 
 WritePath = Callable[[str], Path]
 

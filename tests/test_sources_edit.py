@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DATA, FeedServer
-from tracker import sources_edit, yaml_splice
-from tracker.addresses import wanted_from
 from tracker.config import load_config
 from tracker.errors import UserError
-from tracker.feed_probe import check_feed_url, probe_feed, read_page
-from tracker.opml import Subscription
+from tracker.follow import edit as sources_edit
+from tracker.follow import yaml_splice
+from tracker.follow.addresses import wanted_from
+from tracker.follow.edit import add_source, import_feeds, remove_source
+from tracker.follow.feed_probe import check_feed_url, probe_feed, read_page
+from tracker.follow.opml import Subscription
 from tracker.settings import Settings
-from tracker.sources_edit import add_source, import_feeds, remove_source
 
 REPO_SOURCES = Path(__file__).parent.parent / "sources.yaml"
 FEED = "https://inference.example/feed.xml"

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tracker.extractive import ExtractiveSummariser
-from tracker.llm_summary import SYSTEM_PROMPT, OpenAISummariser
-from tracker.summarise import make_summariser
-from tracker.summary import Summary, SummaryInput
+from tracker.understand.summary import Summary, SummaryInput
+from tracker.understand.summary.choose import make_summariser
+from tracker.understand.summary.extractive import ExtractiveSummariser
+from tracker.understand.summary.llm import SYSTEM_PROMPT, OpenAISummariser
 
 # --- a deterministic fake embedder --------------------------------------------------------------
 
@@ -280,7 +280,7 @@ def test_housekeeping_is_neither_breaking_nor_the_headline(
 
 
 def test_the_real_local_embedder_picks_the_point_of_an_abstract() -> None:
-    from tracker.embed import LocalMiniLM  # a broken import fails here, never skips
+    from tracker.understand.embed import LocalMiniLM  # a broken import fails here, never skips
 
     funding = "This work was supported by a grant from the national science foundation."
     code = "Code is available at https://github.com/example/specdec."
@@ -595,7 +595,7 @@ def test_the_api_key_never_appears_in_a_reason_or_the_log(
 ) -> None:
     # Some servers echo the key back ("Incorrect API key provided: sk-...").
     chat.reply = Reply(status, {"error": {"message": f"Incorrect API key provided: {KEY}"}})
-    caplog.set_level(logging.DEBUG, logger="tracker.llm_summary")
+    caplog.set_level(logging.DEBUG, logger="tracker.understand.summary.llm")
     with OpenAISummariser(MODEL, KEY, chat.base_url, extractive, timeout=0.5) as llm:
         reason = llm.summarise(STORY).fallback_reason
     assert chat.headers[0]["authorization"] == f"Bearer {KEY}"  # the key was really used

@@ -10,7 +10,7 @@ import pytest
 
 from tracker.config import Config
 from tracker.errors import ConfigError
-from tracker.watch import ConfigWatcher
+from tracker.runtime.watch import ConfigWatcher
 
 GOOD = """\
 sources:

@@ -22,7 +22,7 @@ from storage.queue import ProcessingQueue
 from storage.state import SQLiteStateStore
 from storage.stories import SQLiteStoryStore
 from storage.vectors import ChromaVectorStore, TrackerEmbeddingFunction
-from tracker.ask import (
+from tracker.answer.ask import (
     ANSWER_N,
     ANSWER_PER_STORY,
     Answer,
@@ -34,21 +34,21 @@ from tracker.ask import (
     extractive_answer,
     retrieve,
 )
-from tracker.chat import OpenAIChat
 from tracker.config import Config
-from tracker.digest import Digest, Sent, fresh, select
-from tracker.embed import make_embedder
+from tracker.deliver.digest import Digest, Sent, fresh, select
+from tracker.deliver.headline import LLMHeadline, extractive_headline
+from tracker.deliver.routes import DEFAULT_ROUTE, Route, routes
 from tracker.embedder import Embedder
-from tracker.feedback import feedback_signal
-from tracker.headline import LLMHeadline, extractive_headline
+from tracker.llm.chat import OpenAIChat
+from tracker.llm.openai_compat import llm_configured
 from tracker.models import Story
-from tracker.openai_compat import llm_configured
-from tracker.process import Pipeline, ProcessReport, utcnow
-from tracker.rank import Ranked, rank
-from tracker.routes import DEFAULT_ROUTE, Route, routes
 from tracker.settings import Settings
-from tracker.summarise import make_summariser
-from tracker.summary import Summariser
+from tracker.understand.embed import make_embedder
+from tracker.understand.feedback import feedback_signal
+from tracker.understand.process import Pipeline, ProcessReport, utcnow
+from tracker.understand.rank import Ranked, rank
+from tracker.understand.summary import Summariser
+from tracker.understand.summary.choose import make_summariser
 
 
 class Tracker:
@@ -134,7 +134,7 @@ class Tracker:
     ) -> list[Ranked]:
         """Stories changed within ``since`` (or just ``only``), best first, with their
         score parts. Readers' votes (on any story, however old) adjust the ranking: see
-        tracker.feedback.
+        tracker.understand.feedback.
         """
         now = now or utcnow()
         stories = (

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-
-from tracker.pages import PageChanges
+from urllib.parse import urlsplit
 
 
 class ItemKind(StrEnum):
@@ -235,3 +235,67 @@ class Story:
     @property
     def sources(self) -> list[str]:
         return list(dict.fromkeys(m.source for m in self.members))
+
+
+#: Suffix of the fingerprint of an item whose text came from its linked page.
+WITH_PAGE = "+page"
+
+
+def host_of(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+@dataclass(frozen=True)
+class PageTask:
+    """One item's article page, as the queue remembers it."""
+
+    item_id: str
+    url: str
+    attempts: int = 0
+    last_error: str | None = None
+    last_attempt: datetime | None = None
+    #: Not asked for before this; None means due now.
+    next_attempt: datetime | None = None
+    #: The item keeps its teaser for good.
+    gave_up: bool = False
+
+    @property
+    def host(self) -> str:
+        return host_of(self.url)
+
+    def due(self, now: datetime) -> bool:
+        return not self.gave_up and (self.next_attempt is None or self.next_attempt <= now)
+
+
+@dataclass(frozen=True)
+class PageChanges:
+    """What one collect did to a source's queue: tasks to write, and items whose page is
+    settled (fetched, or no longer wanted)."""
+
+    upsert: tuple[PageTask, ...] = ()
+    remove: tuple[str, ...] = ()
+
+
+_LEADING_URL = re.compile(r"^\S+://\S+\s+")
+
+
+def short_reason(message: str) -> str:
+    """A page error without the page's address, so that alike errors count together:
+    "answered 403 Forbidden (the server refuses access)"."""
+    return _LEADING_URL.sub("", message).strip() or message
+
+
+@dataclass(frozen=True)
+class HostWait:
+    """No request to ``host`` before ``until``: it asked (Retry-After), or, ``pages_only``,
+    it refused page after page and its article pages are paused (its feed is not)."""
+
+    host: str
+    until: datetime
+    reason: str
+    pages_only: bool = False
+    #: Pauses of pages in a row with no page fetched from the host in between.
+    strikes: int = 0

@@ -2,7 +2,7 @@
 
 The bot's cogs depend only on ``Services`` and the value types here, so a test
 can hand them a stand-in and the cogs stay thin. ``LocalServices`` (in
-``tracker.local_services``) is the real one: it runs the blocking work off the event loop.
+``tracker.runtime.local_services``) is the real one: it runs the blocking work off the event loop.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from tracker.ask import Answer
-from tracker.digest import Digest
+from tracker.answer.ask import Answer
+from tracker.deliver.digest import Digest
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from discord.ext import commands
 
 from bot.cogs.ask import parse_since
 from bot.replies import NO_PINGS, escaped, follow_up, link, pack, reply, suggestions
-from tracker.discord_render import render_discord, shorten
+from tracker.deliver.discord import render_discord, shorten
 from tracker.services import SearchHit, Services, Why
 
 log = logging.getLogger("tracker.bot.stories")

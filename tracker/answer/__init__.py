@@ -1,0 +1,1 @@
+"""``/ask``, ``/search`` and ``/why``: questions answered from the corpus, with their sources."""

@@ -1,0 +1,501 @@
+"""How well the corpus supports an answer: which story answers, which of its sentences are
+fit to quote, and whether to say "not covered" instead. Pure functions of the question, the
+retrieved passages and an embedder.
+
+An answer mixing "they use Leaky ReLU" from one paper with "h-swish" from another is worse
+than none, so the answer comes from one story: the one whose sentences, words and retrieval
+ranks best support it. Whether to answer at all rests on several signals of that support,
+combined by a logistic model fitted by ``bench/answers.py`` on the project's own question
+sets (answerable, about a paper removed from the corpus, about a paper whose evidence was
+removed); one cosine alone barely tells them apart.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar, runtime_checkable
+
+import numpy as np
+
+from tracker.embedder import Embedder
+from tracker.text import SENTENCE_END
+
+
+class Retrieved(Protocol):
+    """What this module needs of a retrieved passage (``tracker.answer.ask.Passage``)."""
+
+    @property
+    def chunk_id(self) -> str: ...
+    @property
+    def story_id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def ranks(self) -> dict[str, int]: ...
+
+
+R = TypeVar("R", bound=Retrieved)
+
+
+# --- sentences fit to quote --------------------------------------------------------------
+
+#: Reference markers of converted papers (S2ORC, Qasper): "BIBREF3", "FIGREF1", "TABREF2".
+_MARKER = re.compile(r"(?:\s*\b(?:BIB|FIG|TAB|SEC|EQ)REF\d+\b(?:\s*,(?=\s*\w+REF\d))?)+")
+_EMPTY_BRACKETS = re.compile(r"[(\[]\s*(?:[,;]\s*)*[)\]]")
+_LOOSE_COMMAS = re.compile(r"\s*(?:,\s*)+(?=[,.;:)\]])|(?<=[(\[])\s*,\s*")
+_CAPTION = re.compile(
+    r"^(?:fig(?:ure)?\.?|table|tab\.|algorithm|listing|eq(?:uation)?\.?)\s*\d", re.I
+)
+#: Sentences that are about the paper rather than its findings.
+_BOILERPLATE = re.compile(
+    r"|".join(
+        (
+            r"\b(?:rest|remainder) of (?:this|the) (?:paper|article|section)\b",
+            r"\bis (?:organi[sz]ed|structured) as follows\b",
+            r"\bin (?:this|the next|the following) section,? we\b",
+            r"\bwe (?:compare|evaluate) (?:our|the) (?:models?|methods?|approach) against\b",
+            r"\b(?:licen[cs]ed under|creative commons|license details)\b",
+            r"\bwe (?:would like to )?thank\b",
+            r"\b(?:was|is|were) (?:partially |partly )?(?:supported|funded) by\b",
+            r"\b(?:code|data|dataset|corpus) (?:is|are) (?:publicly )?available at\b",
+            r"https?://",
+            r"\bshown in (?:figure|table|fig\.)\s*\d*\.?$",
+            r"^(?:results|examples?) (?:are|is) (?:shown|given|presented|reported) in\b",
+        )
+    ),
+    re.I,
+)
+MIN_CHARS = 40
+MIN_WORDS = 6
+
+
+def clean_sentence(sentence: str) -> str:
+    """The sentence without reference markers and the brackets and commas they leave."""
+    text = _MARKER.sub("", sentence)
+    text = _EMPTY_BRACKETS.sub("", text)
+    text = _LOOSE_COMMAS.sub("", text)
+    text = re.sub(r"\s+([,.;:!?)\]])", r"\1", text)
+    return " ".join(text.split())
+
+
+def quotable(sentence: str) -> bool:
+    """Whether a (cleaned) sentence can be quoted as an answer: a whole sentence of prose,
+    not a heading, a caption, table residue or boilerplate about the paper itself."""
+    words = sentence.split()
+    if len(sentence) < MIN_CHARS or len(words) < MIN_WORDS:
+        return False
+    if sentence[-1] not in ".!?\"')”":  # a heading, a list item or a cut-off line
+        return False
+    if ":::" in sentence or _CAPTION.match(sentence) or _BOILERPLATE.search(sentence):
+        return False
+    alphabetic = sum(1 for w in words if re.fullmatch(r"[A-Za-z][A-Za-z'’-]*[.,;:]?", w))
+    return alphabetic / len(words) >= 0.6  # tables flattened into text are mostly numbers
+
+
+def sentences_of(text: str, title: str = "") -> list[str]:
+    """The quotable sentences of a passage, cleaned, in order. The title that leads a
+    story's first chunk and any line that is not prose (a heading) are left out."""
+    body = text
+    if title and body.startswith(title):
+        body = body[len(title) :]
+    out = []
+    for paragraph in re.split(r"\n+", body):
+        for sentence in SENTENCE_END.split(" ".join(paragraph.split())):
+            cleaned = clean_sentence(sentence)
+            if quotable(cleaned):
+                out.append(cleaned)
+    return out
+
+
+# --- the question's content ----------------------------------------------------------------
+
+_WORD = re.compile(r"[a-z0-9]+")
+#: Function words and the words any question about a paper uses ("what does this paper
+#: propose"): they say nothing about what is asked.
+_STOPWORDS_TEXT = """
+    a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing done during each
+    either few for from further had has have having he her here hers him his how i if in
+    into is it its itself just me more most my no nor not now of off on once only or other
+    our ours out over own same she should so some such than that the their theirs them then
+    there these they this those through to too under until up very was we were what when
+    where which while who whom why will with would you your yours paper papers work works
+    author authors propose proposed use used using uses they their based approach method
+    methods model models study studies show shown report reported present presented there
+    kind type types different new one two many much
+"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+
+
+def _stem(word: str) -> str:
+    """A crude stem, enough to match "features" with "feature" and "tagging" with "tag"."""
+    for suffix in ("ings", "ing", "ies", "es", "ed", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
+def content_words(text: str) -> frozenset[str]:
+    """Stems of the words that carry meaning (no stop words, no one- or two-letter words)."""
+    return frozenset(
+        _stem(w) for w in _WORD.findall(text.lower()) if len(w) >= 3 and w not in STOPWORDS
+    )
+
+
+def coverage(question: frozenset[str], text: str) -> float:
+    """The share of the question's content words that ``text`` contains."""
+    if not question:
+        return 0.0
+    return len(question & content_words(text)) / len(question)
+
+
+# --- the story that answers ----------------------------------------------------------------
+
+#: How a story's support is summed up to choose among stories (fitted by bench/answers.py).
+STORY_WEIGHTS = {"sentence": 1.0, "coverage": 0.5, "fusion": 0.25}
+#: Sentences quoted from the chosen story, and how far below its best one they may score.
+EXCERPTS = 3
+EXCERPT_SLACK = 0.12
+#: A second story is quoted only when its best sentence is at least this good relative to
+#: the first story's, and it covers at least as much of the question.
+ALSO_WITHIN = 0.02
+
+
+@dataclass(frozen=True)
+class Sentence:
+    passage: int  # index into the passages
+    order: int  # position among all candidate sentences (passage order, then text order)
+    text: str
+    score: float
+    #: The share of the asked-for words (by rarity) in the sentence and its neighbours.
+    asked: float = 0.0
+
+
+@dataclass(frozen=True)
+class StorySupport:
+    story_id: str
+    passages: tuple[int, ...]
+    sentences: tuple[Sentence, ...]  # best first
+    best: float
+    coverage: float
+    fusion: float
+    score: float
+
+
+@dataclass(frozen=True)
+class Support:
+    """The chosen story, its excerpts, the signals of the decision and the decision."""
+
+    story: StorySupport | None
+    excerpts: tuple[Sentence, ...] = ()
+    also: StorySupport | None = None
+    also_excerpt: Sentence | None = None
+    signals: dict[str, float] = field(default_factory=dict)
+    probability: float = 0.0
+    covered: bool = False
+
+
+#: Weight of the lexical part of a sentence's score (the words of what is asked).
+LEXICAL = 0.3
+
+
+def ask_weights(question: frozenset[str], sentences: Sequence[frozenset[str]]) -> dict[str, float]:
+    """Each question word weighted by how rare it is among the candidate sentences.
+
+    A question names its subject ("in the work on Turkish sentiment analysis") and what it
+    asks ("which features are combined"): the subject's words fill every sentence of the
+    paper, the asked-for ones only the few that answer, so rarity tells them apart.
+
+    In sorted order: the weights are summed over this dict, and a set's order changes
+    from one process to the next (string hashing), so its sums could differ in the last
+    bit and break a tie the other way: the same question gave another answer per run.
+    """
+    n = len(sentences)
+    return {
+        w: math.log((n + 1) / (sum(1 for s in sentences if w in s) + 0.5)) for w in sorted(question)
+    }
+
+
+def weighted_coverage(weights: dict[str, float], words: frozenset[str]) -> float:
+    total = sum(weights.values())
+    return sum(v for w, v in weights.items() if w in words) / total if total > 0 else 0.0
+
+
+def score_sentences(
+    question: str, passages: Sequence[Retrieved], embedder: Embedder
+) -> list[Sentence]:
+    """Every quotable sentence, scored by how well it answers: the mean of its cosine with
+    the question alone and in context (with its neighbours, which often carry the subject
+    a sentence leaves to "it" or "they"), plus the share of the asked-for words (weighted
+    by rarity, see ``ask_weights``) that the sentence and its neighbours contain. The
+    shipped embedding model is no cross-encoder, but reading a sentence in its context
+    and for what is asked does part of a reranker's job.
+
+    The context's vector is the normalised sum of the three sentences' own vectors rather
+    than the embedding of their joined text: on the project's question sets the decision,
+    refitted, separates the sets as well (bench/answers.py), and ``tracker ask`` embeds a
+    third of the word pieces (about 7 times faster on papers' passages)."""
+    found: list[tuple[int, str, int, int]] = []  # passage, sentence, its neighbours' span
+    for n, passage in enumerate(passages):
+        sentences = sentences_of(passage.text, passage.title)
+        first = len(found)
+        for i, sentence in enumerate(sentences):
+            found.append((n, sentence, first + max(0, i - 1), first + min(len(sentences), i + 2)))
+    if not found:
+        return []
+    vectors = embedder.embed([question, *(s for _, s, _, _ in found)])
+    asked, own = vectors[0], vectors[1:]
+    words = [content_words(s) for _, s, _, _ in found]
+    weights = ask_weights(content_words(question), words)
+    out = []
+    for order, (n, sentence, lo, hi) in enumerate(found):
+        around = own[lo:hi].sum(axis=0)
+        norm = float(np.linalg.norm(around))
+        context = float(around @ asked) / norm if norm > 0 else 0.0
+        alone = float(own[order] @ asked)
+        lexical = weighted_coverage(weights, frozenset().union(*words[lo:hi]))
+        out.append(Sentence(n, order, sentence, (alone + context) / 2 + LEXICAL * lexical, lexical))
+    return out
+
+
+def story_support(
+    question: str, passages: Sequence[Retrieved], sentences: Sequence[Sentence]
+) -> list[StorySupport]:
+    """Each story's support, best first; ties go to the smaller story id, so the same
+    question over the same corpus always picks the same story."""
+    words = content_words(question)
+    top_fusion = max((p.score for p in passages), default=0.0) or 1.0
+    members: dict[str, list[int]] = {}
+    for n, passage in enumerate(passages):
+        members.setdefault(passage.story_id, []).append(n)
+    out = []
+    for story_id, indexes in members.items():
+        own = sorted(
+            (s for s in sentences if s.passage in indexes), key=lambda s: (-s.score, s.order)
+        )
+        if not own:
+            continue
+        text = " ".join(passages[i].text for i in indexes)
+        cov = coverage(words, text)
+        fusion = sum(passages[i].score for i in indexes) / top_fusion
+        score = (
+            STORY_WEIGHTS["sentence"] * own[0].score
+            + STORY_WEIGHTS["coverage"] * cov
+            + STORY_WEIGHTS["fusion"] * min(fusion, 2.0)
+        )
+        out.append(
+            StorySupport(story_id, tuple(indexes), tuple(own), own[0].score, cov, fusion, score)
+        )
+    return sorted(out, key=lambda s: (-s.score, s.story_id))
+
+
+def _story_rank(passages: Sequence[Retrieved], story_id: str, method: str) -> float:
+    """The story's rank among the stories that ``method`` ranked (by their best passage),
+    as 1/rank; 0 when the method did not find it."""
+    best: dict[str, int] = {}
+    for p in passages:
+        rank = p.ranks.get(method)
+        if rank is not None and rank < best.get(p.story_id, 10**9):
+            best[p.story_id] = rank
+    if story_id not in best:
+        return 0.0
+    ahead = sum(1 for s, r in best.items() if (r, s) < (best[story_id], story_id))
+    return 1.0 / (1 + ahead)
+
+
+def signals(
+    question: str,
+    passages: Sequence[Retrieved],
+    stories: Sequence[StorySupport],
+    excerpts: Sequence[Sentence],
+) -> dict[str, float]:
+    """The decision's inputs, each in about [0, 1]."""
+    first = stories[0]
+    words = content_words(question)
+    runner_up = stories[1].score if len(stories) > 1 else first.score - 1.0
+    return {
+        "sentence": first.best,
+        "coverage": first.coverage,
+        "excerpt_coverage": coverage(words, " ".join(s.text for s in excerpts)),
+        "asked": max((s.asked for s in excerpts), default=0.0),
+        "asked_story": max((s.asked for s in first.sentences), default=0.0),
+        "margin": first.score - runner_up,
+        "bm25_rank": _story_rank(passages, first.story_id, "bm25"),
+        "dense_rank": _story_rank(passages, first.story_id, "dense"),
+        "question_words": min(len(words), 10) / 10,
+    }
+
+
+#: The decision: P(covered) = sigmoid(BIAS + sum of weight * signal), fitted by
+#: ``bench/answers.py --fit`` on the fit half of the project's question sets.
+DECISION_WEIGHTS: dict[str, float] = {
+    "sentence": -0.186,
+    "coverage": 2.525,
+    "excerpt_coverage": -0.393,
+    "asked": -0.228,
+    "asked_story": 0.682,
+    "margin": 1.217,
+    "bm25_rank": 1.259,
+    "dense_rank": 3.794,
+    "question_words": 1.374,
+}
+DECISION_BIAS = -8.126
+#: Answer when P(covered) is at least this: the point of the trade-off curve (fit split)
+#: that refuses at most about 1 in 10 answerable questions.
+DECISION_THRESHOLD = 0.47
+
+
+def probability(values: dict[str, float], weights: dict[str, float], bias: float) -> float:
+    z = bias + sum(weights[k] * values.get(k, 0.0) for k in weights)
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+#: Chunks of the chosen story read beyond the retrieved ones, the most on-question first.
+READ_CHUNKS = 4
+
+
+def on_question(question: str, chunks: Sequence[R], n: int) -> list[R]:
+    """The ``n`` chunks of one story that hold most of what is asked, in story order:
+    the question's words weighted by their rarity among the story's chunks, so the words
+    of its subject (in every chunk) count little and the asked-for ones much."""
+    words = [content_words(c.text) for c in chunks]
+    weights = ask_weights(content_words(question), words)
+    ranked = sorted(range(len(chunks)), key=lambda i: (-weighted_coverage(weights, words[i]), i))
+    return [chunks[i] for i in sorted(ranked[:n])]
+
+
+#: A question word in at least this share of the story's chunks names the story's subject.
+SUBJECT_SHARE = 0.3
+
+
+def asked_part(question: str, chunks: Sequence[Retrieved]) -> str:
+    """The question without the words of the story's subject: "In the work on Turkish
+    sentiment analysis, which features are used?" asks, of that story, "which features are
+    used?". Embedding the whole question finds the sentences that name the subject best,
+    which seldom answer."""
+    if not chunks:
+        return question
+    words = [content_words(c.text) for c in chunks]
+    kept = [
+        token
+        for token in question.split()
+        if not (stem := content_words(token))
+        or sum(1 for w in words if stem <= w) / len(words) < SUBJECT_SHARE
+    ]
+    asked = " ".join(kept)
+    return asked if content_words(asked) else question
+
+
+@runtime_checkable
+class NearestChunks(Protocol):
+    """A story's chunks that can also say which are nearest a text (``ask.StoryChunks``)."""
+
+    def __call__(self, story_id: str) -> Sequence[Retrieved]: ...
+    def nearest(self, story_id: str, text: str, n: int) -> list[str] | None: ...
+
+
+def to_read(
+    question: str,
+    story_id: str,
+    chunks: Sequence[R],
+    source: object,
+    n: int,
+    seen: Collection[str] = (),
+) -> list[R]:
+    """The ``n`` chunks of the story to read beyond the retrieved ones, less those already
+    ``seen`` (by chunk id): those whose stored vectors are nearest what is asked
+    (``asked_part``) where the source can tell, else those holding most of the asked-for
+    words (``on_question``). On the project's answerable questions, the four nearest hold
+    the evidence for 74 in 100 against 59 for the words."""
+    ids = (
+        source.nearest(story_id, asked_part(question, chunks), n)
+        if isinstance(source, NearestChunks)
+        else None
+    )
+    if ids:  # None: no dense index; empty: its vectors are not (yet) there
+        wanted = set(ids)
+        picked = [c for c in chunks if c.chunk_id in wanted]  # in the story's order
+    else:
+        picked = on_question(question, chunks, n)
+    return [c for c in picked if c.chunk_id not in seen]
+
+
+def read_whole(
+    question: str,
+    story: StorySupport,
+    passages: Sequence[Retrieved],
+    source: Callable[[str], Sequence[Retrieved]],
+    embedder: Embedder,
+) -> StorySupport:
+    """The story's support with its sentences taken from its retrieved passages and the
+    chunks of it nearest what is asked (``to_read``); ``source`` gives a story's chunks."""
+    chunks = source(story.story_id)
+    retrieved = [passages[i] for i in story.passages]
+    seen = {p.chunk_id for p in retrieved}
+    extra = to_read(question, story.story_id, chunks, source, READ_CHUNKS, seen)
+    read = [*retrieved, *extra]
+    asked = asked_part(question, chunks or retrieved)
+    sentences = sorted(score_sentences(asked, read, embedder), key=lambda s: (-s.score, s.order))
+    if not sentences:
+        return story
+    return StorySupport(
+        story.story_id,
+        story.passages,
+        tuple(sentences),
+        sentences[0].score,
+        story.coverage,
+        story.fusion,
+        story.score,
+    )
+
+
+def weigh(
+    question: str,
+    passages: Sequence[Retrieved],
+    embedder: Embedder,
+    chunks: Callable[[str], Sequence[Retrieved]] | None = None,
+    threshold: float = DECISION_THRESHOLD,
+) -> Support:
+    """The best-supported story, its excerpts, and whether the corpus covers the question.
+    ``chunks`` gives a story's every chunk: the chosen story is then read beyond the
+    passages retrieval found for it."""
+    sentences = score_sentences(question, passages, embedder)
+    stories = story_support(question, passages, sentences)
+    if not stories:
+        return Support(None)
+    first = stories[0]
+    if chunks is not None:
+        first = read_whole(question, first, passages, chunks, embedder)
+        stories = [first, *stories[1:]]
+    excerpts = tuple(
+        sorted(
+            (s for s in first.sentences[:EXCERPTS] if s.score >= first.best - EXCERPT_SLACK),
+            key=lambda s: s.order,
+        )
+    )
+    values = signals(question, passages, stories, excerpts)
+    p = probability(values, DECISION_WEIGHTS, DECISION_BIAS)
+    also = next(
+        (
+            s
+            for s in stories[1:]
+            if s.best >= first.best - ALSO_WITHIN and s.coverage >= first.coverage
+        ),
+        None,
+    )
+    return Support(
+        first,
+        excerpts,
+        also,
+        also.sentences[0] if also else None,
+        values,
+        p,
+        p >= threshold,
+    )

@@ -1,0 +1,391 @@
+"""Blogs, newsletters and news: RSS 0.9x/1.0/2.0, Atom (feedparser) and JSON Feed.
+
+``parse_feed`` is pure (bytes in, entries out); ``FeedCollector`` does the
+fetching: conditional GET for the feed, and the linked page when an entry
+carries only a teaser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from collections import Counter
+from collections.abc import Mapping
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+import lxml.etree
+import lxml.html
+
+from tracker.collect.http import is_public_host
+from tracker.collect.pages import PageFailure
+from tracker.collect.sources.article_pages import (
+    UNTITLED,
+    PageQueue,
+    fetch_article,
+    page_note,
+    summarised,
+    with_article,
+)
+from tracker.collect.sources.base import CollectContext, utc_from_struct
+from tracker.collect.sources.entries import Entry, ParsedFeed
+from tracker.collect.sources.extract import Article
+from tracker.collect.sources.jsonfeed import looks_like_json, parse_json_feed
+from tracker.config import FeedSource
+from tracker.errors import ParseError
+from tracker.models import WITH_PAGE, Fetched, Item, ItemKind, Validators, reader_hash
+from tracker.text import html_to_text, one_line, outbound_links
+from tracker.urls import canonical_url
+
+FEED_ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/feed+json, application/json;q=0.9, "
+    "application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
+)
+_TEASER_END = re.compile(
+    r"(\.\.\.|…|\[…\]|\[\.\.\.\]|read more|continue reading|read the full\b.*|keep reading)\W*$",
+    re.IGNORECASE,
+)
+#: Below this many characters, a summary without full content is taken as a teaser.
+TEASER_CHARS = 500
+#: Content at least this long is the post itself, whatever its last words.
+FULL_POST_CHARS = 2000
+
+
+def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
+    """Entries of an RSS, Atom or JSON feed; a ParseError when there is no feed to read.
+
+    A malformed feed whose entries can still be salvaged yields them, with a
+    warning, rather than an error: losing a post over a stray ``&`` helps nobody.
+    """
+    headers = {k.lower(): v for k, v in (headers or {}).items()}
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if looks_like_json(content, content_type):
+        return parse_json_feed(content, url)
+    response_headers = {"content-location": url, **headers}
+    # Feed HTML only ever becomes plain text here (html_to_text drops scripts), so
+    # feedparser's sanitiser and its rewriting of links inside content, most of its
+    # parse time, buy nothing. Entry links are still resolved against the feed's URL.
+    parsed = feedparser.parse(
+        content,
+        response_headers=response_headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    if not parsed.get("version") and not parsed.entries:
+        if _is_html(content, content_type):
+            raise ParseError(_html_message(content, url))
+        reason = parsed.get("bozo_exception")
+        if not reason or _harmless(reason):
+            reason = "no RSS, Atom or JSON Feed found"
+        raise ParseError(f"{url} is not a readable feed ({reason})")
+    warnings: tuple[str, ...] = ()
+    if parsed.get("bozo") and parsed.entries and not _harmless(parsed.get("bozo_exception")):
+        warnings = (
+            f"the feed is not well-formed ({parsed.get('bozo_exception')}); "
+            f"kept the {len(parsed.entries)} entries that could be read",
+        )
+    entries = [_entry(raw) for raw in parsed.entries]
+    return ParsedFeed(
+        title=one_line(parsed.feed.get("title", "")),
+        entries=entries,
+        format=parsed.get("version") or "unknown",
+        warnings=warnings,
+    )
+
+
+def _harmless(exc: object) -> bool:
+    """Bozo reasons about HTTP headers, not the document: a missing or odd Content-Type,
+    or a charset that the XML declaration overrides. The feed itself is fine."""
+    return isinstance(exc, feedparser.NonXMLContentType | feedparser.CharacterEncodingOverride)
+
+
+def _markup(value: str, detail: object) -> str:
+    """Entry fields are HTML from here on; feedparser tells which ones were plain text.
+
+    A plain-text title such as "Hiding <think> tokens" must survive html_to_text.
+    """
+    kind = detail.get("type", "") if isinstance(detail, dict) else ""
+    return html.escape(value, quote=False) if kind == "text/plain" else value
+
+
+def _entry(raw: feedparser.FeedParserDict) -> Entry:
+    contents = raw.get("content") or []
+    content = max((_markup(c.get("value", ""), c) for c in contents), key=len, default="")
+    summary = _markup(raw.get("summary", ""), raw.get("summary_detail"))
+    authors = tuple(a["name"] for a in raw.get("authors", []) if a.get("name"))
+    if not authors and raw.get("author"):
+        authors = (raw["author"],)
+    link = raw.get("link")
+    if not link:
+        link = next((x.get("href") for x in raw.get("links", []) if x.get("href")), None)
+    # dict.get: feedparser's .get maps a missing updated_parsed to published_parsed, and warns.
+    updated = utc_from_struct(dict.get(raw, "updated_parsed"))
+    return Entry(
+        id=raw.get("id") or None,
+        link=link or None,
+        title=_markup(raw.get("title", ""), raw.get("title_detail")),
+        content=content,
+        summary=summary if summary != content else "",
+        authors=authors,
+        published=utc_from_struct(raw.get("published_parsed")) or updated,
+        updated=updated,
+        tags=tuple(t["term"] for t in raw.get("tags", []) if t.get("term")),
+    )
+
+
+def _is_html(content: bytes, content_type: str) -> bool:
+    if content_type in ("text/html", "application/xhtml+xml"):
+        return True
+    head = content[:2048].lower()
+    return b"<html" in head or b"<!doctype html" in head
+
+
+def discover_feed(content: bytes, url: str) -> str | None:
+    """The feed an HTML page advertises with <link rel="alternate">, if any."""
+    try:
+        root = lxml.html.fromstring(content)
+    except (lxml.etree.ParserError, ValueError):
+        return None
+    for link in root.iter("link"):
+        rel = (link.get("rel") or "").lower().split()
+        kind = (link.get("type") or "").lower()
+        if "alternate" in rel and any(k in kind for k in ("rss", "atom", "feed+json")):
+            href = link.get("href")
+            if href:
+                return urljoin(url, href)
+    return None
+
+
+def _html_message(content: bytes, url: str) -> str:
+    found = discover_feed(content, url)
+    if found:
+        return (
+            f"{url} is an HTML page, not a feed; the page links to a feed at {found}: "
+            "use that as url:"
+        )
+    return f"{url} is an HTML page, not a feed; set url: to the site's RSS or Atom address"
+
+
+def is_teaser(entry: Entry) -> bool:
+    """Whether the entry carries only an excerpt of the article it links to."""
+    text = html_to_text(entry.content or entry.summary)
+    if not text:
+        return True
+    if entry.content and len(text) >= FULL_POST_CHARS:
+        return False  # a long post that happens to end in "..." or "read the full paper"
+    if _TEASER_END.search(text[-200:]):  # the tail only: the pattern backtracks on long runs
+        return True
+    return not entry.content and len(text) < TEASER_CHARS
+
+
+def entry_key(entry: Entry) -> str:
+    """The entry's identity within its feed: guid, else link, else title and date."""
+    if entry.id:
+        return entry.id.strip()
+    if entry.link:
+        return canonical_url(entry.link)
+    return f"{one_line(entry.title)}|{entry.published.isoformat() if entry.published else ''}"
+
+
+def item_id(entry: Entry) -> str:
+    """The entry's id when its key is its own (the usual case)."""
+    return _hashed(entry_key(entry))
+
+
+def _disambiguated_id(entry: Entry) -> str:
+    return _hashed(f"{entry_key(entry)}|{entry.link}|{entry.title}|{entry.content}|{entry.summary}")
+
+
+def _hashed(key: str) -> str:
+    return "post:" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
+
+
+def assign_ids(entries: list[Entry], known: Mapping[str, str]) -> list[tuple[str, Entry]]:
+    """Stable ids for a feed's entries, each distinct entry kept once.
+
+    Some publishers reuse one guid (and link) for different posts. Among
+    entries that share a key, the one already stored under the plain id (same
+    fingerprint) keeps it, whatever the order this time; failing that, the
+    first does. The others get an id made of key, title and text, so every
+    post is kept and a post listed twice is still one item.
+    """
+    groups: dict[str, list[Entry]] = {}
+    for entry in entries:
+        group = groups.setdefault(item_id(entry), [])
+        if all(e.fingerprint != entry.fingerprint for e in group):
+            group.append(entry)
+    owners: dict[str, str] = {}
+    for ident, group in groups.items():
+        stored = known.get(ident)
+        owner = next((e for e in group if _stored_as(stored, e)), group[0])
+        owners[ident] = owner.fingerprint
+    assigned = []
+    for ident, group in groups.items():
+        for entry in group:
+            mine = entry.fingerprint == owners[ident]
+            assigned.append((ident if mine else _disambiguated_id(entry), entry))
+    return assigned
+
+
+def _stored_as(stored: str | None, entry: Entry) -> bool:
+    return stored in (entry.fingerprint, entry.fingerprint + WITH_PAGE)
+
+
+class FeedCollector:
+    """Collects one RSS, Atom or JSON feed, then the article pages its teasers want.
+
+    The feed and its pages are separate work: the feed is fetched with conditional GET
+    whatever the pages' state, and pages come from the source's queue (``tracker.collect.pages``)
+    when they are due, whether the feed changed or answered 304.
+    """
+
+    def collect(self, source: FeedSource, ctx: CollectContext) -> Fetched:
+        response = ctx.get(
+            source.url, ctx.validators, accept=FEED_ACCEPT, public_only=source.public_only
+        )
+        queue = PageQueue(ctx.pages)
+        items: dict[str, Item] = {}
+        warnings: list[str] = []
+        if response.not_modified:
+            validators = refreshed(ctx.validators, response.validators)
+        else:
+            validators = response.validators
+            parsed = parse_feed(response.content, response.url, response.headers)
+            warnings.extend(parsed.warnings)
+            for ident, entry in assign_ids(parsed.entries, ctx.known):
+                stored = ctx.known.get(ident)
+                if stored == entry.fingerprint + WITH_PAGE:
+                    # Unchanged, and its article was fetched before: the store keeps that
+                    # text because the fingerprint matches. No page request.
+                    items[ident] = _item(source, entry, ident, parsed.title, stored)
+                    queue.settle(ident)
+                    continue
+                item = _item(source, entry, ident, parsed.title, entry.fingerprint)
+                wants_page = entry.link is not None and (
+                    source.full_text == "always"
+                    or (source.full_text == "auto" and is_teaser(entry))
+                )
+                if not (wants_page and entry.link):
+                    items[ident] = item
+                    queue.settle(ident)
+                    continue
+                if (
+                    stored is not None
+                    and stored.endswith(WITH_PAGE)
+                    and ctx.teaser_hashes.get(ident) == reader_hash(item.title, item.text)
+                ):
+                    # The entry changed after its article was read, but only its timestamps
+                    # (feeds bump <updated> for nothing): the article stands, no page asked.
+                    queue.settle(ident)
+                    continue
+                # New, or new words: the teaser now, the article when its page comes.
+                items[ident] = item
+                queue.want(ident, entry.link)
+        if source.full_text == "never":
+            queue.settle_all()
+        fetched, failed = self._fetch_pages(source, ctx, response.url, queue, items, warnings)
+        return Fetched(
+            items=list(items.values()),
+            not_modified=response.not_modified,
+            validators=validators,
+            warnings=tuple(warnings),
+            page_changes=queue.changes(),
+            pages_fetched=fetched,
+            pages_failed=failed,
+            moved_to=response.moved_to,
+        )
+
+    def _fetch_pages(
+        self,
+        source: FeedSource,
+        ctx: CollectContext,
+        feed_url: str,
+        queue: PageQueue,
+        items: dict[str, Item],
+        warnings: list[str],
+    ) -> tuple[int, int]:
+        """Fetch the due pages the run's budget allows; how many came, how many failed."""
+        due = queue.due(ctx.now())
+        ctx.hosts.want(source.name, Counter(t.host for t in due))
+        asked = failed = 0
+        notes: list[str] = []
+        public_only: bool | None = True if source.public_only else None
+        try:
+            for task in due:
+                if asked >= ctx.max_pages or ctx.stopping():
+                    break
+                base = items.get(task.item_id) or ctx.queued.get(task.item_id)
+                if base is None:  # not loaded for this run (it fell due meanwhile): next run
+                    continue
+                dead = ctx.hosts.given_up(task.host)
+                if dead:
+                    if task.attempts:  # a page never asked for waits for the host instead
+                        given_up = ctx.page_policy.give_up(task, dead)
+                        queue.update(given_up)
+                        notes.append(page_note(given_up, PageFailure(dead), ctx.page_policy))
+                    continue
+                if not ctx.hosts.begin(source.name, task.host):
+                    continue
+                if public_only is None:
+                    # A feed on a private address (an intranet, a test server) may link
+                    # to pages there too; a public feed may not send us inside.
+                    public_only = is_public_host(urlsplit(feed_url).hostname or "")
+                asked += 1
+                article: Article | PageFailure = PageFailure("interrupted")
+                try:
+                    article = fetch_article(ctx, task.url, public_only)
+                finally:
+                    ctx.hosts.end(
+                        task.host,
+                        fetched=isinstance(article, Article),
+                        refused=isinstance(article, PageFailure) and article.host_refused,
+                    )
+                if isinstance(article, Article):
+                    items[task.item_id] = with_article(base, article)
+                    queue.settle(task.item_id)
+                    continue
+                after = ctx.page_policy.after_failure(task, article, ctx.now())
+                queue.update(after)
+                notes.append(page_note(after, article, ctx.page_policy))
+                failed += 1
+        finally:
+            ctx.hosts.want(source.name, {})  # what it leaves of a host's budget is the others'
+        warnings.extend(summarised(notes))
+        return asked - failed, failed
+
+
+def refreshed(old: Validators, fresh: Validators) -> Validators:
+    """A 304 may carry new validators; keep the old ones where it carries none."""
+    return Validators(fresh.etag or old.etag, fresh.last_modified or old.last_modified)
+
+
+def _item(
+    source: FeedSource,
+    entry: Entry,
+    ident: str,
+    feed_title: str,
+    fingerprint: str,
+) -> Item:
+    """The entry as an item, with its teaser (or full post) as text."""
+    link = canonical_url(entry.link) if entry.link else source.url
+    return Item(
+        id=ident,
+        source=source.name,
+        source_kind=source.kind,
+        kind=ItemKind.POST,
+        url=link,
+        title=one_line(entry.title) or UNTITLED,
+        text=html_to_text(entry.content or entry.summary),
+        authors=entry.authors,
+        published=entry.published,
+        updated=entry.updated,
+        extra={
+            "feed_title": feed_title,
+            "tags": list(entry.tags),
+            "full_text": False,
+            "teaser": "",
+            "links": outbound_links(entry.content or entry.summary, entry.link or source.url),
+        },
+        fingerprint=fingerprint,
+    )

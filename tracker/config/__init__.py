@@ -1,0 +1,487 @@
+"""``sources.yaml``: parsed once into validated models, or one clear message per mistake.
+
+Users edit this file by hand, so every problem is reported with the file, the
+line, the key and what to write instead, and all problems are reported at
+once rather than one per run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from tracker.config.digest import DigestSettings, RouteSettings
+from tracker.config.values import Interval, Strict, Url
+from tracker.errors import ConfigError, ConfigProblem
+
+SOURCE_KINDS = ("arxiv", "feed", "github_releases", "hf_papers", "hackernews", "reddit")
+
+_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_SUBREDDIT = re.compile(r"^[A-Za-z0-9_]{2,21}$")
+
+
+class _SourceBase(Strict):
+    name: str = Field(min_length=1, max_length=80, description="Unique name of the source.")
+    url: Url | None = Field(default=None, description="Endpoint override (mirror, test server).")
+    interval: Interval | None = Field(default=None, description="How often to collect.")
+    weight: float = Field(default=1.0, ge=0, le=100, description="Ranking weight.")
+    tags: list[str] = Field(default_factory=list, description="Free-form labels.")
+    enabled: bool = Field(default=True, description="Set false to pause the source.")
+
+    @field_validator("name")
+    @classmethod
+    def _strip_name(cls, value: str) -> str:
+        if not value.strip():
+            raise PydanticCustomError(
+                "name", "the name is blank", {"fix": "give the source a short unique name"}
+            )
+        return value.strip()
+
+
+class ArxivSource(_SourceBase):
+    """Papers from the arXiv API: a search query, a list of ids, or both."""
+
+    kind: Literal["arxiv"]
+    query: str = Field(default="", description="arXiv search query, e.g. cat:cs.CL AND abs:LLM")
+    ids: list[str] = Field(default_factory=list, description="arXiv ids to follow.")
+    max_results: int = Field(default=50, ge=1, le=2000, description="Results per run.")
+    page_size: int = Field(default=100, ge=1, le=2000, description="Results per request.")
+    sort_by: Literal["submitted", "updated", "relevance"] = Field(
+        default="submitted", description="Order of results; newest submissions by default."
+    )
+
+    @model_validator(mode="after")
+    def _needs_query_or_ids(self) -> ArxivSource:
+        if not self.query.strip() and not self.ids:
+            raise PydanticCustomError(
+                "arxiv_query",
+                "an arxiv source needs a query or ids",
+                {"fix": "add for example  query: cat:cs.CL  or  ids: [2104.12255]"},
+            )
+        return self
+
+
+class FeedSource(_SourceBase):
+    """A blog, newsletter or news feed: RSS, Atom or JSON Feed."""
+
+    kind: Literal["feed"]
+    url: Url = Field(description="Address of the feed.")
+    full_text: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Fetch the linked page for entries that carry only a teaser (auto).",
+    )
+    public_only: bool = Field(
+        default=False,
+        description="Never fetch from a private, loopback or link-local address, redirects "
+        "included (set on feeds added with /sources add).",
+    )
+
+
+class GitHubReleasesSource(_SourceBase):
+    """Releases of one GitHub repository."""
+
+    kind: Literal["github_releases"]
+    repo: str = Field(description="owner/name, e.g. vllm-project/vllm")
+    include_prereleases: bool = Field(default=True, description="Keep rc/beta releases.")
+
+    @field_validator("repo")
+    @classmethod
+    def _owner_name(cls, value: str) -> str:
+        value = value.strip()
+        match = re.match(r"^(?:https?://)?github\.com/([^/\s]+/[^/\s#?]+?)(?:\.git)?/?$", value)
+        if match:
+            raise PydanticCustomError(
+                "repo",
+                "'{value}' is a URL, not owner/name",
+                {"value": value, "fix": f"write  repo: {match.group(1)}"},
+            )
+        if not _REPO.match(value):
+            raise PydanticCustomError(
+                "repo",
+                "'{value}' is not owner/name",
+                {"value": value, "fix": "write the repository as owner/name, e.g. ollama/ollama"},
+            )
+        return value
+
+
+class HFPapersSource(_SourceBase):
+    """Hugging Face Daily Papers: the community's pick of the day's papers, with upvotes."""
+
+    kind: Literal["hf_papers"]
+    min_upvotes: int = Field(default=0, ge=0, description="Skip papers with fewer upvotes.")
+
+
+class HackerNewsSource(_SourceBase):
+    """Hacker News stories (Algolia's public search API) matching a query and/or with at
+    least ``min_points``."""
+
+    kind: Literal["hackernews"]
+    query: str = Field(default="", description="Words to search for, e.g. LLM")
+    min_points: int = Field(default=0, ge=0, description="Only stories with this many points.")
+    max_results: int = Field(default=50, ge=1, le=1000, description="Stories per run.")
+
+    @model_validator(mode="after")
+    def _needs_query_or_points(self) -> HackerNewsSource:
+        if not self.query.strip() and not self.min_points:
+            raise PydanticCustomError(
+                "hackernews_query",
+                "a hackernews source needs a query or min_points",
+                {"fix": "add for example  query: LLM  or  min_points: 200"},
+            )
+        return self
+
+
+class RedditSource(_SourceBase):
+    """A subreddit's top or hot posts (Reddit's public JSON listing)."""
+
+    kind: Literal["reddit"]
+    subreddit: str = Field(description="The subreddit's name, e.g. LocalLLaMA")
+    sort: Literal["top", "hot"] = Field(default="top", description="top (of period) or hot.")
+    period: Literal["day", "week", "month"] = Field(default="day", description="For top.")
+    limit: int = Field(default=25, ge=1, le=100, description="Posts per run.")
+    min_score: int = Field(default=0, ge=0, description="Skip posts with a lower score.")
+
+    @field_validator("subreddit")
+    @classmethod
+    def _plain_subreddit(cls, value: str) -> str:
+        text = value.strip()
+        match = re.match(
+            r"^(?:(?:https?://)?(?:www\.|old\.)?reddit\.com)?/?r/([A-Za-z0-9_]+)/?", text
+        )
+        if match:
+            text = match.group(1)
+        if not _SUBREDDIT.match(text):
+            raise PydanticCustomError(
+                "subreddit",
+                "'{value}' is not a subreddit name",
+                {"value": value, "fix": "write just the name, such as  subreddit: LocalLLaMA"},
+            )
+        return text
+
+
+Source = Annotated[
+    ArxivSource
+    | FeedSource
+    | GitHubReleasesSource
+    | HFPapersSource
+    | HackerNewsSource
+    | RedditSource,
+    Field(discriminator="kind"),
+]
+
+
+class Config(Strict):
+    """The whole of ``sources.yaml``."""
+
+    sources: list[Source] = Field(default_factory=list, description="What to follow.")
+    interests: list[str] = Field(default_factory=list, description="Topics you care about.")
+    stack: list[str] = Field(
+        default_factory=list,
+        description="Tools you run (repo names): their breaking releases top the digest.",
+    )
+    digest: DigestSettings = Field(default_factory=DigestSettings)
+
+    def source(self, name: str) -> Source:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise KeyError(name)
+
+
+# --- loading ---------------------------------------------------------------
+
+_MODEL_FOR_KIND: dict[str, type[BaseModel]] = {
+    "arxiv": ArxivSource,
+    "feed": FeedSource,
+    "github_releases": GitHubReleasesSource,
+    "hf_papers": HFPapersSource,
+    "hackernews": HackerNewsSource,
+    "reddit": RedditSource,
+}
+
+_EXAMPLE = {
+    "name": "name: my-source",
+    "kind": "kind: feed   (one of " + ", ".join(SOURCE_KINDS) + ")",
+    "url": "url: https://example.com/feed.xml",
+    "repo": "repo: owner/name",
+    "subreddit": "subreddit: LocalLLaMA",
+    "sources": "sources:\n  - name: ...\n    kind: feed\n    url: https://...",
+}
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate ``path``; raise ConfigError listing every problem found."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    file,
+                    None,
+                    None,
+                    "the file does not exist",
+                    "run tracker from the folder that holds sources.yaml, "
+                    "or set TRACKER_SOURCES to its path",
+                )
+            ]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigProblem(file, None, None, f"cannot be read ({exc})")]) from None
+    return parse_config(text, file)
+
+
+def parse_config(text: str, file: str = "sources.yaml") -> Config:
+    """Validate YAML text; ``file`` is only used to name the file in messages."""
+    try:
+        return _parse_config(text, file)
+    except RecursionError:  # hundreds of nested brackets: the parser gives up
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    file,
+                    None,
+                    None,
+                    "the YAML is nested too deeply to read",
+                    "sources.yaml needs only a few levels; look for runaway [ or { brackets",
+                )
+            ]
+        ) from None
+
+
+def _parse_config(text: str, file: str) -> Config:
+    yaml = YAML(typ="rt")
+    try:
+        data = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = _last_written_line(text, mark.line + 1) if mark is not None else None
+        problem = " ".join(p for p in (exc.problem, exc.context) if p)
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    file,
+                    line,
+                    None,
+                    f"YAML syntax error: {problem}",
+                    "check the indentation and quoting on this line and the one above",
+                )
+            ]
+        ) from None
+    except YAMLError as exc:  # e.g. a control character: ruamel's reader error has no mark
+        unreadable = ConfigProblem(
+            file,
+            None,
+            None,
+            f"cannot be read as YAML ({exc})",
+            "remove control characters and save the file as UTF-8",
+        )
+        raise ConfigError([unreadable]) from None
+    if data is None:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    file, None, None, "the file is empty", f"start it with\n{_EXAMPLE['sources']}"
+                )
+            ]
+        )
+    if not isinstance(data, CommentedMap):
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    file,
+                    1,
+                    None,
+                    "the file must be a mapping with a sources: list",
+                    f"start it with\n{_EXAMPLE['sources']}",
+                )
+            ]
+        )
+
+    problems: list[ConfigProblem] = []
+    try:
+        config = Config.model_validate(_plain(data))
+    except ValidationError as exc:
+        problems.extend(_problems(exc, data, file))
+        config = None
+    problems.extend(_duplicate_names(data.get("sources"), file))
+    if config is not None:
+        problems.extend(_route_problems(config, data, file))
+    if problems or config is None:
+        problems.sort(key=lambda p: p.line or 0)
+        raise ConfigError(problems)
+    return config
+
+
+def _last_written_line(text: str, line: int) -> int:
+    """A parse error found at the end of the file belongs to the last line with text."""
+    lines = text.splitlines()
+    line = min(line, len(lines))
+    while line > 1 and not lines[line - 1].strip():
+        line -= 1
+    return max(line, 1)
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip containers as plain dicts and lists for pydantic."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _locate(data: Any, loc: tuple[int | str, ...]) -> tuple[int | None, str | None, Any]:
+    """Follow a pydantic error location through the YAML tree to a line and key.
+
+    Returns the 1-based line, the innermost key name and the innermost node
+    reached. Location parts that are not in the document (a discriminated
+    union's tag) are skipped.
+    """
+    node: Any = data
+    line: int | None = None
+    key: str | None = None
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+            key = str(part)
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            # An item of a plain list (sections: [news]) is named by its list's key; an
+            # entry of sources: or routes: is a thing of its own.
+            key = key if not isinstance(node[part], CommentedMap) else None
+            node = node[part]
+        elif (
+            isinstance(node, CommentedMap) and isinstance(part, str) and part not in _MODEL_FOR_KIND
+        ):
+            key = part
+    if line is None and isinstance(node, CommentedMap | CommentedSeq):
+        line = node.lc.line + 1
+    return line, key, node
+
+
+def _problems(exc: ValidationError, data: CommentedMap, file: str) -> list[ConfigProblem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        kind_tag = next((p for p in loc if p in _MODEL_FOR_KIND), None)
+        if error["type"] == "missing":
+            line, _, _ = _locate(data, loc[:-1])
+            key = str(loc[-1])
+            problems.append(
+                ConfigProblem(
+                    file,
+                    line,
+                    key,
+                    "is required but missing",
+                    f"add  {_EXAMPLE.get(key, key + ': ...')}",
+                )
+            )
+            continue
+        line, at_key, _ = _locate(data, loc)
+        ctx = error.get("ctx") or {}
+        if error["type"] == "extra_forbidden":
+            bad = str(loc[-1])
+            model = _MODEL_FOR_KIND.get(str(kind_tag)) if kind_tag else _model_at(loc)
+            valid = sorted(model.model_fields) if model else []
+            close = difflib.get_close_matches(bad, valid, n=1)
+            hint = f"did you mean {close[0]}:? " if close else "remove it. "
+            if valid:
+                hint += f"Valid keys here: {', '.join(valid)}"
+            problems.append(ConfigProblem(file, line, bad, "is not a known key", hint.strip()))
+        elif error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            _, _, entry = _locate(data, loc)
+            if isinstance(entry, CommentedMap) and "kind" in entry:
+                line = entry.lc.key("kind")[0] + 1
+            given = ctx.get("tag")
+            what = f"kind {given!r} is not known" if given else "has no kind:"
+            problems.append(
+                ConfigProblem(
+                    file, line, "kind", what, f"write kind: one of {', '.join(SOURCE_KINDS)}"
+                )
+            )
+        else:
+            message = error["msg"]
+            if message.startswith("Value error, "):
+                message = message[len("Value error, ") :]
+            fix = ctx.get("fix")
+            if fix is None and "input" in error and error["type"].endswith("_type"):
+                fix = f"this should be {error['type'].removesuffix('_type').replace('_', ' ')}"
+            problems.append(ConfigProblem(file, line, at_key, message, fix))
+    return problems
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    if len(loc) == 1:
+        return Config
+    if loc[0] == "digest" and len(loc) == 2:
+        return DigestSettings
+    if loc[:2] == ("digest", "routes") and len(loc) == 4:
+        return RouteSettings
+    return None
+
+
+def _duplicate_names(entries: Any, file: str, what: str = "source") -> list[ConfigProblem]:
+    """Entries of ``sources:`` (or ``digest.routes:``) whose name, in any case, is taken."""
+    if not isinstance(entries, CommentedSeq):
+        return []
+    seen: dict[str, int] = {}
+    problems = []
+    for entry in entries:
+        if not isinstance(entry, CommentedMap) or not isinstance(entry.get("name"), str):
+            continue
+        name = entry["name"].strip()
+        line = entry.lc.key("name")[0] + 1
+        folded = name.casefold()
+        if folded in seen:
+            problems.append(
+                ConfigProblem(
+                    file,
+                    line,
+                    "name",
+                    f"{name!r} is already used on line {seen[folded]}",
+                    f"give every {what} its own name",
+                )
+            )
+        else:
+            seen[folded] = line
+    return problems
+
+
+def _route_problems(config: Config, data: CommentedMap, file: str) -> list[ConfigProblem]:
+    """Routes that name a source or tag nothing has, or a name used twice: each would
+    quietly send nothing (or mix two routes' records), so each is an error with its line."""
+    names = [s.name for s in config.sources]
+    tags = sorted({t for s in config.sources for t in s.tags})
+    digest = data.get("digest")
+    problems = _duplicate_names(
+        digest.get("routes") if isinstance(digest, CommentedMap) else None, file, "route"
+    )
+    for i, route in enumerate(config.digest.routes):
+        for key, wanted, known in (("sources", route.sources, names), ("tags", route.tags, tags)):
+            for j, value in enumerate(wanted):
+                if value in known:
+                    continue
+                at, _, _ = _locate(data, ("digest", "routes", i, key, j))
+                close = difflib.get_close_matches(value, known, n=1)
+                what = "source" if key == "sources" else "tag"
+                fix = f"did you mean {close[0]}? " if close else ""
+                fix += f"Known {key}: {', '.join(known) or 'none'}"
+                problems.append(ConfigProblem(file, at, key, f"no {what} is {value!r}", fix))
+    return problems
