@@ -92,11 +92,11 @@ from tracker.collect.sources.base import CollectContext
 from tracker.collect.sources.feed import FeedCollector
 from tracker.config import ArxivSource, FeedSource
 from tracker.errors import ParseError
-from tracker.models import Item, ItemKind, Validators
+from tracker.models import Candidate, Item, ItemKind, Validators
 from tracker.text import one_line
 from tracker.understand.chunking import chunk_text
 from tracker.understand.embed import LocalMiniLM
-from tracker.understand.stories import DEFAULT_THRESHOLD, Candidate, assign, item_keys
+from tracker.understand.stories import DEFAULT_THRESHOLD, assign, item_keys
 from tracker.urls import canonical_url
 
 DEFAULT_FIXTURES = ROOT.parent / "shared" / "fixtures"

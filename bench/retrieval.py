@@ -70,12 +70,13 @@ sys.path.insert(0, str(ROOT))  # the project, even when it is not installed in t
 import numpy as np
 
 from storage.state import SQLiteStateStore
-from storage.vectors import ChromaVectorStore, ChunkRecord, TrackerEmbeddingFunction
+from storage.vectors import ChromaVectorStore, ChunkRecord
 from tracker.answer.ask import RRF_K, Filters, Passage, cap_per_story, fuse, retrieve
 from tracker.app import Tracker
 from tracker.models import Item, ItemKind, Validators
 from tracker.settings import Settings
 from tracker.understand.chunking import chunk_text
+from tracker.understand.embedding_function import TrackerEmbeddingFunction
 
 EVAL = ROOT.parent / "shared" / "fixtures" / "eval"
 DEFAULT_DATASET = EVAL / "csfcube"

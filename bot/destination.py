@@ -20,9 +20,9 @@ import aiohttp
 import discord
 
 from bot.replies import NO_PINGS
-from tracker.deliver.digest import Digest
 from tracker.deliver.discord import CONTENT_LIMIT, len16, render_discord, shorten
 from tracker.errors import DeliveryError
+from tracker.models import Digest
 from tracker.services import Outgoing
 
 log = logging.getLogger("tracker.bot.destination")

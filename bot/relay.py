@@ -14,8 +14,8 @@ from typing import Any
 
 from bot.client import TrackerBot
 from bot.destination import render_messages
-from tracker.deliver.digest import Digest
 from tracker.errors import DeliveryError
+from tracker.models import Digest
 from tracker.services import Outgoing
 
 log = logging.getLogger("tracker.bot.relay")

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from storage.state import SQLiteStateStore
-from tracker.deliver.routes import DEFAULT_ROUTE
+from tracker.models import DEFAULT_ROUTE
 from tracker.times import from_iso, to_iso
 
 

@@ -18,9 +18,18 @@ import numpy as np
 
 from storage.embedding_cache import from_blob, to_blob
 from storage.state import SQLiteStateStore
-from tracker.models import Engagement, Item, ItemKind, Story, StoryMember
+from tracker.models import (
+    Candidate,
+    Engagement,
+    Item,
+    ItemKind,
+    Match,
+    Plan,
+    Story,
+    StoryMember,
+    identities,
+)
 from tracker.times import from_iso, to_iso
-from tracker.understand.stories import Candidate, Match, Plan, identities
 
 #: A story whose LLM summary failed this many times keeps its extractive summary.
 MAX_SUMMARY_ATTEMPTS = 6

@@ -17,9 +17,8 @@ from discord import app_commands
 
 from bot.client import TrackerBot
 from tracker.answer.ask import Answer, Citation
-from tracker.deliver.digest import Digest, DigestEntry, DigestSection
 from tracker.errors import UserError
-from tracker.models import ItemKind
+from tracker.models import Digest, DigestEntry, DigestSection, ItemKind
 from tracker.services import SearchHit, SourceChange, SourceHealth, Why
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)

@@ -15,9 +15,8 @@ import pytest
 from storage.outbox import DigestOutbox
 from storage.state import SQLiteStateStore
 from tracker.deliver.delivery import FileDestination, RetryPolicy, deliver
-from tracker.deliver.digest import Digest, DigestEntry, DigestSection
 from tracker.errors import DeliveryError
-from tracker.models import ItemKind
+from tracker.models import Digest, DigestEntry, DigestSection, ItemKind
 from tracker.services import Outgoing
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)

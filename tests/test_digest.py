@@ -7,9 +7,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from tracker.cli import main
-from tracker.deliver.digest import PINNED, Sent, select
+from tracker.deliver.digest import PINNED, select
 from tracker.deliver.render import to_json, to_markdown
-from tracker.models import ItemKind, Story, StoryMember
+from tracker.models import ItemKind, Sent, Story, StoryMember
 from tracker.understand.rank import Ranked
 
 DAY1 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)

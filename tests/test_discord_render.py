@@ -8,7 +8,7 @@ import re
 from datetime import datetime
 from urllib.parse import unquote
 
-from tracker.deliver.digest import PINNED, Digest, DigestEntry, DigestSection
+from tracker.deliver.digest import PINNED
 from tracker.deliver.discord import (
     DiscordMessage,
     Embed,
@@ -17,7 +17,7 @@ from tracker.deliver.discord import (
     render_discord,
     story_embed,
 )
-from tracker.models import ItemKind
+from tracker.models import Digest, DigestEntry, DigestSection, ItemKind
 
 NOW = datetime(2026, 11, 24, 7, 30)
 ZWSP = "\u200b"

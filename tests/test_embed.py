@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from storage.vectors import TrackerEmbeddingFunction
 from tracker.embedder import Embedder
 from tracker.understand.embed import (
     LOCAL_NAME,
@@ -31,6 +30,7 @@ from tracker.understand.embed import (
     _verified_bytes,
     make_embedder,
 )
+from tracker.understand.embedding_function import TrackerEmbeddingFunction
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -205,7 +205,7 @@ def test_chroma_collection_reopens_in_a_new_process(tmp_path: Path) -> None:
 
     script = textwrap.dedent(
         f"""
-        import json, chromadb, storage.vectors
+        import json, chromadb, tracker.understand.embedding_function
         from chromadb.config import Settings
         client = chromadb.PersistentClient({str(path)!r}, settings=Settings(anonymized_telemetry=False))
         collection = client.get_collection("items")

@@ -14,11 +14,10 @@ from storage.state import SQLiteStateStore
 from storage.stories import SQLiteStoryStore
 from tracker.app import Tracker
 from tracker.config import Config
-from tracker.models import Item, ItemKind, Story, StoryMember, Validators
+from tracker.models import Item, ItemKind, Match, Plan, Story, StoryMember, Validators
 from tracker.settings import Settings
 from tracker.understand.feedback import FeedbackSignal, feedback_signal
 from tracker.understand.rank import rank
-from tracker.understand.stories import Match, Plan
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 

@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from tracker.cli import main
-from tracker.deliver.digest import Digest, DigestEntry, DigestSection
 from tracker.deliver.headline import LLMHeadline, extractive_headline, grounded_overview
-from tracker.models import ItemKind
+from tracker.models import Digest, DigestEntry, DigestSection, ItemKind
 
 NOW = datetime(2026, 11, 24, 8, tzinfo=UTC)
 

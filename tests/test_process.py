@@ -105,7 +105,8 @@ def test_switching_embedders_is_refused_with_the_fix(world, capsys, monkeypatch)
     capsys.readouterr()
     settings = Settings.from_env()
     with open_tracker(settings) as tracker:
-        from storage.vectors import ChromaVectorStore, TrackerEmbeddingFunction
+        from storage.vectors import ChromaVectorStore
+        from tracker.understand.embedding_function import TrackerEmbeddingFunction
 
         with pytest.raises(ModelMismatchError, match="tracker process --reembed"):
             ChromaVectorStore(

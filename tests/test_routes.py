@@ -20,10 +20,9 @@ from tracker.cli import main
 from tracker.config import load_config, parse_config
 from tracker.config.values import WEEKDAYS
 from tracker.deliver.delivery import RetryPolicy
-from tracker.deliver.digest import Digest
-from tracker.deliver.routes import DEFAULT_ROUTE, route_named, routes
+from tracker.deliver.routes import route_named, routes
 from tracker.errors import ConfigError, DeliveryError
-from tracker.models import ItemKind, Story, StoryMember
+from tracker.models import DEFAULT_ROUTE, Digest, ItemKind, Story, StoryMember
 from tracker.runtime import Runtime
 from tracker.runtime.schedule import digest_due, last_fire_time, next_fire_time, plan_jobs
 from tracker.services import Outgoing

@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import TRACKER_COMMAND, FeedServer, blog_feed
 from tracker.config import load_config
 from tracker.deliver.delivery import FileDestination, RetryPolicy
-from tracker.deliver.digest import Digest
+from tracker.models import Digest
 from tracker.runtime import Runtime
 from tracker.runtime.local_services import LocalServices
 from tracker.services import Outgoing

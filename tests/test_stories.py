@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from tracker.models import Item, ItemKind
-from tracker.understand.stories import Candidate, Keys, assign, item_keys, update_note
+from tracker.models import Candidate, Item, ItemKind
+from tracker.understand.stories import Keys, assign, item_keys, update_note
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 WINDOW = timedelta(days=14)
@@ -169,7 +169,8 @@ def test_one_paper_listed_twice_by_its_authors_name_is_one_story() -> None:
 
 
 def test_the_merge_plan_says_what_joining_changes_and_why() -> None:
-    from tracker.understand.stories import Match, edit_plan, plan
+    from tracker.models import Match
+    from tracker.understand.stories import edit_plan, plan
 
     by_key = Match("s1", "key", key="arxiv:2104.12255")
     onto_a_post = plan(paper("2104.12255", version=1), by_key, ItemKind.POST, None)

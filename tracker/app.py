@@ -21,7 +21,7 @@ from storage.outbox import DigestOutbox
 from storage.queue import ProcessingQueue
 from storage.state import SQLiteStateStore
 from storage.stories import SQLiteStoryStore
-from storage.vectors import ChromaVectorStore, TrackerEmbeddingFunction
+from storage.vectors import ChromaVectorStore
 from tracker.answer.ask import (
     ANSWER_N,
     ANSWER_PER_STORY,
@@ -35,15 +35,16 @@ from tracker.answer.ask import (
     retrieve,
 )
 from tracker.config import Config
-from tracker.deliver.digest import Digest, Sent, fresh, select
+from tracker.deliver.digest import fresh, select
 from tracker.deliver.headline import LLMHeadline, extractive_headline
-from tracker.deliver.routes import DEFAULT_ROUTE, Route, routes
+from tracker.deliver.routes import Route, routes
 from tracker.embedder import Embedder
 from tracker.llm.chat import OpenAIChat
 from tracker.llm.openai_compat import llm_configured
-from tracker.models import Story
+from tracker.models import DEFAULT_ROUTE, Digest, Sent, Story
 from tracker.settings import Settings
 from tracker.understand.embed import make_embedder
+from tracker.understand.embedding_function import TrackerEmbeddingFunction
 from tracker.understand.feedback import feedback_signal
 from tracker.understand.process import Pipeline, ProcessReport, utcnow
 from tracker.understand.rank import Ranked, rank

@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
+
+import numpy as np
 
 
 class ItemKind(StrEnum):
@@ -299,3 +302,125 @@ class HostWait:
     pages_only: bool = False
     #: Pauses of pages in a row with no page fetched from the host in between.
     strikes: int = 0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A recent story an item may be a near duplicate of."""
+
+    story_id: str
+    vector: np.ndarray
+    first_seen: datetime
+    #: The papers and releases the story is (``arxiv:...``, ``release:...`` keys).
+    identities: frozenset[str] = frozenset()
+
+
+#: Keys that name what a story is (a paper, a release): two different ones are two stories.
+IDENTITY_PREFIXES = ("arxiv:", "release:", "paper:")
+
+
+def identities(keys: Iterable[str]) -> frozenset[str]:
+    return frozenset(k for k in keys if k.startswith(IDENTITY_PREFIXES))
+
+
+@dataclass(frozen=True)
+class Match:
+    """Where an item goes, and why."""
+
+    story_id: str | None  # None: start a new story
+    reason: str  # "key", "update", "similar" or "new"
+    similarity: float | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What placing one item changes, decided here and applied by the story store.
+
+    ``take_over``: the item's title, link and kind become the story's (a paper or a
+    release joining a story a post began: the story is about that paper or release; a
+    tool's new release). ``update_note``: the story is news again (marked updated, its
+    summary made anew). ``match`` says why the item went where it did, and is kept with
+    the item, so "why are these one story?" has an answer.
+    """
+
+    match: Match
+    take_over: bool = False
+    update_note: str | None = None
+
+    @property
+    def story_id(self) -> str | None:
+        return self.match.story_id
+
+    @property
+    def why(self) -> str:
+        """The match in words: "new story", "same arxiv:2411.01234", "similar (0.984)"."""
+        m = self.match
+        if m.reason == "new" or m.story_id is None:
+            return "new story"
+        if m.reason == "similar" and m.similarity is not None:
+            return f"similar ({m.similarity:.3f})"
+        if m.reason == "update":
+            return f"update of {m.key}"
+        if m.reason == "edit":
+            return "the same item, edited"
+        return f"same {m.key}" if m.key else m.reason
+
+
+@dataclass(frozen=True)
+class DigestEntry:
+    story_id: str
+    kind: ItemKind
+    title: str
+    summary: str | None
+    sources: tuple[str, ...]
+    links: tuple[str, ...]
+    #: What changed, when the story was sent before and has been updated since.
+    update: str | None = None
+    score: float = 0.0
+    pinned: bool = False
+    #: What the crowd made of it: "412 points and 132 comments on Hacker News" ("" if none).
+    engagement: str = ""
+
+
+@dataclass(frozen=True)
+class DigestSection:
+    name: str
+    entries: tuple[DigestEntry, ...]
+
+
+@dataclass(frozen=True)
+class Digest:
+    created: datetime
+    #: The previous digest's time: stories new or updated since then are in this one.
+    since: datetime | None
+    sections: tuple[DigestSection, ...] = ()
+    #: Stories considered but left out because the digest was full.
+    left_out: int = 0
+    #: A closing line: the first digest ends by saying when the next one comes.
+    closing: str | None = None
+    #: Two or three lines that open the digest: what the day was about.
+    headline: str | None = None
+    #: Which digest this is, when a community has several ("papers", "releases, weekly").
+    title: str | None = None
+
+    @property
+    def quiet(self) -> bool:
+        return not any(section.entries for section in self.sections)
+
+    @property
+    def entries(self) -> list[DigestEntry]:
+        return [e for section in self.sections for e in section.entries]
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What earlier digests held: story id -> when it was last sent."""
+
+    stories: Mapping[str, datetime] = field(default_factory=dict)
+    last_digest: datetime | None = None
+
+
+#: The route of a ``sources.yaml`` that names none (and of every digest made before
+#: routes existed).
+DEFAULT_ROUTE = "digest"

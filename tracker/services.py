@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from tracker.answer.ask import Answer
-from tracker.deliver.digest import Digest
+from tracker.models import Digest
 
 
 @dataclass(frozen=True)

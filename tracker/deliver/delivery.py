@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from storage.outbox import DigestOutbox, OutboxMessage
-from tracker.deliver.digest import Digest
 from tracker.deliver.render import to_markdown
 from tracker.errors import DeliveryError
+from tracker.models import Digest
 from tracker.services import Destination, Outgoing
 
 log = logging.getLogger(__name__)

@@ -8,11 +8,10 @@ JSON) and ``tracker.deliver.discord`` (Discord messages).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from tracker.models import ItemKind, Story
+from tracker.models import Digest, DigestEntry, DigestSection, ItemKind, Sent, Story
 from tracker.understand.popularity import describe
 from tracker.understand.rank import Ranked
 
@@ -25,60 +24,6 @@ SECTIONS: tuple[tuple[ItemKind, str], ...] = (
 PINNED = "Breaking changes in your stack"
 
 _BREAKING = ("breaking", "removed", "incompatible")
-
-
-@dataclass(frozen=True)
-class DigestEntry:
-    story_id: str
-    kind: ItemKind
-    title: str
-    summary: str | None
-    sources: tuple[str, ...]
-    links: tuple[str, ...]
-    #: What changed, when the story was sent before and has been updated since.
-    update: str | None = None
-    score: float = 0.0
-    pinned: bool = False
-    #: What the crowd made of it: "412 points and 132 comments on Hacker News" ("" if none).
-    engagement: str = ""
-
-
-@dataclass(frozen=True)
-class DigestSection:
-    name: str
-    entries: tuple[DigestEntry, ...]
-
-
-@dataclass(frozen=True)
-class Digest:
-    created: datetime
-    #: The previous digest's time: stories new or updated since then are in this one.
-    since: datetime | None
-    sections: tuple[DigestSection, ...] = ()
-    #: Stories considered but left out because the digest was full.
-    left_out: int = 0
-    #: A closing line: the first digest ends by saying when the next one comes.
-    closing: str | None = None
-    #: Two or three lines that open the digest: what the day was about.
-    headline: str | None = None
-    #: Which digest this is, when a community has several ("papers", "releases, weekly").
-    title: str | None = None
-
-    @property
-    def quiet(self) -> bool:
-        return not any(section.entries for section in self.sections)
-
-    @property
-    def entries(self) -> list[DigestEntry]:
-        return [e for section in self.sections for e in section.entries]
-
-
-@dataclass(frozen=True)
-class Sent:
-    """What earlier digests held: story id -> when it was last sent."""
-
-    stories: Mapping[str, datetime] = field(default_factory=dict)
-    last_digest: datetime | None = None
 
 
 def select(

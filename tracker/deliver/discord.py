@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from tracker.deliver.digest import PINNED, Digest, DigestEntry, DigestSection
-from tracker.models import ItemKind
+from tracker.deliver.digest import PINNED
+from tracker.models import Digest, DigestEntry, DigestSection, ItemKind
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 CONTENT_LIMIT = 2000

@@ -15,9 +15,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tracker.deliver.digest import Digest, DigestEntry
 from tracker.llm.chat import Chat
-from tracker.models import ItemKind
+from tracker.models import Digest, DigestEntry, ItemKind
 
 _NOUNS = {ItemKind.PAPER: "paper", ItemKind.POST: "post", ItemKind.RELEASE: "release"}
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")

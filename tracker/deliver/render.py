@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from tracker.deliver.digest import Digest
+from tracker.models import Digest
 
 
 def to_json(digest: Digest) -> dict[str, Any]:

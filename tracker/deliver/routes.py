@@ -16,11 +16,7 @@ from datetime import time, timedelta
 from tracker.config import Config
 from tracker.config.digest import RouteSettings
 from tracker.config.values import WEEKDAYS, time_of
-from tracker.models import ItemKind, Story
-
-#: The route of a ``sources.yaml`` that names none (and of every digest made before
-#: routes existed).
-DEFAULT_ROUTE = "digest"
+from tracker.models import DEFAULT_ROUTE, ItemKind, Story
 
 #: A weekly digest takes a week of news unless told otherwise.
 WEEK = timedelta(days=7)

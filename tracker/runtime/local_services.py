@@ -19,11 +19,10 @@ from tracker.answer.ask import Answer, Filters, retrieve
 from tracker.app import Tracker
 from tracker.collect.http import is_public_host
 from tracker.config import Config
-from tracker.deliver.digest import Digest
 from tracker.deliver.routes import route_named, routes
 from tracker.errors import UserError
 from tracker.follow.edit import follow, remove_source
-from tracker.models import Story
+from tracker.models import Digest, Story
 from tracker.runtime import Runtime
 from tracker.services import SearchHit, SourceChange, SourceHealth, Why
 from tracker.understand.popularity import describe

@@ -10,7 +10,7 @@ This module owns turning texts into unit-length float32 vectors:
   ``"openai:<model>"``), the form settings and Chroma's persisted config use.
 
 Chroma's adapter, which remembers the model in a collection's configuration, lives
-beside the vector store (``storage.vectors.TrackerEmbeddingFunction``).
+in ``tracker.understand.embedding_function``.
 """
 
 from __future__ import annotations

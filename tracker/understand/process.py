@@ -21,17 +21,15 @@ from storage.queue import ProcessingQueue
 from storage.stories import SQLiteStoryStore
 from storage.vectors import ChunkRecord, VectorStore
 from tracker.embedder import Embedder, SpanEmbedder
-from tracker.models import Item, reader_hash
+from tracker.models import Candidate, Item, identities, reader_hash
 from tracker.times import utcnow
 from tracker.understand.chunking import Chunk, chunk_text
 from tracker.understand.prose import strip_inline_markdown
 from tracker.understand.stories import (
     DEFAULT_THRESHOLD,
-    Candidate,
     CandidatePool,
     assign,
     edit_plan,
-    identities,
     item_keys,
     plan,
 )

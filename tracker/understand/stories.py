@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from tracker.models import Item, ItemKind
+from tracker.models import IDENTITY_PREFIXES, Candidate, Item, ItemKind, Match, Plan, identities
 from tracker.urls import canonical_url, split_arxiv_id
 
 #: Cosine similarity (of the first chunks, title and opening text) at or above which
@@ -99,42 +99,14 @@ def linked_things(item: Item) -> set[str]:
     return found if len(found) <= MAX_LINKED_THINGS else set()
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A recent story an item may be a near duplicate of."""
-
-    story_id: str
-    vector: np.ndarray
-    first_seen: datetime
-    #: The papers and releases the story is (``arxiv:...``, ``release:...`` keys).
-    identities: frozenset[str] = frozenset()
-
-
-_IDENTITIES = ("arxiv:", "release:", "paper:")
-
-
-def identities(keys: Iterable[str]) -> frozenset[str]:
-    return frozenset(k for k in keys if k.startswith(_IDENTITIES))
-
-
 def conflicting(item: frozenset[str], story: frozenset[str]) -> bool:
     """Two different papers (or releases) are two stories, however alike their words."""
-    for prefix in _IDENTITIES:
+    for prefix in IDENTITY_PREFIXES:
         mine = {k for k in item if k.startswith(prefix)}
         theirs = {k for k in story if k.startswith(prefix)}
         if mine and theirs and not mine & theirs:
             return True
     return False
-
-
-@dataclass(frozen=True)
-class Match:
-    """Where an item goes, and why."""
-
-    story_id: str | None  # None: start a new story
-    reason: str  # "key", "update", "similar" or "new"
-    similarity: float | None = None
-    key: str | None = None
 
 
 def assign(
@@ -195,40 +167,6 @@ class CandidatePool:
         hits = np.flatnonzero(scores >= threshold)
         order = hits[np.argsort(-scores[hits], kind="stable")]
         return [(self._items[i], float(scores[i])) for i in order]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What placing one item changes, decided here and applied by the story store.
-
-    ``take_over``: the item's title, link and kind become the story's (a paper or a
-    release joining a story a post began: the story is about that paper or release; a
-    tool's new release). ``update_note``: the story is news again (marked updated, its
-    summary made anew). ``match`` says why the item went where it did, and is kept with
-    the item, so "why are these one story?" has an answer.
-    """
-
-    match: Match
-    take_over: bool = False
-    update_note: str | None = None
-
-    @property
-    def story_id(self) -> str | None:
-        return self.match.story_id
-
-    @property
-    def why(self) -> str:
-        """The match in words: "new story", "same arxiv:2411.01234", "similar (0.984)"."""
-        m = self.match
-        if m.reason == "new" or m.story_id is None:
-            return "new story"
-        if m.reason == "similar" and m.similarity is not None:
-            return f"similar ({m.similarity:.3f})"
-        if m.reason == "update":
-            return f"update of {m.key}"
-        if m.reason == "edit":
-            return "the same item, edited"
-        return f"same {m.key}" if m.key else m.reason
 
 
 def plan(
