@@ -97,8 +97,8 @@ import httpx
 from storage.state import SQLiteStateStore
 from tracker.collect import collect
 from tracker.collect.http import HttpClient
-from tracker.collect.sources.arxiv import parse_page, query_url
-from tracker.config import ArxivSource, Config, load_config
+from tracker.collect.sources.arxiv import ArxivSource, parse_page, query_url
+from tracker.config import Config, load_config
 from tracker.errors import ParseError
 from tracker.models import SourceResult, Status
 from tracker.settings import Settings

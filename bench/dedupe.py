@@ -87,10 +87,9 @@ import numpy as np
 from collect import content_type_for  # bench/collect.py: how the recorded feeds are served
 
 from tracker.collect.http import HttpClient, Response
-from tracker.collect.sources.arxiv import paper_item, parse_page
+from tracker.collect.sources.arxiv import ArxivSource, paper_item, parse_page
 from tracker.collect.sources.base import CollectContext
-from tracker.collect.sources.feed import FeedCollector
-from tracker.config import ArxivSource, FeedSource
+from tracker.collect.sources.feed import FeedCollector, FeedSource
 from tracker.errors import ParseError
 from tracker.models import Candidate, Item, ItemKind, Validators
 from tracker.text import one_line

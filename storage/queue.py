@@ -8,15 +8,12 @@ and the next run finishes it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from storage.state import SQLiteStateStore, item_from_row
 from tracker.models import Item
 from tracker.times import to_iso, utcnow
-
-#: Source kinds whose items are links people shared (see ``pending_items``).
-LINK_SHARING = ("hackernews", "reddit")
 
 #: Items never processed, or changed upstream since they were (one definition for every
 #: question asked of the queue).
@@ -27,8 +24,16 @@ _PENDING = (
 
 
 class ProcessingQueue:
-    def __init__(self, state: SQLiteStateStore, now: Callable[[], datetime] = utcnow):
+    def __init__(
+        self,
+        state: SQLiteStateStore,
+        now: Callable[[], datetime] = utcnow,
+        links_last: Sequence[str] = (),
+    ):
+        """``links_last``: the source kinds whose items are links people shared (see
+        ``pending_items``); the kinds say which, storage only orders by it."""
         self.state = state
+        self._links_last = tuple(links_last)
         self._db = state.db
         self._now = now
 
@@ -40,11 +45,11 @@ class ProcessingQueue:
         and the link then joins it by URL, rather than starting a story of its own that
         the article could no longer join.
         """
-        marks = ", ".join("?" for _ in LINK_SHARING)
+        marks = ", ".join("?" for _ in self._links_last)
         rows = self._db.execute(
             f"SELECT items.* {_PENDING} ORDER BY items.source_kind IN ({marks}),"
             " items.first_seen, items.source, items.id LIMIT ?",
-            (*LINK_SHARING, -1 if limit is None else limit),
+            (*self._links_last, -1 if limit is None else limit),
         )
         return [item_from_row(r) for r in rows]
 

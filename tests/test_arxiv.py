@@ -9,9 +9,8 @@ import pytest
 
 from tests.conftest import FeedServer
 from tracker.collect.http import HttpClient
-from tracker.collect.sources.arxiv import ArxivCollector, query_url
+from tracker.collect.sources.arxiv import ArxivCollector, ArxivSource, query_url
 from tracker.collect.sources.base import CollectContext
-from tracker.config import ArxivSource
 from tracker.errors import FetchError, ParseError
 from tracker.models import ItemKind
 from tracker.settings import Settings

@@ -15,7 +15,8 @@ from bot.replies import NEEDS_MANAGE_SERVER
 from tests.bot_standins import FakeInteraction, FakeServices, admin, invoke, started_bot
 from tests.conftest import FeedServer, blog_feed
 from tests.test_serve import MONDAY, Clock, runtime_for
-from tracker.config import FeedSource, load_config
+from tracker.collect.sources.feed import FeedSource
+from tracker.config import load_config
 from tracker.runtime.local_services import LocalServices
 from tracker.services import SourceChange, SourceHealth
 from tracker.settings import Settings

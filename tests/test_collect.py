@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tests.conftest import DATA, FeedServer
 from tracker.cli import main
 from tracker.collect import collect
 from tracker.config import parse_config
+from tracker.config.kinds import kind_of, registered
 from tracker.models import Status
 from tracker.settings import Settings
 
@@ -131,22 +133,13 @@ def test_due_only_skips_sources_within_their_interval(settings, server, store) -
 def test_an_unexpected_crash_in_one_collector_is_reported_and_contained(
     settings, server, store
 ) -> None:
-    from tracker.collect.sources import COLLECTORS
-
     class Exploding:
         def collect(self, source, ctx):
             raise TypeError("bad day")
 
     config = parse_config(sources_yaml(server))
-    results = by_name(
-        collect(
-            config,
-            settings,
-            store,
-            now=lambda: NOW,
-            collectors={**COLLECTORS, "github_releases": Exploding()},
-        )
-    )
+    with registered(replace(kind_of("github_releases"), collector=Exploding())):
+        results = by_name(collect(config, settings, store, now=lambda: NOW))
     assert "TypeError: bad day" in str(results["infer"].error)
     assert results["rss"].status is Status.OK
 

@@ -18,10 +18,10 @@ from tests.conftest import DATA, RECENT, FeedServer
 from tracker.app import open_tracker
 from tracker.cli import main
 from tracker.collect import collect
-from tracker.collect.sources.hackernews import parse_hits, search_url, story_item
+from tracker.collect.sources.hackernews import HackerNewsSource, parse_hits, search_url, story_item
 from tracker.collect.sources.hf_papers import parse_daily_papers
-from tracker.collect.sources.reddit import listing_url, parse_listing, post_item
-from tracker.config import HackerNewsSource, RedditSource, load_config, parse_config
+from tracker.collect.sources.reddit import RedditSource, listing_url, parse_listing, post_item
+from tracker.config import load_config, parse_config
 from tracker.errors import ConfigError, ParseError
 from tracker.models import Engagement, ItemKind, Status, Story
 from tracker.settings import Settings

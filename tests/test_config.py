@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from tracker.cli import main
-from tracker.config import ArxivSource, FeedSource, GitHubReleasesSource, load_config, parse_config
+from tracker.collect.sources.arxiv import ArxivSource
+from tracker.collect.sources.feed import FeedSource
+from tracker.collect.sources.github import GitHubReleasesSource
+from tracker.config import load_config, parse_config
 from tracker.errors import ConfigError, ConfigProblem
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

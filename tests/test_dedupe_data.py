@@ -27,8 +27,7 @@ import pytest
 from tests.conftest import SHARED_FIXTURES, FeedServer
 from tracker.collect.http import HttpClient
 from tracker.collect.sources.base import CollectContext
-from tracker.collect.sources.feed import FeedCollector
-from tracker.config import FeedSource
+from tracker.collect.sources.feed import FeedCollector, FeedSource
 from tracker.models import Item, ItemKind
 from tracker.settings import Settings
 from tracker.text import one_line

@@ -10,8 +10,7 @@ from tests.conftest import DATA, FeedServer
 from tracker.collect.http import HttpClient
 from tracker.collect.sources.base import CollectContext
 from tracker.collect.sources.entries import Entry
-from tracker.collect.sources.feed import FeedCollector, is_teaser, item_id, parse_feed
-from tracker.config import FeedSource
+from tracker.collect.sources.feed import FeedCollector, FeedSource, is_teaser, item_id, parse_feed
 from tracker.errors import ParseError
 from tracker.models import ItemKind, Validators
 from tracker.settings import Settings

@@ -7,8 +7,11 @@ from datetime import UTC, datetime
 from tests.conftest import DATA, FeedServer
 from tracker.collect.http import HttpClient
 from tracker.collect.sources.base import CollectContext
-from tracker.collect.sources.github import GitHubReleasesCollector, looks_prerelease
-from tracker.config import GitHubReleasesSource
+from tracker.collect.sources.github import (
+    GitHubReleasesCollector,
+    GitHubReleasesSource,
+    looks_prerelease,
+)
 from tracker.models import ItemKind
 from tracker.settings import Settings
 

@@ -30,10 +30,10 @@ from storage.state import SQLiteStateStore
 from tests.conftest import SHARED_FIXTURES, FeedServer
 from tracker.collect import collect
 from tracker.collect.http import HostLimiter, HttpClient
-from tracker.collect.sources.arxiv import query_url
+from tracker.collect.sources.arxiv import ArxivSource, query_url
 from tracker.collect.sources.extract import extract_article
 from tracker.collect.sources.feed import parse_feed
-from tracker.config import ArxivSource, parse_config
+from tracker.config import parse_config
 from tracker.errors import ParseError
 from tracker.models import ItemKind, SourceResult, Status
 from tracker.settings import Settings

@@ -14,8 +14,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from tracker.config import parse_config
 from tracker.config.digest import DigestSettings
+from tracker.config.kinds import kind_of
 from tracker.runtime.schedule import (
-    DEFAULT_INTERVALS,
     Changes,
     DigestTrigger,
     JobPlan,
@@ -103,9 +103,9 @@ def test_a_source_without_interval_gets_its_kinds_default():
     assert plans["collect:papers"] == JobPlan.every(timedelta(hours=6))
     assert plans["collect:vllm"] == JobPlan.every(timedelta(hours=6))
     assert plans["collect:blog"] == JobPlan.every(timedelta(minutes=30))
-    assert DEFAULT_INTERVALS["arxiv"] == timedelta(hours=6)
-    assert DEFAULT_INTERVALS["feed"] == timedelta(hours=1)
-    assert DEFAULT_INTERVALS["github_releases"] == timedelta(hours=6)
+    assert kind_of("arxiv").interval == timedelta(hours=6)
+    assert kind_of("feed").interval == timedelta(hours=1)
+    assert kind_of("github_releases").interval == timedelta(hours=6)
 
 
 def test_the_digest_is_planned_daily_at_its_local_time():

@@ -12,9 +12,10 @@ import pytest
 from tests.conftest import DATA, SHARED_FIXTURES, FeedServer
 from tests.test_opml import READER_EXPORT
 from tracker.cli import main
-from tracker.config import FeedSource, load_config
-from tracker.follow.addresses import url_key
+from tracker.collect.sources.feed import FeedSource
+from tracker.config import load_config
 from tracker.follow.opml import read_opml
+from tracker.urls import url_key
 
 WritePath = Callable[[str], Path]
 

@@ -35,6 +35,7 @@ from tracker.answer.ask import (
     retrieve,
 )
 from tracker.config import Config
+from tracker.config.kinds import links_last
 from tracker.deliver.digest import fresh, select
 from tracker.deliver.headline import LLMHeadline, extractive_headline
 from tracker.deliver.routes import Route, routes
@@ -62,7 +63,7 @@ class Tracker:
         self.settings = settings
         self.state = state
         self.stories = SQLiteStoryStore(state)
-        self.queue = ProcessingQueue(state)
+        self.queue = ProcessingQueue(state, links_last=links_last())
         self.chunks = ChunkStore(state)
         self._lexical: tuple[tuple[int, int], LexicalIndex] | None = None
 

@@ -195,3 +195,33 @@ def outlet(url: str) -> str:
     except ValueError:
         pass
     return str(_suffixes().privatesuffix(host) or host)
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with ``url`` without looking its host up, if anything."""
+    example = "such as https://example.com/feed.xml"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        return f"{url!r} is not a usable address ({exc}); give a full address {example}"
+    if parts.scheme.lower() not in ("http", "https"):
+        scheme = f"{parts.scheme}: addresses" if parts.scheme else "addresses without http(s)://"
+        return f"tracker follows http and https feeds only, not {scheme}; give one {example}"
+    if not parts.hostname:
+        return f"{url!r} has no host name; give a full address {example}"
+    if parts.username is not None or parts.password is not None:
+        return (
+            "the address carries a user name or password; tracker keeps no credentials "
+            "in sources.yaml, so give the address of a feed that needs no login"
+        )
+    if any(c.isspace() or not c.isprintable() for c in url) or len(url) > 2000:
+        return f"{url[:200]!r} is not a usable address; give a full address {example}"
+    return None
+
+
+def url_key(url: str) -> str:
+    """One spelling per feed address: http and https, a trailing slash and case of the host
+    do not make another feed."""
+    canonical = canonical_url(str(url))
+    return re.sub(r"^https?://", "", canonical).rstrip("/")

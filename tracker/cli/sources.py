@@ -70,7 +70,7 @@ def _source_json(source: Any) -> dict[str, Any]:
 
 
 def _add_sources_edits(sources_commands: Any) -> None:
-    from tracker.follow.addresses import ADD_KINDS
+    from tracker.follow.addresses import add_kinds
 
     add = sources_commands.add_parser(
         "add",
@@ -81,7 +81,7 @@ def _add_sources_edits(sources_commands: Any) -> None:
     add.add_argument("--name", default=None, help="the source's name (default: from its title)")
     add.add_argument(
         "--kind",
-        choices=ADD_KINDS,
+        choices=add_kinds(),
         default="auto",
         help="what URL is (default auto: github.com/OWNER/REPO, reddit.com/r/NAME, "
         "huggingface.co/papers and news.ycombinator.com are recognised; anything else is a feed)",

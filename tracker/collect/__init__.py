@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,8 +18,9 @@ from datetime import datetime
 from storage.state import BackoffPolicy, SourceState, SQLiteStateStore
 from tracker.collect.http import HttpClient
 from tracker.collect.pages import HostBook
-from tracker.collect.sources import COLLECTORS, CollectContext, Collector
-from tracker.config import Config, Source
+from tracker.collect.sources import CollectContext, Collector, collector_for
+from tracker.config import Config
+from tracker.config.kinds import SourceSettings, kind_of
 from tracker.errors import ConfigError, ConfigProblem, SourceError
 from tracker.models import Fetched, SourceResult, Status, Validators
 from tracker.settings import Settings
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 class Plan:
     """Which sources a run collects, and which it skips and why."""
 
-    run: list[Source]
+    run: list[SourceSettings]
     skipped: list[SourceResult]
 
 
@@ -67,7 +68,7 @@ def plan(
                 ]
             )
         return Plan([known[n] for n in dict.fromkeys(names)], [])
-    run: list[Source] = []
+    run: list[SourceSettings] = []
     skipped: list[SourceResult] = []
     for source in config.sources:
         if not source.enabled:
@@ -113,7 +114,6 @@ def collect(
     due_only: bool = False,
     now: Callable[[], datetime] = utcnow,
     http: HttpClient | None = None,
-    collectors: Mapping[str, Collector] = COLLECTORS,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[SourceResult], None] | None = None,
     backoff: BackoffPolicy | None = None,
@@ -137,7 +137,6 @@ def collect(
             settings,
             store,
             client,
-            collectors,
             hosts,
             backoff or BackoffPolicy(),
             stopping,
@@ -153,11 +152,10 @@ def collect(
 
 
 def _run(
-    sources: list[Source],
+    sources: list[SourceSettings],
     settings: Settings,
     store: SQLiteStateStore,
     http: HttpClient,
-    collectors: Mapping[str, Collector],
     hosts: HostBook,
     backoff: BackoffPolicy,
     stopping: Callable[[], bool],
@@ -166,14 +164,14 @@ def _run(
         return
     pool = ThreadPoolExecutor(max_workers=max(1, settings.workers), thread_name_prefix="collect")
     try:
-        futures: dict[Future[tuple[Fetched, float]], tuple[Source, SourceState | None]] = {}
+        futures: dict[Future[tuple[Fetched, float]], tuple[SourceSettings, SourceState | None]] = {}
         states = {source.name: store.source_state(source.name) for source in sources}
         contexts = [
             _context(source, states[source.name], settings, store, http, hosts, stopping)
             for source in sources
         ]
         for source, ctx in zip(sources, contexts, strict=True):
-            future = pool.submit(_fetch, collectors[source.kind], source, ctx)
+            future = pool.submit(_fetch, collector_for(source.kind), source, ctx)
             futures[future] = (source, states[source.name])
         for future in as_completed(futures):
             source, state = futures[future]
@@ -190,7 +188,7 @@ def _run(
 
 
 def _context(
-    source: Source,
+    source: SourceSettings,
     state: SourceState | None,
     settings: Settings,
     store: SQLiteStateStore,
@@ -231,14 +229,16 @@ def _attempts(count: int) -> str:
     return "1 failed attempt" if count == 1 else f"{count} failed attempts"
 
 
-def endpoint(source: Source) -> str:
+def endpoint(source: SourceSettings) -> str:
     """What a source fetches, as far as its configuration says: validators saved for one
     endpoint are not sent to another after the user edits the source."""
-    fields = {"kind", "url", "repo", "query", "ids", "sort_by", "subreddit", "sort", "period"}
+    fields = {"kind", "url", *kind_of(source.kind).endpoint}
     return json.dumps(source.model_dump(mode="json", include=fields), sort_keys=True)
 
 
-def _fetch(collector: Collector, source: Source, ctx: CollectContext) -> tuple[Fetched, float]:
+def _fetch(
+    collector: Collector, source: SourceSettings, ctx: CollectContext
+) -> tuple[Fetched, float]:
     started = time.perf_counter()
     try:
         fetched = collector.collect(source, ctx)
@@ -248,7 +248,7 @@ def _fetch(collector: Collector, source: Source, ctx: CollectContext) -> tuple[F
 
 
 def _record(
-    source: Source,
+    source: SourceSettings,
     before: SourceState | None,
     future: Future[tuple[Fetched, float]],
     store: SQLiteStateStore,

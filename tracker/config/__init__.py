@@ -8,186 +8,30 @@ once rather than one per run.
 from __future__ import annotations
 
 import difflib
-import re
+import functools
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Union
 
 from pydantic import (
     BaseModel,
     Field,
     ValidationError,
-    field_validator,
-    model_validator,
+    create_model,
 )
-from pydantic_core import PydanticCustomError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from tracker.config.digest import DigestSettings, RouteSettings
-from tracker.config.values import Interval, Strict, Url
+from tracker.config.kinds import SourceSettings, kinds
+from tracker.config.values import Strict
 from tracker.errors import ConfigError, ConfigProblem
-
-SOURCE_KINDS = ("arxiv", "feed", "github_releases", "hf_papers", "hackernews", "reddit")
-
-_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-_SUBREDDIT = re.compile(r"^[A-Za-z0-9_]{2,21}$")
-
-
-class _SourceBase(Strict):
-    name: str = Field(min_length=1, max_length=80, description="Unique name of the source.")
-    url: Url | None = Field(default=None, description="Endpoint override (mirror, test server).")
-    interval: Interval | None = Field(default=None, description="How often to collect.")
-    weight: float = Field(default=1.0, ge=0, le=100, description="Ranking weight.")
-    tags: list[str] = Field(default_factory=list, description="Free-form labels.")
-    enabled: bool = Field(default=True, description="Set false to pause the source.")
-
-    @field_validator("name")
-    @classmethod
-    def _strip_name(cls, value: str) -> str:
-        if not value.strip():
-            raise PydanticCustomError(
-                "name", "the name is blank", {"fix": "give the source a short unique name"}
-            )
-        return value.strip()
-
-
-class ArxivSource(_SourceBase):
-    """Papers from the arXiv API: a search query, a list of ids, or both."""
-
-    kind: Literal["arxiv"]
-    query: str = Field(default="", description="arXiv search query, e.g. cat:cs.CL AND abs:LLM")
-    ids: list[str] = Field(default_factory=list, description="arXiv ids to follow.")
-    max_results: int = Field(default=50, ge=1, le=2000, description="Results per run.")
-    page_size: int = Field(default=100, ge=1, le=2000, description="Results per request.")
-    sort_by: Literal["submitted", "updated", "relevance"] = Field(
-        default="submitted", description="Order of results; newest submissions by default."
-    )
-
-    @model_validator(mode="after")
-    def _needs_query_or_ids(self) -> ArxivSource:
-        if not self.query.strip() and not self.ids:
-            raise PydanticCustomError(
-                "arxiv_query",
-                "an arxiv source needs a query or ids",
-                {"fix": "add for example  query: cat:cs.CL  or  ids: [2104.12255]"},
-            )
-        return self
-
-
-class FeedSource(_SourceBase):
-    """A blog, newsletter or news feed: RSS, Atom or JSON Feed."""
-
-    kind: Literal["feed"]
-    url: Url = Field(description="Address of the feed.")
-    full_text: Literal["auto", "always", "never"] = Field(
-        default="auto",
-        description="Fetch the linked page for entries that carry only a teaser (auto).",
-    )
-    public_only: bool = Field(
-        default=False,
-        description="Never fetch from a private, loopback or link-local address, redirects "
-        "included (set on feeds added with /sources add).",
-    )
-
-
-class GitHubReleasesSource(_SourceBase):
-    """Releases of one GitHub repository."""
-
-    kind: Literal["github_releases"]
-    repo: str = Field(description="owner/name, e.g. vllm-project/vllm")
-    include_prereleases: bool = Field(default=True, description="Keep rc/beta releases.")
-
-    @field_validator("repo")
-    @classmethod
-    def _owner_name(cls, value: str) -> str:
-        value = value.strip()
-        match = re.match(r"^(?:https?://)?github\.com/([^/\s]+/[^/\s#?]+?)(?:\.git)?/?$", value)
-        if match:
-            raise PydanticCustomError(
-                "repo",
-                "'{value}' is a URL, not owner/name",
-                {"value": value, "fix": f"write  repo: {match.group(1)}"},
-            )
-        if not _REPO.match(value):
-            raise PydanticCustomError(
-                "repo",
-                "'{value}' is not owner/name",
-                {"value": value, "fix": "write the repository as owner/name, e.g. ollama/ollama"},
-            )
-        return value
-
-
-class HFPapersSource(_SourceBase):
-    """Hugging Face Daily Papers: the community's pick of the day's papers, with upvotes."""
-
-    kind: Literal["hf_papers"]
-    min_upvotes: int = Field(default=0, ge=0, description="Skip papers with fewer upvotes.")
-
-
-class HackerNewsSource(_SourceBase):
-    """Hacker News stories (Algolia's public search API) matching a query and/or with at
-    least ``min_points``."""
-
-    kind: Literal["hackernews"]
-    query: str = Field(default="", description="Words to search for, e.g. LLM")
-    min_points: int = Field(default=0, ge=0, description="Only stories with this many points.")
-    max_results: int = Field(default=50, ge=1, le=1000, description="Stories per run.")
-
-    @model_validator(mode="after")
-    def _needs_query_or_points(self) -> HackerNewsSource:
-        if not self.query.strip() and not self.min_points:
-            raise PydanticCustomError(
-                "hackernews_query",
-                "a hackernews source needs a query or min_points",
-                {"fix": "add for example  query: LLM  or  min_points: 200"},
-            )
-        return self
-
-
-class RedditSource(_SourceBase):
-    """A subreddit's top or hot posts (Reddit's public JSON listing)."""
-
-    kind: Literal["reddit"]
-    subreddit: str = Field(description="The subreddit's name, e.g. LocalLLaMA")
-    sort: Literal["top", "hot"] = Field(default="top", description="top (of period) or hot.")
-    period: Literal["day", "week", "month"] = Field(default="day", description="For top.")
-    limit: int = Field(default=25, ge=1, le=100, description="Posts per run.")
-    min_score: int = Field(default=0, ge=0, description="Skip posts with a lower score.")
-
-    @field_validator("subreddit")
-    @classmethod
-    def _plain_subreddit(cls, value: str) -> str:
-        text = value.strip()
-        match = re.match(
-            r"^(?:(?:https?://)?(?:www\.|old\.)?reddit\.com)?/?r/([A-Za-z0-9_]+)/?", text
-        )
-        if match:
-            text = match.group(1)
-        if not _SUBREDDIT.match(text):
-            raise PydanticCustomError(
-                "subreddit",
-                "'{value}' is not a subreddit name",
-                {"value": value, "fix": "write just the name, such as  subreddit: LocalLLaMA"},
-            )
-        return text
-
-
-Source = Annotated[
-    ArxivSource
-    | FeedSource
-    | GitHubReleasesSource
-    | HFPapersSource
-    | HackerNewsSource
-    | RedditSource,
-    Field(discriminator="kind"),
-]
 
 
 class Config(Strict):
     """The whole of ``sources.yaml``."""
 
-    sources: list[Source] = Field(default_factory=list, description="What to follow.")
+    sources: list[SourceSettings] = Field(default_factory=list, description="What to follow.")
     interests: list[str] = Field(default_factory=list, description="Topics you care about.")
     stack: list[str] = Field(
         default_factory=list,
@@ -195,7 +39,7 @@ class Config(Strict):
     )
     digest: DigestSettings = Field(default_factory=DigestSettings)
 
-    def source(self, name: str) -> Source:
+    def source(self, name: str) -> SourceSettings:
         for source in self.sources:
             if source.name == name:
                 return source
@@ -204,23 +48,40 @@ class Config(Strict):
 
 # --- loading ---------------------------------------------------------------
 
-_MODEL_FOR_KIND: dict[str, type[BaseModel]] = {
-    "arxiv": ArxivSource,
-    "feed": FeedSource,
-    "github_releases": GitHubReleasesSource,
-    "hf_papers": HFPapersSource,
-    "hackernews": HackerNewsSource,
-    "reddit": RedditSource,
-}
-
 _EXAMPLE = {
     "name": "name: my-source",
-    "kind": "kind: feed   (one of " + ", ".join(SOURCE_KINDS) + ")",
     "url": "url: https://example.com/feed.xml",
-    "repo": "repo: owner/name",
-    "subreddit": "subreddit: LocalLLaMA",
     "sources": "sources:\n  - name: ...\n    kind: feed\n    url: https://...",
 }
+
+
+def _example(key: str) -> str:
+    """What to write for a missing ``key``: the kinds say theirs (``repo: owner/name``)."""
+    if key == "kind":
+        return f"kind: feed   (one of {', '.join(kinds())})"
+    for kind in kinds().values():
+        if kind.example.startswith(f"{key}:"):
+            return kind.example
+    return _EXAMPLE.get(key, key + ": ...")
+
+
+@functools.cache
+def _validating(models: tuple[type[SourceSettings], ...]) -> type[Config]:
+    """``Config`` whose ``sources:`` entries are validated by their kind's settings model
+    (a pydantic union tagged by ``kind:``): made once for each set of registered kinds."""
+    entry: Any = (
+        models[0]
+        if len(models) == 1
+        else Annotated[
+            Union[models],  # noqa: UP007 - a runtime union of a tuple of models
+            Field(discriminator="kind"),
+        ]
+    )
+    return create_model(
+        "Config",
+        __base__=Config,
+        sources=(list[entry], Field(default_factory=list, description="What to follow.")),
+    )
 
 
 def load_config(path: Path) -> Config:
@@ -315,7 +176,8 @@ def _parse_config(text: str, file: str) -> Config:
 
     problems: list[ConfigProblem] = []
     try:
-        config = Config.model_validate(_plain(data))
+        models = tuple(kind.settings for kind in kinds().values())
+        config = _validating(models).model_validate(_plain(data))
     except ValidationError as exc:
         problems.extend(_problems(exc, data, file))
         config = None
@@ -367,9 +229,7 @@ def _locate(data: Any, loc: tuple[int | str, ...]) -> tuple[int | None, str | No
             # entry of sources: or routes: is a thing of its own.
             key = key if not isinstance(node[part], CommentedMap) else None
             node = node[part]
-        elif (
-            isinstance(node, CommentedMap) and isinstance(part, str) and part not in _MODEL_FOR_KIND
-        ):
+        elif isinstance(node, CommentedMap) and isinstance(part, str) and part not in kinds():
             key = part
     if line is None and isinstance(node, CommentedMap | CommentedSeq):
         line = node.lc.line + 1
@@ -380,7 +240,7 @@ def _problems(exc: ValidationError, data: CommentedMap, file: str) -> list[Confi
     problems = []
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
-        kind_tag = next((p for p in loc if p in _MODEL_FOR_KIND), None)
+        kind_tag = next((p for p in loc if isinstance(p, str) and p in kinds()), None)
         if error["type"] == "missing":
             line, _, _ = _locate(data, loc[:-1])
             key = str(loc[-1])
@@ -390,7 +250,7 @@ def _problems(exc: ValidationError, data: CommentedMap, file: str) -> list[Confi
                     line,
                     key,
                     "is required but missing",
-                    f"add  {_EXAMPLE.get(key, key + ': ...')}",
+                    f"add  {_example(key)}",
                 )
             )
             continue
@@ -398,7 +258,7 @@ def _problems(exc: ValidationError, data: CommentedMap, file: str) -> list[Confi
         ctx = error.get("ctx") or {}
         if error["type"] == "extra_forbidden":
             bad = str(loc[-1])
-            model = _MODEL_FOR_KIND.get(str(kind_tag)) if kind_tag else _model_at(loc)
+            model = kinds()[kind_tag].settings if kind_tag else _model_at(loc)
             valid = sorted(model.model_fields) if model else []
             close = difflib.get_close_matches(bad, valid, n=1)
             hint = f"did you mean {close[0]}:? " if close else "remove it. "
@@ -412,9 +272,7 @@ def _problems(exc: ValidationError, data: CommentedMap, file: str) -> list[Confi
             given = ctx.get("tag")
             what = f"kind {given!r} is not known" if given else "has no kind:"
             problems.append(
-                ConfigProblem(
-                    file, line, "kind", what, f"write kind: one of {', '.join(SOURCE_KINDS)}"
-                )
+                ConfigProblem(file, line, "kind", what, f"write kind: one of {', '.join(kinds())}")
             )
         else:
             message = error["msg"]

@@ -35,21 +35,22 @@ from urllib.parse import urlsplit
 from ruamel.yaml.comments import CommentedSeq
 
 from tracker.collect.http import HttpClient, is_public_host
+from tracker.collect.sources.feed import feed_wanted
+from tracker.config.kinds import kind_of
 from tracker.errors import (
     UserError,
 )
 from tracker.follow.addresses import (
-    HACKERNEWS_MIN_POINTS,
     AlreadyFollowed,
     Wanted,
-    feed_wanted,
-    url_key,
+    added_note,
     wanted_from,
 )
-from tracker.follow.feed_probe import FeedProbe, probe_feed, url_problem
+from tracker.follow.feed_probe import FeedProbe, probe_feed
 from tracker.follow.opml import Subscription, tags_of
 from tracker.follow.yaml_splice import Layout, check_valid
 from tracker.settings import Settings
+from tracker.urls import url_key, url_problem
 
 T = TypeVar("T")
 
@@ -78,9 +79,7 @@ class Followed:
         """One line for a person: the feed's title and size, and the page it was found on."""
         probe = self.probe
         if probe is None:
-            if self.kind == "hackernews":
-                return f"stories with {HACKERNEWS_MIN_POINTS}+ points"
-            return ""
+            return added_note(self.kind)
         count = f"{probe.items} entries" if probe.items != 1 else "1 entry"
         title = f"“{probe.title}”, " if probe.title else ""
         found = f"; the feed that {probe.page} links to" if probe.page else ""
@@ -108,12 +107,13 @@ def follow(
     """
     wanted = wanted_from(url, kind)
     _check_addable(path, wanted, name)
-    if wanted.kind != "feed":
+    rule = kind_of(wanted.kind).address
+    if rule is None or not rule.probe:
         used, _ = add_entry(path, wanted, name)
         return Followed(used, wanted.kind, wanted.target)
     probe = probe_feed(wanted.target, settings, http, is_public=is_public)
     used, _ = add_source(path, probe.address, name, probe.name_hint, public_only=public_only)
-    return Followed(used, "feed", probe.address, probe)
+    return Followed(used, wanted.kind, probe.address, probe)
 
 
 def _check_addable(path: Path, wanted: Wanted, name: str | None) -> None:
@@ -166,7 +166,7 @@ def add_entry(
             raise AlreadyFollowed(wanted.target, followed)
         used = _new_name(layout.taken(), name, title or wanted.name_hint, wanted.target)
         entry: dict[str, Any] = {"name": used, "kind": wanted.kind, **dict(wanted.keys)}
-        if wanted.kind == "feed" and public_only:
+        if public_only and "public_only" in kind_of(wanted.kind).settings.model_fields:
             # Added by someone in Discord, not by whoever runs the machine: it may never be
             # fetched from (or redirected to) an address inside the machine's network.
             entry["public_only"] = True

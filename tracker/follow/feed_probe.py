@@ -31,6 +31,7 @@ from tracker.errors import (
 )
 from tracker.settings import Settings
 from tracker.text import one_line
+from tracker.urls import url_problem
 
 
 @dataclass(frozen=True)
@@ -95,29 +96,6 @@ def check_feed_url(url: str, *, is_public: Callable[[str], bool] = is_public_hos
             "feeds on the public internet. Give the feed's public address."
         )
     return url
-
-
-def url_problem(url: str) -> str | None:
-    """What is wrong with ``url`` without looking its host up, if anything."""
-    example = "such as https://example.com/feed.xml"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        return f"{url!r} is not a usable address ({exc}); give a full address {example}"
-    if parts.scheme.lower() not in ("http", "https"):
-        scheme = f"{parts.scheme}: addresses" if parts.scheme else "addresses without http(s)://"
-        return f"tracker follows http and https feeds only, not {scheme}; give one {example}"
-    if not parts.hostname:
-        return f"{url!r} has no host name; give a full address {example}"
-    if parts.username is not None or parts.password is not None:
-        return (
-            "the address carries a user name or password; tracker keeps no credentials "
-            "in sources.yaml, so give the address of a feed that needs no login"
-        )
-    if any(c.isspace() or not c.isprintable() for c in url) or len(url) > 2000:
-        return f"{url[:200]!r} is not a usable address; give a full address {example}"
-    return None
 
 
 def probe_feed(

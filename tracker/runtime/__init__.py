@@ -31,6 +31,7 @@ from storage.state import SQLiteStateStore
 from tracker.app import Tracker
 from tracker.collect import collect
 from tracker.config import Config
+from tracker.config.kinds import kind_of
 from tracker.deliver.delivery import FileDestination, RetryPolicy
 from tracker.deliver.health import HealthChange, health_changes
 from tracker.deliver.routes import Route
@@ -39,7 +40,6 @@ from tracker.errors import ConfigError, TrackerError
 from tracker.models import SourceResult, Status
 from tracker.runtime.digest_jobs import DigestJobs
 from tracker.runtime.schedule import (
-    DEFAULT_INTERVALS,
     Scheduler,
     route_of,
 )
@@ -196,7 +196,7 @@ class Runtime(DigestJobs):
             if state.next_attempt_after is not None and state.consecutive_failures:
                 due[source.name] = state.next_attempt_after
             elif state.last_success is not None:
-                interval = source.interval or DEFAULT_INTERVALS[source.kind]
+                interval = source.interval or kind_of(source.kind).interval
                 due[source.name] = state.last_success + interval
         return due
 

@@ -28,19 +28,10 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from tracker.config import Config
+from tracker.config.kinds import kind_of
 from tracker.deliver.routes import routes
 
 log = logging.getLogger(__name__)
-
-#: How often a source is collected when ``sources.yaml`` gives no ``interval``.
-DEFAULT_INTERVALS: dict[str, timedelta] = {
-    "arxiv": timedelta(hours=6),  # arXiv announces once a day; its API asks for restraint
-    "feed": timedelta(hours=1),
-    "github_releases": timedelta(hours=6),
-    "hf_papers": timedelta(hours=3),  # a handful of papers a day, picked through the day
-    "hackernews": timedelta(hours=1),
-    "reddit": timedelta(hours=2),  # Reddit limits anonymous clients; a top-of-day list moves slowly
-}
 
 DIGEST_PREFIX = "digest:"
 COLLECT_PREFIX = "collect:"
@@ -131,9 +122,7 @@ class JobPlan:
 def plan_jobs(config: Config) -> dict[str, JobPlan]:
     """One ``collect:<name>`` job per enabled source and a ``digest:<route>`` job per route."""
     plans = {
-        collect_job_id(source.name): JobPlan.every(
-            source.interval or DEFAULT_INTERVALS[source.kind]
-        )
+        collect_job_id(source.name): JobPlan.every(source.interval or kind_of(source.kind).interval)
         for source in config.sources
         if source.enabled
     }

@@ -1,26 +1,30 @@
-"""Collectors: one module per source kind, behind one small interface.
+"""Collectors: one module per source kind, each ending with the ``KIND`` it declares.
 
-``COLLECTORS`` maps the ``kind:`` written in ``sources.yaml`` to the collector
-for it; a test or a plugin can swap one in.
+``BUILT_IN`` is the registry of the kinds tracker ships with, a line each: a new kind is
+its module and its line here (``tracker.config.kinds`` reads this list on first use).
 """
 
 from __future__ import annotations
 
-from tracker.collect.sources.arxiv import ArxivCollector
+from typing import cast
+
+from tracker.collect.sources import arxiv, feed, github, hackernews, hf_papers, reddit
 from tracker.collect.sources.base import CollectContext, Collector
-from tracker.collect.sources.feed import FeedCollector
-from tracker.collect.sources.github import GitHubReleasesCollector
-from tracker.collect.sources.hackernews import HackerNewsCollector
-from tracker.collect.sources.hf_papers import HFPapersCollector
-from tracker.collect.sources.reddit import RedditCollector
+from tracker.config.kinds import SourceKind, kind_of
 
-COLLECTORS: dict[str, Collector] = {
-    "arxiv": ArxivCollector(),
-    "feed": FeedCollector(),
-    "github_releases": GitHubReleasesCollector(),
-    "hf_papers": HFPapersCollector(),
-    "hackernews": HackerNewsCollector(),
-    "reddit": RedditCollector(),
-}
+BUILT_IN: tuple[SourceKind, ...] = (
+    arxiv.KIND,
+    feed.KIND,
+    github.KIND,
+    hf_papers.KIND,
+    hackernews.KIND,
+    reddit.KIND,
+)
 
-__all__ = ["COLLECTORS", "CollectContext", "Collector"]
+
+def collector_for(kind: str) -> Collector:
+    """The collector of the kind called ``kind`` (KeyError when there is none)."""
+    return cast(Collector, kind_of(kind).collector)
+
+
+__all__ = ["BUILT_IN", "CollectContext", "Collector", "collector_for"]

@@ -9,19 +9,47 @@ hold here as everywhere. The package parses the Atom responses into
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Literal
 from urllib.parse import urlencode
 
 import arxiv
 import lxml.etree
 from arxiv import _feed as arxiv_feed  # the package's parser; pinned to arxiv>=4,<5
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from tracker.collect.http import Response
 from tracker.collect.sources.base import CollectContext
-from tracker.config import ArxivSource
+from tracker.config.kinds import SourceKind, SourceSettings
 from tracker.errors import FetchError, HTTPStatusError, ParseError
 from tracker.models import Fetched, Item, ItemKind, content_hash
 from tracker.text import one_line, unwrap
 from tracker.urls import split_arxiv_id
+
+
+class ArxivSource(SourceSettings):
+    """Papers from the arXiv API: a search query, a list of ids, or both."""
+
+    kind: Literal["arxiv"]
+    query: str = Field(default="", description="arXiv search query, e.g. cat:cs.CL AND abs:LLM")
+    ids: list[str] = Field(default_factory=list, description="arXiv ids to follow.")
+    max_results: int = Field(default=50, ge=1, le=2000, description="Results per run.")
+    page_size: int = Field(default=100, ge=1, le=2000, description="Results per request.")
+    sort_by: Literal["submitted", "updated", "relevance"] = Field(
+        default="submitted", description="Order of results; newest submissions by default."
+    )
+
+    @model_validator(mode="after")
+    def _needs_query_or_ids(self) -> ArxivSource:
+        if not self.query.strip() and not self.ids:
+            raise PydanticCustomError(
+                "arxiv_query",
+                "an arxiv source needs a query or ids",
+                {"fix": "add for example  query: cat:cs.CL  or  ids: [2104.12255]"},
+            )
+        return self
+
 
 API_URL = "https://export.arxiv.org/api/query"
 _ATOM = "http://www.w3.org/2005/Atom"
@@ -160,3 +188,14 @@ class ArxivCollector:
             if source.sort_by != "relevance" and not fresh:
                 break  # newest first, and this whole page is already stored: the rest is too
         return Fetched(items=items)
+
+
+KIND = SourceKind(
+    name="arxiv",
+    settings=ArxivSource,
+    collector=ArxivCollector(),
+    # arXiv announces once a day, and its API asks for restraint.
+    endpoint=("query", "ids", "sort_by"),
+    interval=timedelta(hours=6),
+    example="query: cat:cs.CL",
+)

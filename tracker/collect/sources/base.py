@@ -10,7 +10,6 @@ from typing import Any, Protocol
 
 from tracker.collect.http import HttpClient, Response
 from tracker.collect.pages import HostBook, PagePolicy
-from tracker.config import Source
 from tracker.errors import FetchError, ParseError, SourceError
 from tracker.models import Fetched, Item, PageTask, Validators, host_of
 
@@ -138,7 +137,6 @@ def parse_iso(value: Any) -> datetime | None:
 __all__ = [
     "CollectContext",
     "Collector",
-    "Source",
     "count",
     "parse_iso",
     "parse_json",

@@ -12,11 +12,14 @@ import html
 import re
 from collections import Counter
 from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import lxml.etree
 import lxml.html
+from pydantic import Field
 
 from tracker.collect.http import is_public_host
 from tracker.collect.pages import PageFailure
@@ -32,11 +35,29 @@ from tracker.collect.sources.base import CollectContext, utc_from_struct
 from tracker.collect.sources.entries import Entry, ParsedFeed
 from tracker.collect.sources.extract import Article
 from tracker.collect.sources.jsonfeed import looks_like_json, parse_json_feed
-from tracker.config import FeedSource
-from tracker.errors import ParseError
+from tracker.config.kinds import AddressRule, SourceKind, SourceSettings, Wanted
+from tracker.config.values import Url
+from tracker.errors import ParseError, UserError
 from tracker.models import WITH_PAGE, Fetched, Item, ItemKind, Validators, reader_hash
 from tracker.text import html_to_text, one_line, outbound_links
-from tracker.urls import canonical_url
+from tracker.urls import canonical_url, url_key, url_problem
+
+
+class FeedSource(SourceSettings):
+    """A blog, newsletter or news feed: RSS, Atom or JSON Feed."""
+
+    kind: Literal["feed"]
+    url: Url = Field(description="Address of the feed.")
+    full_text: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Fetch the linked page for entries that carry only a teaser (auto).",
+    )
+    public_only: bool = Field(
+        default=False,
+        description="Never fetch from a private, loopback or link-local address, redirects "
+        "included (set on feeds added with /sources add).",
+    )
+
 
 FEED_ACCEPT = (
     "application/atom+xml, application/rss+xml, application/feed+json, application/json;q=0.9, "
@@ -389,3 +410,33 @@ def _item(
         },
         fingerprint=fingerprint,
     )
+
+
+def feed_wanted(url: str, explicit: bool = True) -> Wanted:
+    """Any other address is a feed's, or a page that links to one (probed when added)."""
+    problem = url_problem(url)
+    if problem:
+        raise UserError(problem)
+    return Wanted("feed", (("url", url),), url)
+
+
+def _follows_feed(node: Mapping[str, Any], wanted: Wanted) -> bool:
+    """An entry of any kind with the same address (in any spelling) follows the feed."""
+    url = node.get("url")
+    return url is not None and url_key(str(url)) == url_key(wanted.target)
+
+
+KIND = SourceKind(
+    name="feed",
+    settings=FeedSource,
+    collector=FeedCollector(),
+    interval=timedelta(hours=1),
+    address=AddressRule(
+        feed_wanted,
+        "the address of a feed or of a page that links one",
+        _follows_feed,
+        last=True,
+        probe=True,
+    ),
+    example="url: https://example.com/feed.xml",
+)

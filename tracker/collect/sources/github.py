@@ -9,19 +9,53 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from tracker.collect.sources.base import CollectContext, parse_iso
 from tracker.collect.sources.feed import FEED_ACCEPT, parse_feed, refreshed
 from tracker.collect.sources.jsonfeed import looks_like_json
-from tracker.config import GitHubReleasesSource
+from tracker.config.kinds import AddressRule, SourceKind, SourceSettings, Wanted
 from tracker.errors import HTTPStatusError, ParseError
 from tracker.models import Fetched, Item, ItemKind, content_hash
 from tracker.text import html_to_text, normalise_space, one_line
 from tracker.urls import canonical_url
+
+_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+class GitHubReleasesSource(SourceSettings):
+    """Releases of one GitHub repository."""
+
+    kind: Literal["github_releases"]
+    repo: str = Field(description="owner/name, e.g. vllm-project/vllm")
+    include_prereleases: bool = Field(default=True, description="Keep rc/beta releases.")
+
+    @field_validator("repo")
+    @classmethod
+    def _owner_name(cls, value: str) -> str:
+        value = value.strip()
+        match = re.match(r"^(?:https?://)?github\.com/([^/\s]+/[^/\s#?]+?)(?:\.git)?/?$", value)
+        if match:
+            raise PydanticCustomError(
+                "repo",
+                "'{value}' is a URL, not owner/name",
+                {"value": value, "fix": f"write  repo: {match.group(1)}"},
+            )
+        if not _REPO.match(value):
+            raise PydanticCustomError(
+                "repo",
+                "'{value}' is not owner/name",
+                {"value": value, "fix": "write the repository as owner/name, e.g. ollama/ollama"},
+            )
+        return value
+
 
 API_ACCEPT = "application/vnd.github+json"
 _PRERELEASE = re.compile(
@@ -177,3 +211,50 @@ def release_item(source: GitHubReleasesSource, release: Release) -> Item:
         extra={"repo": source.repo, "tag": release.tag, "prerelease": release.prerelease},
         fingerprint=content_hash(release.tag, release.name, release.notes, release.prerelease),
     )
+
+
+#: github.com/<first>/... that are GitHub's own pages, not a repository's owner.
+_GITHUB_PAGES = frozenset(
+    {
+        *("about", "apps", "collections", "codespaces", "enterprise", "events", "explore"),
+        *("features", "issues", "login", "marketplace", "new", "notifications", "orgs"),
+        *("pricing", "pulls", "search", "settings", "site", "sponsors", "topics", "trending"),
+        "users",
+    }
+)
+_GITHUB = re.compile(
+    r"^(?:https?://)?(?:www\.)?github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?"
+    r"(?:/releases(?:\.atom)?(?:/[^?#]*)?)?/?(?:[?#].*)?$",
+    re.IGNORECASE,
+)
+_OWNER_REPO = re.compile(r"^([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)$")
+
+
+def repository_wanted(text: str, explicit: bool) -> Wanted | None:
+    """A repository's address (or, with the kind named, owner/repo): its releases."""
+    match = _GITHUB.match(text) or (_OWNER_REPO.match(text) if explicit else None)
+    if match is None or match.group(1).lower() in _GITHUB_PAGES:
+        return None
+    owner, name = match.group(1), match.group(2).removesuffix(".git")
+    return Wanted("github_releases", (("repo", f"{owner}/{name}"),), f"{owner}/{name}", name)
+
+
+def _follows_repository(node: Mapping[str, Any], wanted: Wanted) -> bool:
+    if node.get("kind") != "github_releases":
+        return False
+    return str(node.get("repo", "")).strip().casefold() == wanted.target.casefold()
+
+
+KIND = SourceKind(
+    name="github_releases",
+    settings=GitHubReleasesSource,
+    collector=GitHubReleasesCollector(),
+    endpoint=("repo",),
+    interval=timedelta(hours=6),
+    address=AddressRule(
+        repository_wanted,
+        "a repository, such as https://github.com/vllm-project/vllm",
+        _follows_repository,
+    ),
+    example="repo: owner/name",
+)

@@ -10,7 +10,14 @@ is its discussion.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
+
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from tracker.collect.sources.base import (
     CollectContext,
@@ -20,10 +27,31 @@ from tracker.collect.sources.base import (
     utc_from_epoch,
 )
 from tracker.collect.sources.shared_links import SharedLink, shared_item
-from tracker.config import HackerNewsSource
+from tracker.config.kinds import AddressRule, SourceKind, SourceSettings, VoteScale, Wanted
 from tracker.errors import ParseError
 from tracker.models import Fetched, Item
 from tracker.text import html_to_text, one_line
+
+
+class HackerNewsSource(SourceSettings):
+    """Hacker News stories (Algolia's public search API) matching a query and/or with at
+    least ``min_points``."""
+
+    kind: Literal["hackernews"]
+    query: str = Field(default="", description="Words to search for, e.g. LLM")
+    min_points: int = Field(default=0, ge=0, description="Only stories with this many points.")
+    max_results: int = Field(default=50, ge=1, le=1000, description="Stories per run.")
+
+    @model_validator(mode="after")
+    def _needs_query_or_points(self) -> HackerNewsSource:
+        if not self.query.strip() and not self.min_points:
+            raise PydanticCustomError(
+                "hackernews_query",
+                "a hackernews source needs a query or min_points",
+                {"fix": "add for example  query: LLM  or  min_points: 200"},
+            )
+        return self
+
 
 SEARCH = "https://hn.algolia.com/api/v1/search_by_date"
 DISCUSSION = "https://news.ycombinator.com/item?id={id}"
@@ -94,3 +122,43 @@ class HackerNewsCollector:
 def story_item(source: HackerNewsSource, story: SharedLink) -> Item:
     """The article a story links to (a paper when it is an arXiv link), discussed on HN."""
     return shared_item(source, "hn", story, {"hn_id": story.id})
+
+
+#: Points a Hacker News story needs before a source added by its address takes it.
+MIN_POINTS_ADDED = 100
+
+_HACKERNEWS = re.compile(r"^(?:https?://)?news\.ycombinator\.com(?:[/?#].*)?$", re.IGNORECASE)
+
+
+def front_page_wanted(text: str, explicit: bool) -> Wanted | None:
+    if not _HACKERNEWS.match(text):
+        return None
+    return Wanted(
+        "hackernews",
+        (("min_points", MIN_POINTS_ADDED),),
+        "https://news.ycombinator.com",
+        "hacker-news",
+    )
+
+
+def _follows_front_page(node: Mapping[str, Any], wanted: Wanted) -> bool:
+    # Another query of Hacker News is another source.
+    return node.get("kind") == "hackernews" and not str(node.get("query", "") or "").strip()
+
+
+KIND = SourceKind(
+    name="hackernews",
+    settings=HackerNewsSource,
+    collector=HackerNewsCollector(),
+    endpoint=("query",),
+    interval=timedelta(hours=1),
+    # A front-page story has 100-500 points.
+    votes=VoteScale("Hacker News", "points", hit=300),
+    shares_links=True,
+    address=AddressRule(
+        front_page_wanted,
+        "https://news.ycombinator.com",
+        _follows_front_page,
+        note=f"stories with {MIN_POINTS_ADDED}+ points",
+    ),
+)

@@ -9,16 +9,27 @@ and adds the community's votes to it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import Field
 
 from tracker.collect.sources.base import CollectContext, count, parse_iso, parse_json
-from tracker.config import HFPapersSource
+from tracker.config.kinds import AddressRule, SourceKind, SourceSettings, VoteScale, Wanted
 from tracker.errors import ParseError
 from tracker.models import Engagement, Fetched, Item, ItemKind, content_hash
 from tracker.text import normalise_space, one_line
 from tracker.urls import split_arxiv_id
+
+
+class HFPapersSource(SourceSettings):
+    """Hugging Face Daily Papers: the community's pick of the day's papers, with upvotes."""
+
+    kind: Literal["hf_papers"]
+    min_upvotes: int = Field(default=0, ge=0, description="Skip papers with fewer upvotes.")
+
 
 DAILY_PAPERS = "https://huggingface.co/api/daily_papers"
 PAPER_PAGE = "https://huggingface.co/papers/{id}"
@@ -120,3 +131,30 @@ def paper_item(source: HFPapersSource, paper: DailyPaper) -> Item:
 
 def _extra(paper: DailyPaper) -> dict[str, Any]:
     return {"arxiv_id": paper.arxiv_id, "discussion": PAPER_PAGE.format(id=paper.arxiv_id)}
+
+
+_HF_PAPERS = re.compile(
+    r"^(?:https?://)?(?:www\.)?huggingface\.co/papers/?(?:[?#].*)?$", re.IGNORECASE
+)
+
+
+def daily_papers_wanted(text: str, explicit: bool) -> Wanted | None:
+    if not _HF_PAPERS.match(text):
+        return None
+    return Wanted("hf_papers", (), "https://huggingface.co/papers", "hf-papers")
+
+
+KIND = SourceKind(
+    name="hf_papers",
+    settings=HFPapersSource,
+    collector=HFPapersCollector(),
+    # A handful of papers a day, picked through the day.
+    interval=timedelta(hours=3),
+    # A Daily Papers pick has 20-150 upvotes.
+    votes=VoteScale("Hugging Face", "upvotes", hit=100),
+    address=AddressRule(
+        daily_papers_wanted,
+        "https://huggingface.co/papers",
+        lambda node, wanted: node.get("kind") == "hf_papers",
+    ),
+)

@@ -10,15 +10,52 @@ warnings; pinned (stickied) moderator posts are not news and are left out.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Literal
 from urllib.parse import urlencode, urljoin, urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from tracker.collect.sources.base import CollectContext, count, parse_json, utc_from_epoch
 from tracker.collect.sources.shared_links import SharedLink, shared_item
-from tracker.config import RedditSource
+from tracker.config.kinds import AddressRule, SourceKind, SourceSettings, VoteScale, Wanted
 from tracker.errors import ParseError
 from tracker.models import Fetched, Item
 from tracker.text import normalise_space, one_line
+
+_SUBREDDIT = re.compile(r"^[A-Za-z0-9_]{2,21}$")
+
+
+class RedditSource(SourceSettings):
+    """A subreddit's top or hot posts (Reddit's public JSON listing)."""
+
+    kind: Literal["reddit"]
+    subreddit: str = Field(description="The subreddit's name, e.g. LocalLLaMA")
+    sort: Literal["top", "hot"] = Field(default="top", description="top (of period) or hot.")
+    period: Literal["day", "week", "month"] = Field(default="day", description="For top.")
+    limit: int = Field(default=25, ge=1, le=100, description="Posts per run.")
+    min_score: int = Field(default=0, ge=0, description="Skip posts with a lower score.")
+
+    @field_validator("subreddit")
+    @classmethod
+    def _plain_subreddit(cls, value: str) -> str:
+        text = value.strip()
+        match = re.match(
+            r"^(?:(?:https?://)?(?:www\.|old\.)?reddit\.com)?/?r/([A-Za-z0-9_]+)/?", text
+        )
+        if match:
+            text = match.group(1)
+        if not _SUBREDDIT.match(text):
+            raise PydanticCustomError(
+                "subreddit",
+                "'{value}' is not a subreddit name",
+                {"value": value, "fix": "write just the name, such as  subreddit: LocalLLaMA"},
+            )
+        return text
+
 
 REDDIT = "https://www.reddit.com"
 _GONE = ("[removed]", "[deleted]")
@@ -108,3 +145,45 @@ class RedditCollector:
 
 def post_item(source: RedditSource, post: SharedLink) -> Item:
     return shared_item(source, "reddit", post, {"subreddit": source.subreddit})
+
+
+_REDDIT = re.compile(
+    r"^(?:https?://)?(?:(?:www|old|new|np)\.)?reddit\.com/r/([A-Za-z0-9_]+)(?:[/?#].*)?$",
+    re.IGNORECASE,
+)
+_WRITTEN_SUBREDDIT = re.compile(r"^(?:/?r/)?([A-Za-z0-9_]{2,21})/?$")
+
+
+def subreddit_wanted(text: str, explicit: bool) -> Wanted | None:
+    """A subreddit's address (or, with the kind named, r/name or the name alone)."""
+    match = _REDDIT.match(text) or (_WRITTEN_SUBREDDIT.match(text) if explicit else None)
+    if match is None:
+        return None
+    name = match.group(1)
+    return Wanted("reddit", (("subreddit", name),), f"r/{name}", f"r/{name}")
+
+
+def _follows_subreddit(node: Mapping[str, Any], wanted: Wanted) -> bool:
+    if node.get("kind") != "reddit":
+        return False
+    have = str(node.get("subreddit", "")).strip().rstrip("/").rsplit("/", 1)[-1]
+    return f"r/{have}".casefold() == wanted.target.casefold()
+
+
+KIND = SourceKind(
+    name="reddit",
+    settings=RedditSource,
+    collector=RedditCollector(),
+    # Reddit limits anonymous clients, and a top-of-day list moves slowly.
+    endpoint=("subreddit", "sort", "period"),
+    interval=timedelta(hours=2),
+    # A top post of the day on r/LocalLLaMA has 300-1,500 upvotes.
+    votes=VoteScale("Reddit", "upvotes", hit=1000),
+    shares_links=True,
+    address=AddressRule(
+        subreddit_wanted,
+        "a subreddit, such as https://www.reddit.com/r/LocalLLaMA",
+        _follows_subreddit,
+    ),
+    example="subreddit: LocalLLaMA",
+)
