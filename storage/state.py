@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,25 +69,6 @@ class SourceStats:
     items_by_kind: dict[str, int]
     state: SourceState | None
     pages: PageCounts = field(default_factory=PageCounts)
-
-
-@dataclass(frozen=True)
-class BackoffPolicy:
-    """Exponential, capped: 15 min, 30 min, 1 h, ... up to a day between tries.
-
-    Errors that will not fix themselves soon (a 404, a page that is not a feed)
-    start four steps further along: 4 h, then 8 h, then a day.
-    """
-
-    base: timedelta = timedelta(minutes=15)
-    cap: timedelta = timedelta(hours=24)
-    permanent_head_start: int = 4
-
-    def delay(self, failures: int, transient: bool = True) -> timedelta:
-        if failures <= 0:
-            return timedelta(0)
-        steps = failures - 1 + (0 if transient else self.permanent_head_start)
-        return min(self.cap, self.base * (2 ** min(steps, 20)))
 
 
 class SQLiteStateStore:
@@ -252,19 +233,17 @@ class SQLiteStateStore:
         kind: str,
         error: str,
         now: datetime,
-        backoff: BackoffPolicy,
-        transient: bool = True,
-        not_before: datetime | None = None,
+        retry_at: Callable[[int], datetime],
     ) -> SourceState:
-        """Record a failed attempt and when the source may be tried again (not before
-        ``not_before`` when the server said when, with Retry-After)."""
+        """Record a failed attempt, one more in a row, and when the source may be tried
+        again: ``retry_at(failures in a row)``, the collector's policy, asked inside the
+        transaction that counts them so that two writers cannot count the same failure."""
         with self.transaction() as db:
             row = db.execute(
                 "SELECT consecutive_failures FROM source_state WHERE name = ?", (source,)
             ).fetchone()
             failures = (row["consecutive_failures"] if row else 0) + 1
-            retry = now + backoff.delay(failures, transient)
-            retry_at = to_iso(max(retry, not_before) if not_before else retry)
+            retry = to_iso(retry_at(failures))
             db.execute(
                 """
                 INSERT INTO source_state (name, kind, last_attempt, last_status,
@@ -276,7 +255,7 @@ class SQLiteStateStore:
                     last_error = excluded.last_error, last_error_at = excluded.last_error_at,
                     next_attempt_after = excluded.next_attempt_after
                 """,
-                (source, kind, to_iso(now), failures, error, to_iso(now), retry_at),
+                (source, kind, to_iso(now), failures, error, to_iso(now), retry),
             )
         state = self.source_state(source)
         if state is None:  # pragma: no cover - written just above

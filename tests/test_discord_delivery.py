@@ -39,7 +39,8 @@ from tests.test_discord_loopback import (
 from tests.test_serve import Clock, no_sleep
 from tracker.config import load_config
 from tracker.deliver.delivery import DeliveryReport, RetryPolicy
-from tracker.runtime import REDELIVER_AFTER, Runtime
+from tracker.runtime import Runtime
+from tracker.runtime.digest_jobs import REDELIVER_AFTER
 from tracker.settings import Settings
 
 Sleep = Callable[[float], Awaitable[None]]

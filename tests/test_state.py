@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from storage.migrations import MIGRATIONS
-from storage.state import BackoffPolicy, SQLiteStateStore
+from storage.state import SQLiteStateStore
+from tracker.collect.backoff import BackoffPolicy
 from tracker.models import Item, ItemKind, Validators
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -79,7 +80,7 @@ def test_failures_back_off_exponentially_up_to_a_cap(store: SQLiteStateStore) ->
     policy = BackoffPolicy(base=timedelta(minutes=15), cap=timedelta(hours=2))
     delays = []
     for _ in range(5):
-        state = store.save_failure("blog", "feed", "boom", NOW, policy)
+        state = store.save_failure("blog", "feed", "boom", NOW, lambda n: policy.retry_at(n, NOW))
         assert state.next_attempt_after is not None
         delays.append(state.next_attempt_after - NOW)
     assert delays == [timedelta(minutes=m) for m in (15, 30, 60, 120, 120)]
@@ -88,15 +89,8 @@ def test_failures_back_off_exponentially_up_to_a_cap(store: SQLiteStateStore) ->
     assert not state.backing_off(NOW + timedelta(minutes=121))
 
 
-def test_errors_that_will_not_fix_themselves_back_off_longer() -> None:
-    policy = BackoffPolicy()
-    assert policy.delay(1, transient=False) == timedelta(hours=4)
-    assert policy.delay(3, transient=False) == timedelta(hours=16)
-    assert policy.delay(4, transient=False) == timedelta(hours=24)
-
-
 def test_a_success_clears_the_backoff_but_remembers_the_last_error(store: SQLiteStateStore) -> None:
-    store.save_failure("blog", "feed", "boom", NOW, BackoffPolicy())
+    store.save_failure("blog", "feed", "boom", NOW, lambda n: BackoffPolicy().retry_at(n, NOW))
     store.save_success("blog", "feed", [], Validators(), "ok", NOW + timedelta(hours=1))
     state = store.source_state("blog")
     assert state is not None
@@ -106,7 +100,7 @@ def test_a_success_clears_the_backoff_but_remembers_the_last_error(store: SQLite
 
 def test_stats_count_items_per_source_and_kind(store: SQLiteStateStore) -> None:
     store.save_success("blog", "feed", [item("a"), item("b")], Validators(), "ok", NOW)
-    store.save_failure("down", "feed", "could not connect", NOW, BackoffPolicy())
+    store.save_failure("down", "feed", "could not connect", NOW, lambda n: NOW)
     stats = {s.name: s for s in store.stats()}
     assert stats["blog"].items == 2 and stats["blog"].items_by_kind == {"post": 2}
     assert stats["down"].items == 0 and stats["down"].state.last_error == "could not connect"

@@ -44,10 +44,11 @@ from tracker.llm.chat import OpenAIChat
 from tracker.llm.openai_compat import llm_configured
 from tracker.models import DEFAULT_ROUTE, Digest, Sent, Story
 from tracker.settings import Settings
+from tracker.times import utcnow
 from tracker.understand.embed import make_embedder
 from tracker.understand.embedding_function import TrackerEmbeddingFunction
 from tracker.understand.feedback import feedback_signal
-from tracker.understand.process import Pipeline, ProcessReport, utcnow
+from tracker.understand.process import Pipeline, ProcessReport
 from tracker.understand.rank import Ranked, rank
 from tracker.understand.summary import Summariser
 from tracker.understand.summary.choose import make_summariser

@@ -15,7 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.state import BackoffPolicy, SourceState, SQLiteStateStore
+from storage.state import SourceState, SQLiteStateStore
+from tracker.collect.backoff import BackoffPolicy
 from tracker.collect.http import HttpClient
 from tracker.collect.pages import HostBook
 from tracker.collect.sources import CollectContext, Collector, collector_for
@@ -300,7 +301,11 @@ def _record(
             moved_to=moved,
         )
     state = store.save_failure(
-        source.name, source.kind, message, now, backoff, transient, not_before
+        source.name,
+        source.kind,
+        message,
+        now,
+        lambda failures: backoff.retry_at(failures, now, transient, not_before),
     )
     return SourceResult(
         source.name, source.kind, Status.ERROR, error=message, retry_after=state.next_attempt_after

@@ -22,14 +22,11 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from tracker.errors import HTTPStatusError, SourceError
 from tracker.models import HostWait, PageTask
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
+from tracker.times import utcnow
 
 
 @dataclass(frozen=True)
@@ -132,7 +129,7 @@ class HostBook:
 
     def __init__(
         self,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utcnow,
         waits: Iterable[HostWait] = (),
         pages_per_host: int = 20,
         refusals_per_run: int = 3,

@@ -54,8 +54,6 @@ T = TypeVar("T")
 
 #: How often sources.yaml is checked for edits.
 WATCH_SECONDS = 5.0
-#: After a digest could not be delivered, the next attempt.
-REDELIVER_AFTER = timedelta(minutes=10)
 
 
 class LogNotifier:
