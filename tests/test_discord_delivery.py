@@ -170,7 +170,7 @@ def test_an_answer_lost_mid_digest_as_the_gateway_drops_loses_and_repeats_nothin
                 await loopback.drop(4000)
 
             dropping = asyncio.create_task(drop_on_the_second_message())
-            report = await tracker.digest_job()
+            report = await tracker.digests.digest_job()
             assert report is not None
             reports.append(report)
             await asyncio.wait_for(dropping, GUARD)
@@ -222,9 +222,9 @@ def test_a_message_made_although_its_answer_was_lost_is_found_once_the_nonce_is_
         async with delivering(loopback, clock, WatchedServices()) as (tracker, _):
             loopback.cut("POST", MESSAGES, skip=1)
             loopback.outage("POST", MESSAGES, down)
-            reports.append(await tracker.digest_job())
+            reports.append(await tracker.digests.digest_job())
             clock.now += REDELIVER_AFTER
-            reports.append(await tracker.digest_job())
+            reports.append(await tracker.digests.digest_job())
 
     asyncio.run(scenario())
     first, later = reports
@@ -251,7 +251,7 @@ def test_a_resumable_invalid_session_resumes_without_a_second_identify(
             resumed = asyncio.create_task(bot.wait_for("resumed", timeout=GUARD))
             await loopback.invalidate(resumable=True)
             await resumed
-            report = await tracker.digest_job()
+            report = await tracker.digests.digest_job()
             assert report is not None
             reports.append(report)
 
@@ -277,12 +277,12 @@ def test_a_ten_minute_outage_mid_digest_delays_the_rest_until_discord_is_back(
     async def scenario() -> None:
         async with delivering(loopback, clock, WatchedServices()) as (tracker, _):
             loopback.outage("POST", MESSAGES, down)
-            reports.append(await tracker.digest_job())
+            reports.append(await tracker.digests.digest_job())
             # The runtime tries again REDELIVER_AFTER later (and at every digest job): the
             # test's clock stands in for the wait, in steps of half of it.
             while clock.now < START + 3 * REDELIVER_AFTER:
                 clock.now += REDELIVER_AFTER / 2
-                reports.append(await tracker.digest_job())
+                reports.append(await tracker.digests.digest_job())
 
     asyncio.run(scenario())
     first, *later = reports
@@ -314,7 +314,7 @@ def test_stopping_while_discord_is_slow_keeps_the_message_it_accepted_and_a_rest
             async with logged_in(loopback, WatchedServices()) as bot:
                 relay.bot = bot
                 loopback.slow("POST", MESSAGES, 0.3, skip=1)  # the second message takes a while
-                job = asyncio.create_task(first.digest_job())
+                job = asyncio.create_task(first.digests.digest_job())
                 await loopback.wait_for(lambda: len(loopback.sent("POST", MESSAGES)) == 2, GUARD)
                 await first.stop()  # as serve stops on SIGTERM: the runtime, then the bot
                 reports.append(await job)
@@ -323,7 +323,7 @@ def test_stopping_while_discord_is_slow_keeps_the_message_it_accepted_and_a_rest
             async with logged_in(loopback, WatchedServices()) as bot:
                 relay.bot = bot
                 try:
-                    reports.append(await second.digest_job())
+                    reports.append(await second.digests.digest_job())
                 finally:
                     await second.stop()
 
@@ -360,7 +360,7 @@ def test_a_429_storm_through_a_whole_digest_waits_as_told_and_posts_each_message
 
     async def scenario() -> None:
         async with delivering(loopback, Clock(START), WatchedServices(), sleep) as (tracker, _):
-            reports.append(await tracker.digest_job())
+            reports.append(await tracker.digests.digest_job())
 
     asyncio.run(scenario())
     (report,) = reports

@@ -194,11 +194,11 @@ def test_papers_and_releases_go_to_their_own_files_and_the_weekly_one_waits_a_we
     async def weeks() -> list[dict[str, Any]]:
         try:
             await tracker.collect_all()
-            monday = await tracker.all_digests()
+            monday = await tracker.digests.all_digests()
             clock.now = MONDAY + timedelta(days=1)
-            tuesday = await tracker.all_digests()
+            tuesday = await tracker.digests.all_digests()
             clock.now = MONDAY + timedelta(days=7)
-            next_monday = await tracker.all_digests()
+            next_monday = await tracker.digests.all_digests()
             return [monday, tuesday, next_monday]
         finally:
             await tracker.stop()
@@ -240,7 +240,7 @@ def test_a_route_added_while_serving_makes_its_first_digest_at_once(world: FeedS
         try:
             await tracker.collect_all()
             await tracker.schedule(paused=True)
-            await tracker.all_digests()
+            await tracker.digests.all_digests()
             path.write_text(
                 path.read_text(encoding="utf-8")
                 + "    - {name: blog, sources: [blog], cadence: weekly, day: friday}\n",
@@ -301,11 +301,11 @@ def test_a_route_whose_channel_is_down_resumes_later_without_touching_the_others
     async def day() -> list[dict[str, Any]]:
         try:
             await tracker.collect_all()
-            first = await tracker.all_digests()
+            first = await tracker.digests.all_digests()
             clock.now += timedelta(minutes=10)  # the redelivery
-            again = await tracker.all_digests()
+            again = await tracker.digests.all_digests()
             clock.now += timedelta(minutes=10)
-            last = await tracker.all_digests()
+            last = await tracker.digests.all_digests()
             return [first, again, last]
         finally:
             await tracker.stop()

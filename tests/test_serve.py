@@ -109,10 +109,10 @@ def test_a_day_of_serving_collects_posts_one_digest_and_is_quiet_until_the_next_
     async def day() -> list[Any]:
         try:
             run = await runtime.collect_all()
-            first = await runtime.digest_job()
-            again = await runtime.digest_job()  # a coalesced misfire, or a second process
+            first = await runtime.digests.digest_job()
+            again = await runtime.digests.digest_job()  # a coalesced misfire, or a second process
             clock.now = MONDAY + timedelta(days=1)
-            tomorrow = await runtime.digest_job()
+            tomorrow = await runtime.digests.digest_job()
             return [run, first, again, tomorrow]
         finally:
             await runtime.stop()
@@ -216,7 +216,7 @@ def test_the_bots_services_answer_from_what_serve_collected(serve_settings: Sett
     async def use() -> dict[str, Any]:
         try:
             await runtime.collect_all()
-            await runtime.digest_job()
+            await runtime.digests.digest_job()
             answer = await services.ask(
                 "How does speculative decoding speed up models?", None, None
             )
@@ -396,14 +396,18 @@ def test_a_digest_discord_never_accepted_gives_way_to_the_next_which_carries_its
     async def three_days() -> list[Any]:
         try:
             await runtime.collect_all()
-            monday = await runtime.digest_job()
+            monday = await runtime.digests.digest_job()
             clock.now += timedelta(hours=1)
-            retried = await runtime.digest_job()  # the 10-minute retry: same digest, same refusal
+            retried = (
+                await runtime.digests.digest_job()
+            )  # the 10-minute retry: same digest, same refusal
             clock.now = MONDAY + timedelta(days=1)
-            tuesday = await runtime.digest_job()  # still refused: Monday's gives way to Tuesday's
+            tuesday = (
+                await runtime.digests.digest_job()
+            )  # still refused: Monday's gives way to Tuesday's
             channel.refuse = False  # someone fixed the permission
             clock.now += timedelta(minutes=10)
-            fixed = await runtime.digest_job()
+            fixed = await runtime.digests.digest_job()
             return [monday, retried, tuesday, fixed]
         finally:
             await runtime.stop()
@@ -582,15 +586,15 @@ def test_a_new_home_gets_a_first_digest_at_once_and_a_restart_that_day_none(
         runtime, _ = runtime_for(serve_settings, clock, destination)
         try:
             await runtime.collect_all()
-            first = await runtime.digest_job()
+            first = await runtime.digests.digest_job()
         finally:
             await runtime.stop()
         clock.now = early + timedelta(minutes=30)
         again, _ = runtime_for(serve_settings, clock, destination)  # a restart
         try:
-            restart = await again.digest_job()
+            restart = await again.digests.digest_job()
             clock.now = MONDAY  # 09:00: the day's scheduled digest
-            scheduled = await again.digest_job()
+            scheduled = await again.digests.digest_job()
         finally:
             await again.stop()
         return [first, restart, scheduled]

@@ -49,7 +49,7 @@ from tracker.services import Destination, Notifier
 from tracker.settings import Settings
 from tracker.times import utcnow
 
-log = logging.getLogger("tracker.serve")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: How often sources.yaml is checked for edits.
@@ -72,7 +72,7 @@ class CollectRun:
     health: tuple[HealthChange, ...]
 
 
-class Runtime(DigestJobs):
+class Runtime:
     def __init__(
         self,
         settings: Settings,
@@ -103,12 +103,22 @@ class Runtime(DigestJobs):
         self.outbox: Worker[SQLiteStateStore] = Worker(
             "outbox", lambda: SQLiteStateStore(settings.state_db), SQLiteStateStore.close
         )
-        self.scheduler = Scheduler(collect=self.collect_job, digest=self.digest_job)
+        self.digests = DigestJobs(
+            lambda: self.config,
+            self.jobs,
+            self.outbox,
+            lambda route: self.destinations(route),
+            now=now,
+            retry=self.retry,
+            sleep=self.sleep,
+            stop=self._stop,
+            spawn=self._spawn,
+            pause=self._sleep,
+        )
+        self.scheduler = Scheduler(collect=self.collect_job, digest=self.digests.digest_job)
         self._file_destinations: dict[tuple[str | None, str], FileDestination] = {}
-        self._digest_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self.started = asyncio.Event()
-        self._redelivery_planned = False
         self._scheduling = False
         self._stopping = asyncio.Event()
         self._watch_error: str | None = None
@@ -170,7 +180,7 @@ class Runtime(DigestJobs):
         except Exception:
             log.exception("scheduling failed; tracker serve cannot run without it")
             raise
-        await self.all_digests()
+        await self.digests.all_digests()
         self.started.set()
 
     async def schedule(self, paused: bool = False) -> None:
@@ -223,7 +233,7 @@ class Runtime(DigestJobs):
         self._stopping.set()
         try:
             async with asyncio.timeout(grace):
-                async with self._digest_lock:
+                async with self.digests.lock:
                     pass
         except TimeoutError:
             log.warning("the digest did not reach a safe point within %.0f s", grace)
@@ -359,8 +369,7 @@ class Runtime(DigestJobs):
         for job_id in changes.added:
             route = route_of(job_id)
             if route is not None:
-                # A route just added makes its first digest now, not at its first time.
-                self._spawn(self._first_digest(route))
+                self._spawn(self.digests.first_digest(route))
         log.info(
             "sources.yaml reloaded: %d added, %d removed, %d rescheduled",
             len(changes.added),

@@ -1,8 +1,8 @@
 """The digests of ``tracker serve``: each route's made when due, delivered through the
 outbox, retried until delivered, and a route's first made at once.
 
-A part of ``Runtime`` (``tracker.runtime``), kept apart because it is its own concern:
-it uses the runtime's clock, configuration, workers and destinations, declared below.
+``Runtime`` (``tracker.runtime``) has one, and hands it what it uses: the clock, the
+current configuration, the workers, each route's destination, and how to stop.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from tracker.runtime.schedule import (
 from tracker.runtime.worker import Stopping, Worker
 from tracker.services import Destination
 
-log = logging.getLogger("tracker.serve")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: After a digest could not be delivered, the next attempt.
@@ -36,28 +36,42 @@ REDELIVER_AFTER = timedelta(minutes=10)
 
 
 class DigestJobs:
-    """The digest half of the runtime (see the module's docstring)."""
+    """Every route's digest: made when due, delivered, and delivered again until it is."""
 
-    # What the runtime provides.
-    jobs: Worker[Tracker]
-    outbox: Worker[SQLiteStateStore]
-    destinations: Callable[[Route], Destination]
-    now: Callable[[], datetime]
-    retry: RetryPolicy
-    sleep: Callable[[float], Awaitable[None]]
-    _stop: threading.Event
-    _digest_lock: asyncio.Lock
-    _redelivery_planned: bool
+    def __init__(
+        self,
+        config: Callable[[], Config],
+        jobs: Worker[Tracker],
+        outbox: Worker[SQLiteStateStore],
+        destinations: Callable[[Route], Destination],
+        *,
+        now: Callable[[], datetime],
+        retry: RetryPolicy,
+        sleep: Callable[[float], Awaitable[None]],
+        stop: threading.Event,
+        spawn: Callable[[Awaitable[None]], None],
+        pause: Callable[[float], Awaitable[None]],
+    ):
+        """``sleep`` waits between tries of one delivery (a test's clock may stand in);
+        ``pause`` waits for the next redelivery and wakes at once on ``stop``; ``spawn``
+        runs a task in the background, owned by the runtime."""
+        self._config = config
+        self.jobs = jobs
+        self.outbox = outbox
+        self.destinations = destinations
+        self.now = now
+        self.retry = retry
+        self.sleep = sleep
+        self._stop = stop
+        self._spawn = spawn
+        self._pause = pause
+        #: Held while a digest is made or posted: stopping waits for it (a safe point).
+        self.lock = asyncio.Lock()
+        self._redelivery_planned = False
 
     @property
     def config(self) -> Config:
-        raise NotImplementedError
-
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        raise NotImplementedError
-
-    async def _sleep(self, seconds: float) -> None:
-        raise NotImplementedError
+        return self._config()
 
     async def all_digests(self) -> dict[str, DeliveryReport | None]:
         """``digest_job`` for every route, in the order of sources.yaml."""
@@ -90,7 +104,7 @@ class DigestJobs:
             return None
 
     async def _digest(self, route: Route) -> DeliveryReport | None:
-        async with self._digest_lock:
+        async with self.lock:
             if self._stop.is_set():
                 return None
             destination = self.destinations(route)
@@ -167,7 +181,8 @@ class DigestJobs:
             self._plan_redelivery()
         return report
 
-    async def _first_digest(self, route_name: str) -> None:
+    async def first_digest(self, route_name: str) -> None:
+        """A route just added makes its first digest now, not at its first time."""
         await self.digest_job(route_name)
 
     def _plan_redelivery(self) -> None:
@@ -176,7 +191,7 @@ class DigestJobs:
             self._spawn(self._redeliver_later())
 
     async def _redeliver_later(self) -> None:
-        await self._sleep(REDELIVER_AFTER.total_seconds())
+        await self._pause(REDELIVER_AFTER.total_seconds())
         self._redelivery_planned = False
         await self.all_digests()
 

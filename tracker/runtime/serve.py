@@ -24,7 +24,7 @@ from tracker.runtime.lock import InstanceLock
 from tracker.services import Destination
 from tracker.settings import Settings
 
-log = logging.getLogger("tracker.serve")
+log = logging.getLogger(__name__)
 
 
 class BotLoginError(TrackerError):
