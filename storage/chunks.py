@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from storage.errors import wrapped
 from storage.state import SQLiteStateStore
 from storage.vectors import ChunkRecord
 
 
+@wrapped
 class ChunkStore:
     def __init__(self, state: SQLiteStateStore):
         self.state = state

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from storage.errors import wrapped
 from storage.state import SQLiteStateStore
 
 
@@ -18,6 +19,7 @@ def from_blob(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.float32).copy()
 
 
+@wrapped
 class EmbeddingCache:
     def __init__(self, state: SQLiteStateStore):
         self.state = state

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from storage.errors import wrapped
 from storage.state import SQLiteStateStore
 from tracker.times import to_iso
 
 
+@wrapped
 class SQLiteFeedbackStore:
     """The ``feedback`` table of the state store (migration m007)."""
 

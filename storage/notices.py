@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from storage.errors import wrapped
 from storage.state import SQLiteStateStore
 
 
+@wrapped
 class NoticeStore:
     def __init__(self, state: SQLiteStateStore):
         self.state = state

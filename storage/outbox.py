@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from storage.errors import wrapped
 from storage.state import SQLiteStateStore
 from tracker.models import DEFAULT_ROUTE
 from tracker.times import from_iso, to_iso
@@ -33,6 +34,7 @@ class OutboxMessage:
         return f"{self.digest_id}/{self.idx}"
 
 
+@wrapped
 class DigestOutbox:
     def __init__(self, state: SQLiteStateStore):
         self.state = state

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
+from storage.errors import wrapped
 from storage.state import SQLiteStateStore, item_from_row
 from tracker.models import Item
 from tracker.times import to_iso, utcnow
@@ -23,6 +24,7 @@ _PENDING = (
 )
 
 
+@wrapped
 class ProcessingQueue:
     def __init__(
         self,

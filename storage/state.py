@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from storage import pages
+from storage.errors import wrap_exceptions, wrapped
 from storage.migrations import migrate
 from storage.pages import PageCounts
 from tracker.errors import StorageError
@@ -71,6 +72,7 @@ class SourceStats:
     pages: PageCounts = field(default_factory=PageCounts)
 
 
+@wrapped
 class SQLiteStateStore:
     """The default state store: one SQLite file under TRACKER_HOME."""
 
@@ -108,7 +110,7 @@ class SQLiteStateStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        try:
+        with wrap_exceptions(self.path, "write"):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -116,12 +118,6 @@ class SQLiteStateStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            # What the machine can cause (a lock held too long, a full or read-only disk);
-            # anything else (a constraint, bad SQL) is a bug and surfaces as one.
-            raise StorageError(
-                f"cannot write the state store at {self.path} ({exc}); {_remedy(exc)}"
-            ) from None
 
     # --- sources ---------------------------------------------------------
 
@@ -391,14 +387,3 @@ def _state(row: sqlite3.Row) -> SourceState:
         endpoint=row["endpoint"],
         moved_to=row["moved_to"],
     )
-
-
-def _remedy(exc: sqlite3.OperationalError) -> str:
-    said = str(exc).lower()
-    if "locked" in said or "busy" in said:
-        return "another tracker process is holding it; wait for it or stop it"
-    if "readonly" in said or "read-only" in said:
-        return "the file or its folder is read-only; set TRACKER_HOME to a folder you can write to"
-    if "full" in said or "disk" in said:
-        return "is the disk full?"
-    return "is another tracker holding it, or the disk full?"

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from storage.embedding_cache import from_blob, to_blob
+from storage.errors import wrapped
 from storage.state import SQLiteStateStore
 from tracker.models import (
     Candidate,
@@ -54,6 +55,7 @@ class SummaryJob:
     url: str
 
 
+@wrapped
 class SQLiteStoryStore:
     def __init__(self, state: SQLiteStateStore):
         self.state = state
