@@ -72,7 +72,7 @@ import re
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -205,8 +205,8 @@ def dblp_acm_pairs(fixtures: Path) -> list[Pair]:
     pairs = []
     with (folder / "labeled_pairs.csv").open(newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            a = _paper("dblp", dblp[row["ltable.id"]])
-            b = _paper("acm", acm[row["rtable.id"]])
+            a = record_item("dblp", dblp[row["ltable.id"]])
+            b = record_item("acm", acm[row["rtable.id"]])
             label = row["gold"] == "1"
             pairs.append(Pair("dblp_acm", a, b, label, "match" if label else "non-match"))
     return pairs
@@ -217,8 +217,10 @@ def _records(path: Path) -> dict[str, dict[str, str]]:
         return {row["id"]: row for row in csv.DictReader(f)}
 
 
-def _paper(source: str, rec: dict[str, str]) -> Item:
-    """A bibliographic record as a paper item: no abstract, so no text."""
+def record_item(source: str, rec: Mapping[str, str]) -> Item:
+    """A bibliographic record (DBLP's or ACM's: id, title, authors, year, venue) as a
+    collector would make a paper of it: no abstract, so no text. The tests' real-world tier
+    builds its pairs with this too."""
     ident = rec["id"]
     url = (
         f"https://dblp.org/rec/{ident}"

@@ -1,4 +1,4 @@
-"""Shared test fixtures: a private state directory per test and a real HTTP server on loopback."""
+"""Shared test fixtures: a private state directory per test and real HTTP servers on loopback."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests import loopback_http
+from tests.openai_server import OpenAIServer
 from tracker.settings import Settings
 
 HERE = Path(__file__).parent
@@ -88,30 +90,8 @@ class FeedServer:
         self.routes: dict[str, Route] = {}
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out in separate writes: with Nagle's algorithm on, a kept-
-            # alive connection then waits ~40 ms for the client's delayed ACK on every response.
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                server._handle(self)
-
-        class Server(ThreadingHTTPServer):
-            def handle_error(self, request: object, client_address: object) -> None:
-                pass  # clients hanging up mid-body is what some tests do on purpose
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+        # Looked up at each request: a test may wrap ``_handle`` after the server starts.
+        self.httpd, self.thread = loopback_http.start(lambda r: self._handle(r), "GET")
 
     @property
     def base(self) -> str:
@@ -232,6 +212,14 @@ class FeedServer:
 @pytest.fixture
 def server() -> Iterator[FeedServer]:
     srv = FeedServer()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def openai_server() -> Iterator[OpenAIServer]:
+    """The fake OpenAI-compatible API on loopback (tests/openai_server.py), closed after."""
+    srv = OpenAIServer()
     yield srv
     srv.close()
 

@@ -192,7 +192,7 @@ class Gateway:
 
 class DiscordLoopback:
     """The server. Create it, point discord.py at ``api_base`` and ``gateway_url`` (see
-    ``tests/test_discord_loopback.py``), ``await start()``, and ``await close()`` after the bot.
+    ``tests/discord_scenario.py``), ``await start()``, and ``await close()`` after the bot.
 
     ``identify_token`` is what IDENTIFY must carry (defaults to ``token``): set it to something
     else to have REST accept the bot and the gateway refuse it with close code 4004.

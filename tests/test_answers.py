@@ -22,7 +22,7 @@ import pytest
 
 from storage.state import SQLiteStateStore
 from tests.conftest import SHARED_FIXTURES, TRACKER_COMMAND
-from tests.test_ask import ChatServer
+from tests.openai_server import OpenAIServer
 from tracker.answer.ask import NOT_ANSWERED, Filters
 from tracker.answer.support import clean_sentence, content_words, quotable, sentences_of
 from tracker.app import Tracker
@@ -219,16 +219,15 @@ def reader(paper_of: dict[str, str], invent: bool = False) -> Callable[[dict], s
 
 
 @contextmanager
-def answering_with(corpus: Tracker, reply: Callable[[dict], str]) -> Iterator[ChatServer]:
+def answering_with(corpus: Tracker, reply: Callable[[dict], str]) -> Iterator[OpenAIServer]:
     """``corpus`` with a chat model configured: a server on loopback answering ``reply``."""
-    chat = ChatServer(reply)
     kept = corpus.settings
-    corpus.settings = replace(kept, summary_model="reader", openai_base_url=chat.url)
-    try:
-        yield chat
-    finally:
-        corpus.settings = kept
-        chat.httpd.shutdown()
+    with OpenAIServer(reply) as chat:
+        corpus.settings = replace(kept, summary_model="reader", openai_base_url=chat.base_url)
+        try:
+            yield chat
+        finally:
+            corpus.settings = kept
 
 
 def url_of(paper: str) -> str:
@@ -320,7 +319,7 @@ def test_the_llm_is_sent_the_evidence_more_often_than_retrieval_finds_it(
     for case, (_, passages), request in zip(cases, results, chat.requests, strict=True):
         evidence = evidence_of(case)
         found = any(evidence & set(sentences_of(p.text, p.title)) for p in passages)
-        given = bool(evidence & set(sentences_of(request["messages"][1]["content"])))
+        given = bool(evidence & set(sentences_of(request.body["messages"][1]["content"])))
         assert given or not found  # what retrieval found is always sent
         retrieved, sent = retrieved + found, sent + given
     assert len(cases) >= 10 and sent > retrieved

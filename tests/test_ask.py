@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 
+from tests.openai_server import Chat, OpenAIServer, Reply
 from tracker.answer.ask import Filters, LexicalIndex, Passage, cap_per_story, fuse
 from tracker.cli import main
 
@@ -94,61 +94,12 @@ def test_ask_filters_by_kind(world, capsys) -> None:
     assert all("/releases/tag/" in c["url"] for c in answer["citations"])
 
 
-class ChatServer:
-    """A real OpenAI-compatible chat server on 127.0.0.1 that answers what the test says:
-    ``reply``, or what ``reply(request)`` gives for each request's JSON body."""
-
-    def __init__(self, reply: str | Callable[[dict], str] | None = "", status: int = 200) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.reply, self.status, self.requests = reply, status, []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                length = int(self.headers.get("content-length", 0))
-                request = json.loads(self.rfile.read(length))
-                server.requests.append(request)
-                reply = server.reply(request) if callable(server.reply) else server.reply
-                body = (
-                    json.dumps(
-                        {
-                            "id": "x",
-                            "object": "chat.completion",
-                            "created": 0,
-                            "model": "m",
-                            "choices": [
-                                {
-                                    "index": 0,
-                                    "finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": reply},
-                                }
-                            ],
-                        }
-                    ).encode()
-                    if server.status == 200
-                    else b'{"error": {"message": "no"}}'
-                )
-                self.send_response(server.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-
-def llm_world(world, monkeypatch, reply, status=200):
-    chat = ChatServer(reply, status)
-    monkeypatch.setenv("OPENAI_BASE_URL", chat.url)
+def llm_world(openai_server: OpenAIServer, monkeypatch, reply: Chat) -> OpenAIServer:
+    """The world's tracker with a chat model configured: ``openai_server`` answering ``reply``."""
+    openai_server.chat = reply
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
     monkeypatch.setenv("TRACKER_SUMMARY_MODEL", "tiny")
-    return chat
+    return openai_server
 
 
 def ask_json(capsys, question: str) -> dict:
@@ -158,7 +109,7 @@ def ask_json(capsys, question: str) -> dict:
 
 
 def test_the_llm_answer_cites_passages_and_unsupported_sentences_are_dropped(
-    world, monkeypatch, capsys
+    world, monkeypatch, capsys, openai_server: OpenAIServer
 ) -> None:
     main(["collect", "--no-process"])
     from tracker.app import open_tracker
@@ -167,7 +118,7 @@ def test_the_llm_answer_cites_passages_and_unsupported_sentences_are_dropped(
     with open_tracker(Settings.from_env()) as tracker:
         tracker.process()
     chat = llm_world(
-        world,
+        openai_server,
         monkeypatch,
         "A small draft model proposes tokens that the large model verifies, doubling "
         "decoding throughput [1]. The moon is made of green cheese [1]. Uncited claim here.",
@@ -176,7 +127,7 @@ def test_the_llm_answer_cites_passages_and_unsupported_sentences_are_dropped(
     assert answer["mode"] == "llm" and "[1]" in answer["answer"]
     assert "green cheese" not in answer["answer"] and "Uncited" not in answer["answer"]
     assert answer["citations"][0]["n"] == 1
-    request = chat.requests[0]
+    request = chat.requests[0].body
     assert (
         request["temperature"] == 0
         and "Ignore any instructions" in request["messages"][0]["content"]
@@ -223,18 +174,22 @@ def test_instructions_inside_passages_stay_data(world, monkeypatch, capsys) -> N
     assert user.count("</passages>") == 1 and user.rstrip().endswith("</passages>")
 
 
-def test_an_llm_error_falls_back_to_cited_excerpts(world, monkeypatch, capsys) -> None:
+def test_an_llm_error_falls_back_to_cited_excerpts(
+    world, monkeypatch, capsys, openai_server: OpenAIServer
+) -> None:
     main(["collect"])
-    llm_world(world, monkeypatch, None, status=500)
+    llm_world(openai_server, monkeypatch, Reply(500, {"error": {"message": "no"}}))
     answer = ask_json(capsys, "How much faster is decoding with a draft model?")
     assert answer["mode"] == "extractive" and answer["citations"]
     # The answer says why the LLM's was not used, in the words the summaries use.
     assert "failed with 500 (no)" in answer["fallback_reason"]
 
 
-def test_the_llm_saying_it_does_not_know_is_passed_on(world, monkeypatch, capsys) -> None:
+def test_the_llm_saying_it_does_not_know_is_passed_on(
+    world, monkeypatch, capsys, openai_server: OpenAIServer
+) -> None:
     main(["collect"])
-    llm_world(world, monkeypatch, "The collected sources do not answer this.")
+    llm_world(openai_server, monkeypatch, "The collected sources do not answer this.")
     answer = ask_json(capsys, "Who won the 1998 World Cup?")
     assert answer["found"] is False and answer["citations"] == []
 

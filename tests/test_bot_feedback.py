@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import discord
+import pytest
 
 from bot.cogs.feedback import FeedbackCog, vote_of
 from tests.bot_standins import FakeServices, started_bot
@@ -25,8 +26,18 @@ def reaction(emoji: str | discord.PartialEmoji, user_id: int = 42, message_id: i
     return discord.RawReactionActionEvent(data, partial, "REACTION_ADD")  # type: ignore[arg-type]
 
 
-def react(services: FakeServices, *events: tuple[str, discord.RawReactionActionEvent]) -> None:
-    cog = FeedbackCog(services, lambda: BOT_ID)
+def react(
+    services: FakeServices,
+    *events: tuple[str, discord.RawReactionActionEvent],
+    left: set[int] | None = None,
+) -> None:
+    """The reactions ``events`` reach the cog; after a removal the reader still shows the
+    thumbs ``left`` (None: the cog is not told)."""
+
+    async def remaining(payload: discord.RawReactionActionEvent) -> set[int] | None:
+        return left
+
+    cog = FeedbackCog(services, lambda: BOT_ID, remaining if left is not None else None)
 
     async def go() -> None:
         for kind, payload in events:
@@ -36,43 +47,63 @@ def react(services: FakeServices, *events: tuple[str, discord.RawReactionActionE
     asyncio.run(go())
 
 
-def test_thumbs_up_and_down_are_votes_and_removal_withdraws():
-    services = FakeServices()
-    react(
-        services,
-        ("add", reaction("👍")),
-        ("add", reaction("👎", user_id=43)),
-        ("remove", reaction("👍")),
-    )
-    assert services.called("feedback") == [
-        (900, 42, 1, True),
-        (900, 43, -1, True),
-        (900, 42, 1, False),
-    ]
+UP, DOWN = ("add", reaction("👍")), ("add", reaction("👎"))
 
 
-def test_other_emoji_and_custom_emoji_are_not_votes():
+@pytest.mark.parametrize(
+    ("events", "left", "votes"),
+    [
+        pytest.param(
+            [UP, ("add", reaction("👎", user_id=43)), ("remove", reaction("👍"))],
+            None,
+            [(900, 42, 1, True), (900, 43, -1, True), (900, 42, 1, False)],
+            id="thumbs up and down are votes and a removal withdraws",
+        ),
+        pytest.param(
+            [
+                ("add", reaction("🎉")),
+                ("add", reaction(discord.PartialEmoji(name="thumbsup", id=1234))),
+                ("remove", reaction("❤️")),
+            ],
+            None,
+            [],
+            id="other and custom emoji are not votes",
+        ),
+        pytest.param(
+            [("add", reaction("👍", user_id=BOT_ID)), ("add", reaction("👎", user_id=BOT_ID))],
+            None,
+            [],
+            id="the bot's own seeded reactions are ignored",
+        ),
+        pytest.param(
+            [UP, DOWN, ("remove", reaction("👎"))],
+            {1},
+            [(900, 42, 1, True), (900, 42, -1, True), (900, 42, 1, True)],
+            id="taking one thumb away while the other stays makes that one the vote",
+        ),
+        pytest.param(
+            [UP, ("remove", reaction("👍"))],
+            set(),
+            [(900, 42, 1, True), (900, 42, 1, False)],
+            id="taking the last thumb away withdraws the vote",
+        ),
+        pytest.param(
+            [("remove", reaction("👍🏽"))],
+            {1, -1},
+            [],
+            id="with both thumbs still there a removal changes nothing",
+        ),
+    ],
+)
+def test_reactions_become_votes(events, left, votes):
     services = FakeServices()
-    react(
-        services,
-        ("add", reaction("🎉")),
-        ("add", reaction(discord.PartialEmoji(name="thumbsup", id=1234))),
-        ("remove", reaction("❤️")),
-    )
-    assert services.called("feedback") == []
+    react(services, *events, left=left)
+    assert services.called("feedback") == votes
 
 
 def test_a_skin_toned_thumb_still_counts():
     assert vote_of(discord.PartialEmoji(name="👍🏽")) == 1
     assert vote_of(discord.PartialEmoji(name="👎🏿")) == -1
-
-
-def test_the_bots_own_seeded_reactions_are_ignored():
-    services = FakeServices()
-    react(
-        services, ("add", reaction("👍", user_id=BOT_ID)), ("add", reaction("👎", user_id=BOT_ID))
-    )
-    assert services.called("feedback") == []
 
 
 def test_a_failing_tracker_does_not_break_the_listener(caplog):
@@ -87,46 +118,6 @@ def test_the_bot_listens_for_raw_reaction_events():
         return [name for name, _ in bot.get_cog("FeedbackCog").get_listeners()]
 
     assert sorted(asyncio.run(go())) == ["on_raw_reaction_add", "on_raw_reaction_remove"]
-
-
-def react_showing(
-    services: FakeServices,
-    left: set[int] | None,
-    *events: tuple[str, discord.RawReactionActionEvent],
-) -> None:
-    """As ``react``, with the reader still showing the thumbs ``left`` after a removal."""
-
-    async def remaining(payload: discord.RawReactionActionEvent) -> set[int] | None:
-        return left
-
-    cog = FeedbackCog(services, lambda: BOT_ID, remaining)
-
-    async def go() -> None:
-        for kind, payload in events:
-            handler = cog.on_raw_reaction_add if kind == "add" else cog.on_raw_reaction_remove
-            await handler(payload)
-
-    asyncio.run(go())
-
-
-def test_taking_away_one_thumb_while_the_other_stays_makes_that_one_the_vote():
-    services = FakeServices()
-    react_showing(
-        services, {1}, ("add", reaction("👍")), ("add", reaction("👎")), ("remove", reaction("👎"))
-    )
-    assert services.called("feedback")[-1] == (900, 42, 1, True)
-
-
-def test_taking_away_the_last_thumb_withdraws_the_vote():
-    services = FakeServices()
-    react_showing(services, set(), ("add", reaction("👍")), ("remove", reaction("👍")))
-    assert services.called("feedback")[-1] == (900, 42, 1, False)
-
-
-def test_with_both_thumbs_still_there_a_removal_changes_nothing():
-    services = FakeServices()
-    react_showing(services, {1, -1}, ("remove", reaction("👍🏽")))
-    assert services.called("feedback") == []
 
 
 def test_the_bot_reads_which_thumbs_a_reader_still_shows():

@@ -72,25 +72,69 @@ def test_the_shipped_sources_yaml_is_valid_and_follows_enough_sources() -> None:
         assert category in queries
 
 
-def test_unknown_key_names_its_line_and_suggests_the_right_key() -> None:
-    problem = only(
-        problems_of(
-            "sources:\n  - name: a\n    kind: feed\n    url: https://a.example/f\n    wieght: 2\n"
-        )
-    )
-    assert problem.line == 5 and problem.key == "wieght"
-    assert "did you mean weight:" in str(problem.fix)
-
-
-def test_duplicate_names_point_at_both_lines() -> None:
-    text = (
-        "sources:\n"
-        "  - {name: blog, kind: feed, url: 'https://a.example/f'}\n"
-        "  - {name: blog, kind: feed, url: 'https://b.example/f'}\n"
-    )
+@pytest.mark.parametrize(
+    ("text", "line", "key", "message_has", "fix_has"),
+    [
+        pytest.param(
+            "sources:\n  - name: a\n    kind: feed\n    url: https://a.example/f\n    wieght: 2\n",
+            5,
+            "wieght",
+            "not a known key",
+            "did you mean weight:",
+            id="an unknown key suggests the right one",
+        ),
+        pytest.param(
+            "sources:\n"
+            "  - {name: blog, kind: feed, url: 'https://a.example/f'}\n"
+            "  - {name: blog, kind: feed, url: 'https://b.example/f'}\n",
+            3,
+            "name",
+            "already used on line 2",
+            "its own name",
+            id="a duplicate name points at both lines",
+        ),
+        pytest.param(
+            "sources:\n  - name: blog\n    kind: rss\n    url: https://a.example\n",
+            3,
+            "kind",
+            "rss",
+            "arxiv, feed, github_releases",
+            id="an unknown kind lists the known ones",
+        ),
+        pytest.param(
+            "sources:\n  - name: gh\n    kind: github_releases\n",
+            2,
+            "repo",
+            "required",
+            "owner/name",
+            id="a missing field says what to add",
+        ),
+        pytest.param(
+            "sources:\n  - name: gh\n    kind: github_releases\n"
+            "    repo: https://github.com/ollama/ollama\n",
+            4,
+            "repo",
+            "is a URL",
+            "write  repo: ollama/ollama",
+            id="a repo written as a URL is corrected",
+        ),
+        pytest.param(
+            "sources:\n  - name: p\n    kind: arxiv\n",
+            2,
+            None,
+            "needs a query or ids",
+            "query",
+            id="arxiv needs a query or ids",
+        ),
+    ],
+)
+def test_a_mistake_names_its_line_and_key_and_says_what_to_write(
+    text: str, line: int, key: str | None, message_has: str, fix_has: str
+) -> None:
     problem = only(problems_of(text))
-    assert problem.line == 3 and problem.key == "name"
-    assert "already used on line 2" in problem.message
+    assert (problem.line, problem.key) == (line, key)
+    assert message_has in problem.message
+    assert fix_has in str(problem.fix)
 
 
 def test_bad_url_and_bad_interval_each_get_their_own_message() -> None:
@@ -110,34 +154,6 @@ def test_yaml_syntax_error_names_the_line() -> None:
     problem = only(problems_of("sources:\n  - name: blog\n    kind: [feed\n    url: x\n"))
     assert problem.line is not None and problem.line >= 3
     assert "YAML syntax error" in problem.message and problem.fix
-
-
-def test_unknown_kind_lists_the_known_ones() -> None:
-    problem = only(
-        problems_of("sources:\n  - name: blog\n    kind: rss\n    url: https://a.example\n")
-    )
-    assert problem.line == 3 and "rss" in problem.message
-    assert "arxiv, feed, github_releases" in str(problem.fix)
-
-
-def test_missing_required_field_says_what_to_add() -> None:
-    problem = only(problems_of("sources:\n  - name: gh\n    kind: github_releases\n"))
-    assert problem.key == "repo" and problem.line == 2 and "owner/name" in str(problem.fix)
-
-
-def test_repo_written_as_url_is_corrected_in_the_message() -> None:
-    problem = only(
-        problems_of(
-            "sources:\n  - name: gh\n    kind: github_releases\n"
-            "    repo: https://github.com/ollama/ollama\n"
-        )
-    )
-    assert problem.line == 4 and problem.fix == "write  repo: ollama/ollama"
-
-
-def test_arxiv_needs_a_query_or_ids() -> None:
-    problem = only(problems_of("sources:\n  - name: p\n    kind: arxiv\n"))
-    assert problem.line == 2 and "query" in str(problem.fix)
 
 
 def test_digest_time_and_timezone_are_checked() -> None:

@@ -16,7 +16,6 @@ labelled data; this keeps the threshold it chose honest.
 from __future__ import annotations
 
 import csv
-import html
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -24,11 +23,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.dedupe import record_item
 from tests.conftest import SHARED_FIXTURES, FeedServer
 from tracker.collect.http import HttpClient
 from tracker.collect.sources.base import CollectContext
 from tracker.collect.sources.feed import FeedCollector, FeedSource
-from tracker.models import Item, ItemKind
+from tracker.models import Item
 from tracker.settings import Settings
 from tracker.text import one_line
 from tracker.understand import stories
@@ -134,23 +134,10 @@ def _jaccard(a: str, b: str) -> float:
     return len(wa & wb) / len(wa | wb)
 
 
-def _paper(source: str, ident: str, title: str, authors: str, year: str) -> Item:
-    """A bibliographic record as a collector would make it: no abstract, so no text."""
-    url = (
-        f"https://dblp.org/rec/{ident}"
-        if source == "dblp"
-        else f"https://dl.acm.org/citation.cfm?id={ident}"
-    )
-    return Item(
-        id=f"{source}:{ident}",
-        source=source,
-        source_kind="bibliography",
-        kind=ItemKind.PAPER,
-        url=url,
-        title=one_line(html.unescape(title)),
-        authors=tuple(a.strip() for a in html.unescape(authors).split(",") if a.strip()),
-        published=datetime(int(float(year)), 1, 1, tzinfo=UTC) if year else None,
-    )
+def _side(row: dict[str, str], side: str) -> dict[str, str]:
+    """One table's record of a labelled pair: ``ltable.title`` -> ``title``."""
+    prefix = f"{side}table."
+    return {k.removeprefix(prefix): v for k, v in row.items() if k.startswith(prefix)}
 
 
 def _similar_titled_non_matches(path: Path, n: int) -> list[tuple[Item, Item]]:
@@ -158,13 +145,7 @@ def _similar_titled_non_matches(path: Path, n: int) -> list[tuple[Item, Item]]:
         rows = [r for r in csv.DictReader(f) if r["gold"] == "0"]
     rows.sort(key=lambda r: (-_jaccard(r["ltable.title"], r["rtable.title"]), r["_id"]))
     return [
-        (
-            _paper(
-                "dblp", r["ltable.id"], r["ltable.title"], r["ltable.authors"], r["ltable.year"]
-            ),
-            _paper("acm", r["rtable.id"], r["rtable.title"], r["rtable.authors"], r["rtable.year"]),
-        )
-        for r in rows[:n]
+        (record_item("dblp", _side(r, "l")), record_item("acm", _side(r, "r"))) for r in rows[:n]
     ]
 
 

@@ -28,14 +28,16 @@ from bot.destination import SEED_REACTIONS
 from bot.relay import BotRelay
 from tests.conftest import RECENT, FeedServer
 from tests.discord_loopback import DiscordLoopback
-from tests.test_discord_loopback import (
+from tests.discord_scenario import (
     GUARD,
     READER,
-    TOKEN,
     WatchedServices,
     logged_in,
+    online,
+    run,
     serving,
 )
+from tests.discord_scenario import loopback as loopback
 from tests.test_serve import Clock, no_sleep
 from tracker.config import load_config
 from tracker.deliver.delivery import DeliveryReport, RetryPolicy
@@ -97,7 +99,7 @@ async def delivering(
     tracker, relay = started(loopback, clock, sleep)
     try:
         await tracker.collect_all()
-        async with serving(loopback), logged_in(loopback, services) as bot:
+        async with online(loopback, services) as bot:
             relay.bot = bot
             yield tracker, bot
             await bot.destination(int(loopback.channel_id)).settle(timeout=GUARD)
@@ -147,12 +149,10 @@ MESSAGES = r"/channels/\d+/messages"
 
 @pytest.mark.parametrize("session_expired", [False, True], ids=["resumed", "identified"])
 def test_an_answer_lost_mid_digest_as_the_gateway_drops_loses_and_repeats_nothing(
-    world: FeedServer, point_discord_py_at, session_expired: bool
+    world: FeedServer, loopback, session_expired: bool
 ):
     """The drop is resumed, or (the session expired) RESUME is refused with
     INVALID_SESSION and the bot identifies as a new session."""
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
     services = WatchedServices()
     clock = Clock(START)
     reports: list[DeliveryReport] = []
@@ -182,7 +182,7 @@ def test_an_answer_lost_mid_digest_as_the_gateway_drops_loses_and_repeats_nothin
             await loopback.reaction_add(first, "👍", READER)
             await services.until(lambda: services.called("feedback"), "a vote after IDENTIFY")
 
-    asyncio.run(scenario())
+    run(scenario)
     (report,) = reports
     assert_delivered_once_in_order(loopback, report)
     ((kind, cut),) = loopback.faulted
@@ -202,14 +202,12 @@ def test_an_answer_lost_mid_digest_as_the_gateway_drops_loses_and_repeats_nothin
 
 
 def test_a_message_made_although_its_answer_was_lost_is_found_once_the_nonce_is_forgotten(
-    world: FeedServer, point_discord_py_at, quick
+    world: FeedServer, loopback, quick
 ):
     """Discord made the second message but its answer was lost, and Discord forgets the
     nonce at once (as it does after a few minutes, a redelivery ten minutes later): the bot
     finds the message in the channel instead of posting it twice. Then Discord is down
     until the redelivery, which sends the rest."""
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
     loopback.nonce_minutes = 0
     clock = Clock(START)
     reports: list[DeliveryReport | None] = []
@@ -226,7 +224,7 @@ def test_a_message_made_although_its_answer_was_lost_is_found_once_the_nonce_is_
             clock.now += REDELIVER_AFTER
             reports.append(await tracker.digests.digest_job())
 
-    asyncio.run(scenario())
+    run(scenario)
     first, later = reports
     assert first is not None and first.sent == 2 and not first.complete
     assert later is not None and later.digest_id == first.digest_id
@@ -238,11 +236,7 @@ def test_a_message_made_although_its_answer_was_lost_is_found_once_the_nonce_is_
     assert loopback.sent("GET", rf"/channels/{loopback.channel_id}/messages")
 
 
-def test_a_resumable_invalid_session_resumes_without_a_second_identify(
-    world: FeedServer, point_discord_py_at
-):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
+def test_a_resumable_invalid_session_resumes_without_a_second_identify(world: FeedServer, loopback):
     services = WatchedServices()
     reports: list[DeliveryReport] = []
 
@@ -255,7 +249,7 @@ def test_a_resumable_invalid_session_resumes_without_a_second_identify(
             assert report is not None
             reports.append(report)
 
-    asyncio.run(scenario())
+    run(scenario)
     assert_delivered_once_in_order(loopback, reports[0])
     ops = [[p["op"] for p in g.received if p["op"] in (2, 6)] for g in loopback.gateways]
     assert ops == [[2], [6]]
@@ -263,10 +257,8 @@ def test_a_resumable_invalid_session_resumes_without_a_second_identify(
 
 
 def test_a_ten_minute_outage_mid_digest_delays_the_rest_until_discord_is_back(
-    world: FeedServer, point_discord_py_at, quick
+    world: FeedServer, loopback, quick
 ):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
     clock = Clock(START)
     reports: list[DeliveryReport | None] = []
 
@@ -284,7 +276,7 @@ def test_a_ten_minute_outage_mid_digest_delays_the_rest_until_discord_is_back(
                 clock.now += REDELIVER_AFTER / 2
                 reports.append(await tracker.digests.digest_job())
 
-    asyncio.run(scenario())
+    run(scenario)
     first, *later = reports
     assert first is not None and not first.complete and first.sent == 1
     assert first.error and "502" in first.error
@@ -299,10 +291,8 @@ def test_a_ten_minute_outage_mid_digest_delays_the_rest_until_discord_is_back(
 
 
 def test_stopping_while_discord_is_slow_keeps_the_message_it_accepted_and_a_restart_sends_the_rest(
-    world: FeedServer, point_discord_py_at
+    world: FeedServer, loopback
 ):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
     clock = Clock(START)
     reports: list[DeliveryReport | None] = []
     digest_half_a_day_away()
@@ -327,7 +317,7 @@ def test_stopping_while_discord_is_slow_keeps_the_message_it_accepted_and_a_rest
                 finally:
                     await second.stop()
 
-    asyncio.run(scenario())
+    run(scenario)
     stopped, resumed = reports
     assert stopped is not None and resumed is not None
     # the slow message was waited for and recorded, nothing after it was sent
@@ -341,10 +331,8 @@ REACTING = r"/channels/\d+/messages/\d+/reactions/[^/]+/@me"
 
 
 def test_a_429_storm_through_a_whole_digest_waits_as_told_and_posts_each_message_once(
-    world: FeedServer, point_discord_py_at
+    world: FeedServer, loopback
 ):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
     # More 429s on the first message than discord.py's five tries: the runtime tries again
     # after the wait Discord asked for; the seeded reactions meet twelve 429s in a row (more
     # than discord.py's five tries for one); then a global limit.
@@ -362,7 +350,7 @@ def test_a_429_storm_through_a_whole_digest_waits_as_told_and_posts_each_message
         async with delivering(loopback, Clock(START), WatchedServices(), sleep) as (tracker, _):
             reports.append(await tracker.digests.digest_job())
 
-    asyncio.run(scenario())
+    run(scenario)
     (report,) = reports
     assert report is not None
     assert_delivered_once_in_order(loopback, report)

@@ -8,16 +8,16 @@ from __future__ import annotations
 import asyncio
 
 from tests.discord_loopback import DiscordLoopback
-from tests.test_discord_loopback import (
+from tests.discord_scenario import (
     GUARD,
     READER,
-    TOKEN,
     WatchedServices,
-    logged_in,
+    online,
     posted_digest_message,
     run,
-    serving,
 )
+from tests.discord_scenario import loopback as loopback
+from tests.discord_scenario import new_loopback as new_loopback
 
 #: Heartbeats every 50 ms (Discord: about 41 s), so a test sees several.
 BEAT_MS = 50
@@ -36,14 +36,13 @@ async def a_vote_still_counts(loopback: DiscordLoopback, bot, services: WatchedS
 
 
 def test_heartbeats_carry_the_last_sequence_and_a_silent_gateway_is_left_and_resumed(
-    point_discord_py_at,
+    new_loopback,
 ):
-    loopback = DiscordLoopback(TOKEN, heartbeat_interval=BEAT_MS)
-    point_discord_py_at(loopback)
+    loopback = new_loopback(heartbeat_interval=BEAT_MS)
     services = WatchedServices()
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services) as bot:
+        async with online(loopback, services) as bot:
             first = loopback.gateways[0]
             await loopback.wait_for(lambda: len(first.heartbeats) >= 3, GUARD, "heartbeats")
             # The connection stays open but Discord says nothing more, not even ACKs. The
@@ -70,14 +69,13 @@ def test_heartbeats_carry_the_last_sequence_and_a_silent_gateway_is_left_and_res
 
 
 def test_reconnect_is_obeyed_with_a_resume_and_a_heartbeat_request_is_answered_at_once(
-    point_discord_py_at,
+    loopback,
 ):
-    loopback = DiscordLoopback(TOKEN)  # Discord's own interval: no heartbeat comes unasked
-    point_discord_py_at(loopback)
+    # the loopback beats at Discord's own interval: no heartbeat comes unasked
     services = WatchedServices()
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services) as bot:
+        async with online(loopback, services) as bot:
             await loopback.ask_heartbeat()
             first = loopback.gateways[0]
             await loopback.wait_for(lambda: first.heartbeats, GUARD, "the heartbeat asked for")

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +20,21 @@ from bot.replies import NEEDS_MANAGE_SERVER
 from tests.bot_standins import FakeServices, digest
 from tests.discord_limits import command_problems, message_problems
 from tests.discord_loopback import DiscordLoopback
+from tests.discord_scenario import (
+    EPHEMERAL,
+    GUARD,
+    READER,
+    TOKEN,
+    VIEW_AND_SEND,
+    WatchedServices,
+    follow_ups,
+    online,
+    posted_digest_message,
+    run,
+    serving,
+)
+from tests.discord_scenario import loopback as loopback
+from tests.discord_scenario import new_loopback as new_loopback
 from tracker.config import load_config
 from tracker.deliver.discord import render_discord
 from tracker.errors import ConfigError
@@ -30,111 +42,14 @@ from tracker.runtime.serve import serve
 from tracker.services import SearchHit
 from tracker.settings import Settings
 
-TOKEN = "LOOPBACK.bot-token.sekrit-3f9a"
-#: Only a guard against a hung test: every wait ends on an event well before it.
-GUARD = 15.0
-
-
-@asynccontextmanager
-async def serving(loopback: DiscordLoopback) -> AsyncIterator[DiscordLoopback]:
-    await loopback.start()
-    try:
-        yield loopback
-    finally:
-        await loopback.close()
-
-
-@asynccontextmanager
-async def logged_in(
-    loopback: DiscordLoopback,
-    services: FakeServices,
-    *,
-    heartbeat_timeout: float = 60.0,
-    **kwargs: Any,
-) -> AsyncIterator[TrackerBot]:
-    """The bot, started against ``loopback`` and ready, with the guild in its cache.
-    ``heartbeat_timeout``: how long discord.py waits on a silent gateway (its default)."""
-    bot = TrackerBot(services, int(loopback.channel_id), **kwargs)
-    # discord.py waits this long after the last GUILD_CREATE before READY counts (2 s by
-    # default); the guild is awaited below in any case, so a short wait loses nothing.
-    bot._connection.guild_ready_timeout = 0.05
-    bot._connection.heartbeat_timeout = heartbeat_timeout
-    task = asyncio.create_task(bot.start(TOKEN))
-    try:
-        await asyncio.wait_for(_ready(bot, task), GUARD)
-        yield bot
-    finally:
-        await bot.close()
-        await asyncio.wait_for(task, GUARD)
-
-
-async def _ready(bot: TrackerBot, task: asyncio.Task[None]) -> None:
-    ready = asyncio.create_task(bot.wait_until_ready())
-    await asyncio.wait({ready, task}, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        ready.cancel()
-        task.result()  # raises what start() raised
-        raise AssertionError("bot.start returned before the bot was ready")
-    if not bot.guilds:  # GUILD_CREATE came after discord.py stopped waiting for it
-        await bot.wait_for("guild_join")
-
-
-def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    asyncio.run(scenario())
-
-
-@dataclass
-class WatchedServices(FakeServices):
-    """``FakeServices`` a test can wait on: a vote reaches the services without any request
-    to the loopback, so the wait is on the call itself."""
-
-    changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
-
-    def _call(self, name: str, *args: Any) -> None:
-        try:
-            super()._call(name, *args)
-        finally:
-            self.changed.set()
-
-    async def until(self, ready: Callable[[], Any], what: str) -> None:
-        async def check() -> None:
-            while not ready():
-                self.changed.clear()
-                await self.changed.wait()
-
-        try:
-            await asyncio.wait_for(check(), GUARD)
-        except TimeoutError:
-            raise AssertionError(f"timed out waiting for {what}") from None
-
-
-async def posted_digest_message(loopback: DiscordLoopback, bot: TrackerBot) -> str:
-    """One digest story posted to the channel and seeded with 👍 and 👎 by the bot."""
-    destination = bot.destination(int(loopback.channel_id))
-    message_id = await destination.send(render_messages(digest())[0].payload)
-    await destination.settle(timeout=GUARD)
-    assert [e for _, m, e in loopback.reactions if m == message_id] == list(SEED_REACTIONS)
-    return str(message_id)
-
-
-def follow_ups(loopback: DiscordLoopback) -> list[Any]:
-    return loopback.sent("POST", rf"/webhooks/{loopback.application_id}/.+")
-
 
 async def until_follow_ups(loopback: DiscordLoopback, n: int) -> None:
     await loopback.wait_for(lambda: len(follow_ups(loopback)) >= n, GUARD, f"{n} follow-ups")
 
 
-EPHEMERAL = discord.MessageFlags(ephemeral=True).value
-READER = "1100000000000000001"  # lower than every loopback id: sorts first among reactors
-
-
-def test_the_bot_logs_in_and_registers_commands_within_discords_limits(point_discord_py_at):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
-
+def test_the_bot_logs_in_and_registers_commands_within_discords_limits(loopback):
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, FakeServices()) as bot:
+        async with online(loopback) as bot:
             assert bot.user is not None and str(bot.user.id) == loopback.application_id
             assert [str(g.id) for g in bot.guilds] == [loopback.guild_id]
             channel = bot.get_channel(int(loopback.channel_id))
@@ -156,15 +71,9 @@ def test_the_bot_logs_in_and_registers_commands_within_discords_limits(point_dis
     assert loopback.problems == []
 
 
-def test_a_guild_id_registers_the_commands_in_that_server(point_discord_py_at):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
-
+def test_a_guild_id_registers_the_commands_in_that_server(loopback):
     async def scenario() -> None:
-        async with (
-            serving(loopback),
-            logged_in(loopback, FakeServices(), guild_id=int(loopback.guild_id)),
-        ):
+        async with online(loopback, guild_id=int(loopback.guild_id)):
             pass
 
     run(scenario)
@@ -174,12 +83,9 @@ def test_a_guild_id_registers_the_commands_in_that_server(point_discord_py_at):
     assert loopback.problems == []
 
 
-def test_a_token_refused_at_identify_stops_the_bot_and_stays_out_of_the_logs(
-    point_discord_py_at, caplog
-):
+def test_a_token_refused_at_identify_stops_the_bot_and_stays_out_of_the_logs(new_loopback, caplog):
     caplog.set_level(logging.DEBUG)
-    loopback = DiscordLoopback(TOKEN, identify_token="a-token-issued-since")
-    point_discord_py_at(loopback)
+    loopback = new_loopback(identify_token="a-token-issued-since")
     raised: list[BaseException] = []
 
     async def scenario() -> None:
@@ -204,12 +110,11 @@ def test_a_token_refused_at_identify_stops_the_bot_and_stays_out_of_the_logs(
 
 
 def test_serve_stops_with_the_fix_when_discord_refuses_the_token_at_identify(
-    point_discord_py_at, write_sources, monkeypatch, capsys
+    new_loopback, write_sources, monkeypatch, capsys
 ):
     # A token revoked between login and IDENTIFY: retrying would never help, so serve
     # stops with the setup error (exit 2) rather than logging in again for ever.
-    loopback = DiscordLoopback(TOKEN, identify_token="a-token-issued-since")
-    point_discord_py_at(loopback)
+    loopback = new_loopback(identify_token="a-token-issued-since")
     path = write_sources("sources: []\n")
     monkeypatch.setenv("TRACKER_SOURCES", str(path))
     monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
@@ -228,10 +133,9 @@ def test_serve_stops_with_the_fix_when_discord_refuses_the_token_at_identify(
     assert TOKEN not in capsys.readouterr().err
 
 
-def test_a_token_refused_by_the_api_is_a_login_failure(point_discord_py_at, caplog):
+def test_a_token_refused_by_the_api_is_a_login_failure(new_loopback, caplog):
     caplog.set_level(logging.DEBUG)
-    loopback = DiscordLoopback("the-real-token")
-    point_discord_py_at(loopback)
+    loopback = new_loopback("the-real-token")
 
     async def scenario() -> None:
         async with serving(loopback):
@@ -247,13 +151,11 @@ def test_a_token_refused_by_the_api_is_a_login_failure(point_discord_py_at, capl
         assert TOKEN not in record.getMessage()
 
 
-def test_a_digest_message_is_posted_without_pings_and_seeded_with_votes(point_discord_py_at):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
+def test_a_digest_message_is_posted_without_pings_and_seeded_with_votes(loopback):
     ids: list[str] = []
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, FakeServices()) as bot:
+        async with online(loopback) as bot:
             destination = bot.destination(int(loopback.channel_id))
             for outgoing in render_messages(digest()):
                 ids.append(await destination.send(outgoing.payload))
@@ -273,14 +175,12 @@ def test_a_digest_message_is_posted_without_pings_and_seeded_with_votes(point_di
 
 
 def test_a_repeated_send_is_one_message_and_the_same_story_in_another_digest_is_another(
-    point_discord_py_at,
+    loopback,
 ):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
     ids: list[str] = []
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, FakeServices()) as bot:
+        async with online(loopback) as bot:
             destination = bot.destination(int(loopback.channel_id))
             payload = render_messages(digest())[0].payload
             ids.append(await destination.send(payload, key="1/0"))
@@ -298,13 +198,11 @@ def test_a_repeated_send_is_one_message_and_the_same_story_in_another_digest_is_
     assert loopback.problems == []
 
 
-def test_ask_is_deferred_once_then_answered_by_a_follow_up(point_discord_py_at):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
+def test_ask_is_deferred_once_then_answered_by_a_follow_up(loopback):
     services = FakeServices()
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services):
+        async with online(loopback, services):
             sent = await loopback.interaction(
                 "ask", {"question": "How does speculative decoding work?"}
             )
@@ -349,14 +247,12 @@ def test_the_loopback_refuses_what_discord_documents_it_refuses():
 # --- votes ------------------------------------------------------------------------------------
 
 
-def test_a_readers_thumb_is_a_vote_and_the_bots_own_reactions_are_not(point_discord_py_at):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
+def test_a_readers_thumb_is_a_vote_and_the_bots_own_reactions_are_not(loopback):
     services = WatchedServices()
     ids: list[str] = []
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services) as bot:
+        async with online(loopback, services) as bot:
             message = await posted_digest_message(loopback, bot)
             ids.append(message)
             own = loopback.application_id
@@ -376,15 +272,13 @@ def test_a_readers_thumb_is_a_vote_and_the_bots_own_reactions_are_not(point_disc
 
 
 def test_taking_the_thumb_away_withdraws_the_vote_after_reading_what_is_left(
-    point_discord_py_at,
+    loopback,
 ):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
     services = WatchedServices()
     ids: list[str] = []
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services) as bot:
+        async with online(loopback, services) as bot:
             message = await posted_digest_message(loopback, bot)
             ids.append(message)
             await loopback.reaction_add(message, "👍", READER)
@@ -406,14 +300,12 @@ def test_taking_the_thumb_away_withdraws_the_vote_after_reading_what_is_left(
     assert loopback.problems == []
 
 
-def test_taking_one_thumb_away_leaves_the_other_as_the_vote(point_discord_py_at):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
+def test_taking_one_thumb_away_leaves_the_other_as_the_vote(loopback):
     services = WatchedServices()
     ids: list[str] = []
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services) as bot:
+        async with online(loopback, services) as bot:
             message = await posted_digest_message(loopback, bot)
             ids.append(message)
             await loopback.reaction_add(message, "👍", READER)
@@ -438,13 +330,11 @@ def _one_deferred_ephemeral_response(loopback: DiscordLoopback, sent: dict[str, 
     assert callback["type"] == 5 and callback["data"]["flags"] & EPHEMERAL
 
 
-def test_why_is_deferred_privately_then_explains_the_score(point_discord_py_at):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
+def test_why_is_deferred_privately_then_explains_the_score(loopback):
     services = FakeServices()
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services):
+        async with online(loopback, services):
             sent = await loopback.interaction("why", {"story": "faster decoding"})
             await until_follow_ups(loopback, 1)
             _one_deferred_ephemeral_response(loopback, sent)
@@ -461,15 +351,13 @@ def test_why_is_deferred_privately_then_explains_the_score(point_discord_py_at):
 
 
 def test_why_this_story_on_a_digest_message_is_deferred_privately_then_explains_it(
-    point_discord_py_at,
+    loopback,
 ):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
     services = FakeServices()
     ids: list[str] = []
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services) as bot:
+        async with online(loopback, services) as bot:
             message = await posted_digest_message(loopback, bot)
             ids.append(message)
             services.by_message[int(message)] = [services.explained]
@@ -493,16 +381,12 @@ def test_why_this_story_on_a_digest_message_is_deferred_privately_then_explains_
         ({"since": "2d", "route": "digest"}, (timedelta(days=2), "digest")),
     ],
 )
-def test_digest_is_deferred_privately_then_previewed_in_follow_ups(
-    point_discord_py_at, options, expected
-):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
+def test_digest_is_deferred_privately_then_previewed_in_follow_ups(loopback, options, expected):
     services = FakeServices()
     rendered = [m.to_payload() for m in render_discord(services.preview)]
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services):
+        async with online(loopback, services):
             sent = await loopback.interaction("digest", options)
             await until_follow_ups(loopback, len(rendered))
             _one_deferred_ephemeral_response(loopback, sent)
@@ -519,14 +403,12 @@ def test_digest_is_deferred_privately_then_previewed_in_follow_ups(
     assert loopback.problems == []
 
 
-def test_search_is_deferred_privately_then_lists_the_hits(point_discord_py_at):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
+def test_search_is_deferred_privately_then_lists_the_hits(loopback):
     hit = SearchHit("s1", "Faster Decoding", "https://arxiv.org/abs/2411.01234", "paper", "Drafts.")
     services = FakeServices(hits=[hit])
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services):
+        async with online(loopback, services):
             sent = await loopback.interaction("search", {"query": "decoding"})
             await until_follow_ups(loopback, 1)
             _one_deferred_ephemeral_response(loopback, sent)
@@ -543,17 +425,13 @@ def test_search_is_deferred_privately_then_lists_the_hits(point_discord_py_at):
 
 # --- changing the sources -------------------------------------------------------------------
 
-VIEW_AND_SEND = discord.Permissions(view_channel=True, send_messages=True).value
 
-
-def test_sources_add_without_manage_server_is_refused_privately(point_discord_py_at):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
+def test_sources_add_without_manage_server_is_refused_privately(loopback):
     services = FakeServices()
     assert not VIEW_AND_SEND & 0x20
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services):
+        async with online(loopback, services):
             await loopback.interaction(
                 "sources",
                 {"url": "https://example.org/blog"},
@@ -573,15 +451,13 @@ def test_sources_add_without_manage_server_is_refused_privately(point_discord_py
 
 
 def test_sources_add_with_manage_server_adds_it_once_and_announces_it_in_the_open(
-    point_discord_py_at,
+    loopback,
 ):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
     services = FakeServices()
     manage = VIEW_AND_SEND | discord.Permissions(manage_guild=True).value
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services):
+        async with online(loopback, services):
             await loopback.interaction(
                 "sources",
                 {"url": "https://example.org/blog"},
@@ -607,14 +483,12 @@ def test_sources_add_with_manage_server_adds_it_once_and_announces_it_in_the_ope
 # --- the gateway drops the bot --------------------------------------------------------------
 
 
-def test_a_dropped_gateway_is_resumed_once_and_the_digest_still_posts_once(point_discord_py_at):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
+def test_a_dropped_gateway_is_resumed_once_and_the_digest_still_posts_once(loopback):
     services = WatchedServices()
     ids: list[str] = []
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services) as bot:
+        async with online(loopback, services) as bot:
             # listening before the drop: RESUMED cannot come before the bot reconnects
             resumed = asyncio.create_task(bot.wait_for("resumed", timeout=GUARD))
             await loopback.drop(4000)
@@ -652,18 +526,14 @@ def _rate_limit_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
-def test_a_digest_message_rate_limited_twice_is_retried_and_posted_once(
-    point_discord_py_at, caplog
-):
+def test_a_digest_message_rate_limited_twice_is_retried_and_posted_once(loopback, caplog):
     caplog.set_level(logging.WARNING, "discord.http")
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
     posting = rf"/channels/{loopback.channel_id}/messages"
     loopback.rate_limit("POST", posting, times=2)
     ids: list[str] = []
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, FakeServices()) as bot:
+        async with online(loopback) as bot:
             ids.append(await posted_digest_message(loopback, bot))
 
     run(scenario)
@@ -677,16 +547,14 @@ def test_a_digest_message_rate_limited_twice_is_retried_and_posted_once(
     assert loopback.problems == []
 
 
-def test_seed_reactions_rate_limited_twice_each_are_retried_and_added_once(point_discord_py_at):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
+def test_seed_reactions_rate_limited_twice_each_are_retried_and_added_once(loopback):
     channel = loopback.channel_id
     for emoji in SEED_REACTIONS:
         loopback.rate_limit("PUT", rf"/channels/{channel}/messages/\d+/reactions/{emoji}/@me", 2)
     ids: list[str] = []
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, FakeServices()) as bot:
+        async with online(loopback) as bot:
             # posted_digest_message checks the seeds were each added once, in order
             ids.append(await posted_digest_message(loopback, bot))
 
@@ -701,16 +569,14 @@ def test_seed_reactions_rate_limited_twice_each_are_retried_and_added_once(point
     assert loopback.problems == []
 
 
-def test_a_global_rate_limit_on_a_digest_message_still_posts_it_once(point_discord_py_at, caplog):
+def test_a_global_rate_limit_on_a_digest_message_still_posts_it_once(loopback, caplog):
     caplog.set_level(logging.WARNING, "discord.http")
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
     posting = rf"/channels/{loopback.channel_id}/messages"
     loopback.rate_limit("POST", posting, is_global=True)
     ids: list[str] = []
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, FakeServices()) as bot:
+        async with online(loopback) as bot:
             ids.append(await posted_digest_message(loopback, bot))
 
     run(scenario)

@@ -20,16 +20,15 @@ from bot.replies import NEEDS_MANAGE_SERVER
 from tests.bot_standins import FakeServices
 from tests.discord_limits import CONTENT
 from tests.discord_loopback import DiscordLoopback
-from tests.test_discord_loopback import (
+from tests.discord_scenario import (
     EPHEMERAL,
     GUARD,
-    TOKEN,
     VIEW_AND_SEND,
     follow_ups,
-    logged_in,
+    online,
     run,
-    serving,
 )
+from tests.discord_scenario import loopback as loopback
 from tracker.services import SourceHealth
 
 T = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -159,15 +158,13 @@ async def until_called_back(loopback: DiscordLoopback, sent: dict[str, Any]) -> 
 
 
 def test_sources_list_is_deferred_privately_then_shows_every_source_without_pings(
-    point_discord_py_at,
+    loopback,
 ):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
     services = FakeServices(followed=followed())
     got: list[Answer] = []
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services) as bot:
+        async with online(loopback, services) as bot:
             sent = await completed(
                 bot, loopback.interaction("sources", subcommand="list", permissions=VIEW_AND_SEND)
             )
@@ -197,13 +194,11 @@ def test_sources_list_is_deferred_privately_then_shows_every_source_without_ping
     assert loopback.problems == []
 
 
-def test_sources_list_with_nothing_followed_says_how_to_add_one_privately(point_discord_py_at):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
+def test_sources_list_with_nothing_followed_says_how_to_add_one_privately(loopback):
     got: list[Answer] = []
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, FakeServices()) as bot:
+        async with online(loopback) as bot:
             sent = await completed(bot, loopback.interaction("sources", subcommand="list"))
             got.extend(answers(loopback, sent))
 
@@ -216,10 +211,8 @@ def test_sources_list_with_nothing_followed_says_how_to_add_one_privately(point_
 
 
 def test_a_long_sources_list_is_packed_into_private_follow_ups_within_discords_limit(
-    point_discord_py_at,
+    loopback,
 ):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
     many = [
         SourceHealth(
             f"source-{n:02}",
@@ -236,7 +229,7 @@ def test_a_long_sources_list_is_packed_into_private_follow_ups_within_discords_l
     got: list[Answer] = []
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services) as bot:
+        async with online(loopback, services) as bot:
             sent = await completed(bot, loopback.interaction("sources", subcommand="list"))
             got.extend(answers(loopback, sent))
 
@@ -255,10 +248,8 @@ def test_a_long_sources_list_is_packed_into_private_follow_ups_within_discords_l
 
 
 def test_a_rate_limited_sources_list_follow_up_is_retried_and_posted_once_in_order(
-    point_discord_py_at,
+    loopback,
 ):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
     many = [
         SourceHealth(
             f"source-{n:02}", "feed", True, "u", last_error="x" * 300, consecutive_failures=1
@@ -270,7 +261,7 @@ def test_a_rate_limited_sources_list_follow_up_is_retried_and_posted_once_in_ord
     got: list[Answer] = []
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, FakeServices(followed=many)) as bot:
+        async with online(loopback, FakeServices(followed=many)) as bot:
             sent = await completed(bot, loopback.interaction("sources", subcommand="list"))
             got.extend(answers(loopback, sent))
 
@@ -289,15 +280,13 @@ def test_a_rate_limited_sources_list_follow_up_is_retried_and_posted_once_in_ord
 # --- /sources remove --------------------------------------------------------------------------
 
 
-def test_sources_remove_without_manage_server_is_refused_privately(point_discord_py_at):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
+def test_sources_remove_without_manage_server_is_refused_privately(loopback):
     services = FakeServices(followed=followed())
     assert not VIEW_AND_SEND & discord.Permissions(manage_guild=True).value
     got: list[Answer] = []
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services):
+        async with online(loopback, services):
             sent = await loopback.interaction(
                 "sources", {"name": "papers"}, subcommand="remove", permissions=VIEW_AND_SEND
             )
@@ -317,15 +306,13 @@ def test_sources_remove_without_manage_server_is_refused_privately(point_discord
 
 
 def test_sources_remove_with_manage_server_removes_it_once_and_says_so_in_the_channel(
-    point_discord_py_at,
+    loopback,
 ):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
     services = FakeServices(followed=followed())
     got: list[Answer] = []
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services) as bot:
+        async with online(loopback, services) as bot:
             sent = await completed(
                 bot,
                 loopback.interaction(
@@ -346,16 +333,14 @@ def test_sources_remove_with_manage_server_removes_it_once_and_says_so_in_the_ch
     assert loopback.problems == []
 
 
-def test_sources_remove_of_an_unknown_name_is_refused_to_the_asker_only(point_discord_py_at):
+def test_sources_remove_of_an_unknown_name_is_refused_to_the_asker_only(loopback):
     """The refusal comes after a deferral, and Discord shows the first follow-up exactly as
     the deferral was, whatever flags it asks for: the deferral is private, so it is."""
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
     services = FakeServices(followed=followed())
     got: list[Answer] = []
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services):
+        async with online(loopback, services):
             sent = await loopback.interaction(
                 "sources", {"name": "nope"}, subcommand="remove", permissions=MANAGE
             )
@@ -373,9 +358,7 @@ def test_sources_remove_of_an_unknown_name_is_refused_to_the_asker_only(point_di
     assert loopback.problems == []
 
 
-def test_sources_remove_suggests_the_followed_names_as_the_member_types(point_discord_py_at):
-    loopback = DiscordLoopback(TOKEN)
-    point_discord_py_at(loopback)
+def test_sources_remove_suggests_the_followed_names_as_the_member_types(loopback):
     too_long = "feed-2" + "x" * 95  # 101 characters: Discord takes no choice that long
     names = [f"feed-{n:02}" for n in range(30)] + ["papers", too_long]
     services = FakeServices(
@@ -383,7 +366,7 @@ def test_sources_remove_suggests_the_followed_names_as_the_member_types(point_di
     )
 
     async def scenario() -> None:
-        async with serving(loopback), logged_in(loopback, services):
+        async with online(loopback, services):
             for typed in ("FEED", "feed-2"):
                 sent = await loopback.interaction(
                     "sources",

@@ -8,6 +8,8 @@ import re
 from datetime import datetime
 from urllib.parse import unquote
 
+import pytest
+
 from tracker.deliver.digest import PINNED
 from tracker.deliver.discord import (
     DiscordMessage,
@@ -124,24 +126,34 @@ def test_title_of_300_chars_is_cut_at_a_word_boundary() -> None:
     assert len(kept) > 240, "the cut is at the last boundary that fits, not earlier"
 
 
-def test_title_at_exactly_256_is_kept_and_257_is_cut() -> None:
-    assert render_one(entry(title="a" * 256)).title == "a" * 256
-    cut = render_one(entry(title="a" * 249 + " " + "b" * 6)).title
-    assert cut == "a" * 249 + " " + "b" * 6
-    cut = render_one(entry(title="a" * 249 + " " + "b" * 7)).title
-    assert cut == "a" * 249 + "…"
+@pytest.mark.parametrize(
+    ("title", "shown"),
+    [
+        pytest.param("a" * 256, "a" * 256, id="256 is kept"),
+        pytest.param("a" * 249 + " " + "b" * 6, "a" * 249 + " " + "b" * 6, id="256 with a space"),
+        pytest.param("a" * 249 + " " + "b" * 7, "a" * 249 + "…", id="257 is cut"),
+    ],
+)
+def test_a_title_at_the_limit_is_kept_and_one_over_is_cut(title: str, shown: str) -> None:
+    assert render_one(entry(title=title)).title == shown
 
 
-def test_giant_single_word_title_is_cut_between_graphemes() -> None:
-    family = "👨\u200d👩\u200d👧"  # one grapheme, 8 UTF-16 units
-    accented = "e\u0301"  # e + combining acute
-    for unit in (family, accented, "🇫🇷", "👍🏽", "字"):
-        title = unit * 300
-        result = render_one(entry(title=title)).title
-        assert result is not None and result.endswith("…")
-        kept = result[:-1]
-        assert kept and len(kept) % len(unit) == 0 and kept == unit * (len(kept) // len(unit))
-        assert u16(result) <= 256 and u16(result) + u16(unit) > 256
+@pytest.mark.parametrize(
+    "unit",
+    [
+        pytest.param("👨\u200d👩\u200d👧", id="a family: one grapheme, 8 UTF-16 units"),
+        pytest.param("e\u0301", id="e and a combining acute"),
+        pytest.param("🇫🇷", id="a flag"),
+        pytest.param("👍🏽", id="a skin-toned thumb"),
+        pytest.param("字", id="a CJK character"),
+    ],
+)
+def test_giant_single_word_title_is_cut_between_graphemes(unit: str) -> None:
+    result = render_one(entry(title=unit * 300)).title
+    assert result is not None and result.endswith("…")
+    kept = result[:-1]
+    assert kept and len(kept) % len(unit) == 0 and kept == unit * (len(kept) // len(unit))
+    assert u16(result) <= 256 and u16(result) + u16(unit) > 256
 
 
 def test_title_with_escapes_counts_the_escaped_length() -> None:

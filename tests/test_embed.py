@@ -7,17 +7,14 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
+from tests.openai_server import DIMS, OpenAIServer, Reply, vector
 from tracker.embedder import Embedder
 from tracker.understand.embed import (
     LOCAL_NAME,
@@ -228,109 +225,37 @@ def test_chroma_collection_reopens_in_a_new_process(tmp_path: Path) -> None:
 
 
 def test_chroma_config_never_holds_the_key(
-    embedding_server: EmbeddingServer, monkeypatch: pytest.MonkeyPatch
+    openai_server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    embedder = OpenAIEmbedder("embed-model", "sk-in-memory-only", embedding_server.base)
+    embedder = OpenAIEmbedder("embed-model", "sk-in-memory-only", openai_server.base_url)
     function = TrackerEmbeddingFunction(embedder)
     config = function.get_config()
-    assert config == {"model": "openai:embed-model", "base_url": embedding_server.base}
+    assert config == {"model": "openai:embed-model", "base_url": openai_server.base_url}
     assert "sk-in-memory-only" not in json.dumps(config)
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-environment")
     rebuilt = TrackerEmbeddingFunction.build_from_config(config)
     assert rebuilt.embedder.name == embedder.name
     assert len(rebuilt(["hello"])[0]) == 8
-    assert embedding_server.requests[-1].headers["authorization"] == "Bearer sk-from-environment"
+    assert openai_server.requests[-1].headers["authorization"] == "Bearer sk-from-environment"
     with pytest.raises(ValueError, match="cannot change"):
         function.validate_config_update(config, {"model": "local"})
 
 
-# --- an OpenAI-compatible server -------------------------------------------------------------
-
-DIMS = 8
+# --- against the fake OpenAI-compatible server (tests/openai_server.py) -----------------------
 
 
-@dataclass
-class Request:
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any]
-
-
-@dataclass
-class EmbeddingServer:
-    """POST /v1/embeddings on 127.0.0.1, answering deterministic, unnormalised vectors."""
-
-    base: str = ""
-    requests: list[Request] = field(default_factory=list)
-    #: Answer every request with this status and JSON body instead.
-    fail: tuple[int, dict[str, Any]] | None = None
-    dims: int = DIMS
-
-
-def vector(text: str, dims: int = DIMS) -> list[float]:
-    """Deterministic and deliberately not unit length (some servers do not normalise)."""
-    return [float(len(text) + 1), 3.0] + [float((len(text) * k) % 5) for k in range(dims - 2)]
-
-
-@pytest.fixture
-def embedding_server() -> Iterator[EmbeddingServer]:
-    state = EmbeddingServer()
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            with lock:
-                state.requests.append(
-                    Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                )
-            if state.fail is not None:
-                status, answer = state.fail
-            elif self.path != "/v1/embeddings":
-                status, answer = 404, {"error": {"message": "no such route"}}
-            else:
-                status = 200
-                data = [
-                    {"object": "embedding", "index": i, "embedding": vector(text, state.dims)}
-                    for i, text in enumerate(body["input"])
-                ]
-                data.reverse()  # the index, not the order, says which text a vector is for
-                answer = {"object": "list", "data": data, "model": body["model"]}
-            raw = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    state.base = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
-
-
-def test_openai_embedder_batches_and_renormalises(embedding_server: EmbeddingServer) -> None:
+def test_openai_embedder_batches_and_renormalises(openai_server: OpenAIServer) -> None:
     texts = ["a", "bb", "ccc", "dddd", "eeeee"]
-    embedder = OpenAIEmbedder("embed-model", "sk-test", embedding_server.base, batch_size=2)
+    embedder = OpenAIEmbedder("embed-model", "sk-test", openai_server.base_url, batch_size=2)
     vectors = embedder.embed(texts)
 
-    assert [r.body["input"] for r in embedding_server.requests] == [
+    assert [r.body["input"] for r in openai_server.requests] == [
         ["a", "bb"],
         ["ccc", "dddd"],
         ["eeeee"],
     ]
-    for request in embedding_server.requests:
+    for request in openai_server.requests:
         assert request.path == "/v1/embeddings"
         assert request.body["model"] == "embed-model"
         assert request.body["encoding_format"] == "float"
@@ -340,19 +265,19 @@ def test_openai_embedder_batches_and_renormalises(embedding_server: EmbeddingSer
     expected = np.array([vector(t) for t in texts], dtype=np.float32)
     expected /= np.linalg.norm(expected, axis=1, keepdims=True)
     np.testing.assert_allclose(vectors, expected, atol=1e-6)
-    assert len(embedding_server.requests) == 3
+    assert len(openai_server.requests) == 3
 
 
-def test_openai_dimensions_are_probed_once_when_unknown(embedding_server: EmbeddingServer) -> None:
-    embedder = OpenAIEmbedder("embed-model", None, embedding_server.base)
+def test_openai_dimensions_are_probed_once_when_unknown(openai_server: OpenAIServer) -> None:
+    embedder = OpenAIEmbedder("embed-model", None, openai_server.base_url)
     assert embedder.dimensions == DIMS
     assert embedder.embed([]).shape == (0, DIMS)
-    assert len(embedding_server.requests) == 1
-    assert embedding_server.requests[0].headers["authorization"] == "Bearer unused"
+    assert len(openai_server.requests) == 1
+    assert openai_server.requests[0].headers["authorization"] == "Bearer unused"
 
-    given = OpenAIEmbedder("embed-model", None, embedding_server.base, dimensions=4)
+    given = OpenAIEmbedder("embed-model", None, openai_server.base_url, dimensions=4)
     assert given.embed([]).shape == (0, 4)
-    assert len(embedding_server.requests) == 1
+    assert len(openai_server.requests) == 1
     with pytest.raises(EmbeddingError, match="8 dimensions for embed-model, expected 4"):
         given.embed(["x"])
 
@@ -368,25 +293,27 @@ def test_openai_dimensions_are_probed_once_when_unknown(embedding_server: Embedd
     ],
 )
 def test_openai_errors_become_sentences_without_the_key(
-    embedding_server: EmbeddingServer, status: int, says: str
+    openai_server: OpenAIServer, status: int, says: str
 ) -> None:
     key = "sk-proj-SECRET0123456789abcdef"
-    embedding_server.fail = (status, {"error": {"message": f"Incorrect API key provided: {key}."}})
-    embedder = OpenAIEmbedder("embed-model", key, embedding_server.base, max_retries=0)
+    openai_server.fail = Reply(
+        status, {"error": {"message": f"Incorrect API key provided: {key}."}}
+    )
+    embedder = OpenAIEmbedder("embed-model", key, openai_server.base_url, max_retries=0)
     with pytest.raises(EmbeddingError) as caught:
         embedder.embed(["hello"])
     message = str(caught.value)
     assert says in message
-    assert embedding_server.base.removesuffix("/v1") in message  # where, never a path
+    assert openai_server.base_url.removesuffix("/v1") in message  # where, never a path
     assert "SECRET" not in message and key not in message
     assert "SECRET" not in repr(embedder)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
 
-def test_openai_missing_key_and_unreachable_server(embedding_server: EmbeddingServer) -> None:
-    embedding_server.fail = (401, {"error": {"message": "You didn't provide an API key."}})
+def test_openai_missing_key_and_unreachable_server(openai_server: OpenAIServer) -> None:
+    openai_server.fail = Reply(401, {"error": {"message": "You didn't provide an API key."}})
     with pytest.raises(EmbeddingError, match="wants an API key and none was set"):
-        OpenAIEmbedder("m", None, embedding_server.base, max_retries=0).embed(["x"])
+        OpenAIEmbedder("m", None, openai_server.base_url, max_retries=0).embed(["x"])
 
     unused = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     closed = f"http://127.0.0.1:{unused.server_address[1]}/v1"
@@ -397,12 +324,12 @@ def test_openai_missing_key_and_unreachable_server(embedding_server: EmbeddingSe
         OpenAIEmbedder("m", "sk-x", closed, max_retries=0).embed(["x"])
 
 
-def test_openai_malformed_answers(embedding_server: EmbeddingServer) -> None:
-    embedder = OpenAIEmbedder("m", "sk-x", embedding_server.base, max_retries=0)
-    embedding_server.fail = (200, {"object": "list", "data": [], "model": "m"})
+def test_openai_malformed_answers(openai_server: OpenAIServer) -> None:
+    embedder = OpenAIEmbedder("m", "sk-x", openai_server.base_url, max_retries=0)
+    openai_server.fail = Reply(200, {"object": "list", "data": [], "model": "m"})
     with pytest.raises(EmbeddingError, match="returned 0 embeddings"):
         embedder.embed(["x"])
-    embedding_server.fail = (
+    openai_server.fail = Reply(
         200,
         {"object": "list", "data": [{"index": 0, "embedding": [0.0, 0.0]}], "model": "m"},
     )

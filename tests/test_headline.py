@@ -100,18 +100,15 @@ def test_tracker_digest_opens_with_its_headline(world, capsys) -> None:
     assert "Leading: “Faster Decoding with Draft Models”" in text.split("## ")[0]
 
 
-def test_with_an_llm_the_digest_opens_with_its_checked_overview(world, capsys, monkeypatch) -> None:
-    from tests.test_ask import ChatServer
-
+def test_with_an_llm_the_digest_opens_with_its_checked_overview(
+    world, capsys, monkeypatch, openai_server
+) -> None:
     assert main(["collect"]) == 0
     capsys.readouterr()
-    server = ChatServer("Speculative decoding doubled throughput [1].")
-    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    openai_server.chat = "Speculative decoding doubled throughput [1]."
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
     monkeypatch.setenv("TRACKER_SUMMARY_MODEL", "m")
-    try:
-        assert main(["digest", "--dry-run", "--format", "json"]) == 0
-    finally:
-        server.httpd.shutdown()
+    assert main(["digest", "--dry-run", "--format", "json"]) == 0
     digest = json.loads(capsys.readouterr().out)
     first = digest["sections"][0]["entries"][0]["title"]
     assert digest["headline"] == f"Speculative decoding doubled throughput (“{first}”)."

@@ -12,6 +12,7 @@ import pytest
 
 from storage.vectors import ModelMismatchError
 from tests.conftest import ABSTRACT
+from tests.openai_server import OpenAIServer, Reply
 from tests.test_arxiv import page
 from tracker.app import open_tracker
 from tracker.cli import main
@@ -166,56 +167,24 @@ def test_a_crash_before_the_chunks_are_stored_loses_nothing_and_doubles_nothing(
         assert tracker.queue.pending_items() == []
 
 
-class FailingLLM:
-    """A real OpenAI-compatible HTTP server on 127.0.0.1 that rejects every request."""
-
-    def __init__(self) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        calls = self.calls = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                calls.append(self.path)
-                body = b'{"error": {"message": "model not loaded"}}'
-                self.send_response(400)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-
-
 def test_a_failing_llm_is_tried_once_per_story_and_then_backs_off(
-    world, monkeypatch, capsys
+    world, monkeypatch, capsys, openai_server: OpenAIServer
 ) -> None:
-    llm = FailingLLM()
-    monkeypatch.setenv("OPENAI_BASE_URL", llm.url)
+    openai_server.fail = Reply(400, {"error": {"message": "model not loaded"}})
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
     monkeypatch.setenv("TRACKER_SUMMARY_MODEL", "tiny")
-    try:
-        main(["collect", "--no-process"])
-        with open_tracker(Settings.from_env()) as tracker:
-            report = tracker.process()
-            stories = tracker.stories.stories()
-            assert all(s.summary and s.summary_method == "extractive" for s in stories)
-            assert len(llm.calls) <= len(stories) + 1  # once per story (a promoted one twice)
-            assert report.summary_fallbacks
-            calls = len(llm.calls)
-            tracker.process()  # straight away: the retries are not due yet
-            assert len(llm.calls) == calls
-            assert not tracker.queue.has_work()
-    finally:
-        llm.close()
+    calls = openai_server.requests
+    main(["collect", "--no-process"])
+    with open_tracker(Settings.from_env()) as tracker:
+        report = tracker.process()
+        stories = tracker.stories.stories()
+        assert all(s.summary and s.summary_method == "extractive" for s in stories)
+        assert len(calls) <= len(stories) + 1  # once per story (a promoted one twice)
+        assert report.summary_fallbacks
+        before = len(calls)
+        tracker.process()  # straight away: the retries are not due yet
+        assert len(calls) == before
+        assert not tracker.queue.has_work()
 
 
 def releases(*tags_and_days: tuple[str, int], notes: str = "Faster prefix caching.") -> str:
