@@ -390,13 +390,13 @@ _QUOTED = re.compile(r"^> (.*) \[\d+\]$", re.M)
 
 def holds(evidence: frozenset[str], passages: Sequence[Passage]) -> bool:
     """Whether any of the passages holds an evidence sentence."""
-    from tracker.answer.support import sentences_of
+    from tracker.answer.quotable import sentences_of
 
     return any(evidence & set(sentences_of(p.text, p.title)) for p in passages)
 
 
 def evidence_of(sets: Mapping[str, list[dict[str, Any]]], doc_text: Mapping[str, str]) -> dict:
-    from tracker.answer.support import sentences_of
+    from tracker.answer.quotable import sentences_of
 
     out = {}
     for case in sets["unanswerable"]:

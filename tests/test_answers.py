@@ -24,7 +24,8 @@ from storage.state import SQLiteStateStore
 from tests.conftest import SHARED_FIXTURES, TRACKER_COMMAND
 from tests.openai_server import OpenAIServer
 from tracker.answer.ask import NOT_ANSWERED, Filters
-from tracker.answer.support import clean_sentence, content_words, quotable, sentences_of
+from tracker.answer.quotable import clean_sentence, quotable, sentences_of
+from tracker.answer.support import content_words
 from tracker.app import Tracker
 from tracker.models import Item, ItemKind, Validators
 from tracker.settings import Settings

@@ -20,8 +20,8 @@ from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
+from tracker.answer.quotable import sentences_of
 from tracker.embedder import Embedder
-from tracker.text import SENTENCE_END
 
 
 class Retrieved(Protocol):
@@ -42,76 +42,6 @@ class Retrieved(Protocol):
 
 
 R = TypeVar("R", bound=Retrieved)
-
-
-# --- sentences fit to quote --------------------------------------------------------------
-
-#: Reference markers of converted papers (S2ORC, Qasper): "BIBREF3", "FIGREF1", "TABREF2".
-_MARKER = re.compile(r"(?:\s*\b(?:BIB|FIG|TAB|SEC|EQ)REF\d+\b(?:\s*,(?=\s*\w+REF\d))?)+")
-_EMPTY_BRACKETS = re.compile(r"[(\[]\s*(?:[,;]\s*)*[)\]]")
-_LOOSE_COMMAS = re.compile(r"\s*(?:,\s*)+(?=[,.;:)\]])|(?<=[(\[])\s*,\s*")
-_CAPTION = re.compile(
-    r"^(?:fig(?:ure)?\.?|table|tab\.|algorithm|listing|eq(?:uation)?\.?)\s*\d", re.I
-)
-#: Sentences that are about the paper rather than its findings.
-_BOILERPLATE = re.compile(
-    r"|".join(
-        (
-            r"\b(?:rest|remainder) of (?:this|the) (?:paper|article|section)\b",
-            r"\bis (?:organi[sz]ed|structured) as follows\b",
-            r"\bin (?:this|the next|the following) section,? we\b",
-            r"\bwe (?:compare|evaluate) (?:our|the) (?:models?|methods?|approach) against\b",
-            r"\b(?:licen[cs]ed under|creative commons|license details)\b",
-            r"\bwe (?:would like to )?thank\b",
-            r"\b(?:was|is|were) (?:partially |partly )?(?:supported|funded) by\b",
-            r"\b(?:code|data|dataset|corpus) (?:is|are) (?:publicly )?available at\b",
-            r"https?://",
-            r"\bshown in (?:figure|table|fig\.)\s*\d*\.?$",
-            r"^(?:results|examples?) (?:are|is) (?:shown|given|presented|reported) in\b",
-        )
-    ),
-    re.I,
-)
-MIN_CHARS = 40
-MIN_WORDS = 6
-
-
-def clean_sentence(sentence: str) -> str:
-    """The sentence without reference markers and the brackets and commas they leave."""
-    text = _MARKER.sub("", sentence)
-    text = _EMPTY_BRACKETS.sub("", text)
-    text = _LOOSE_COMMAS.sub("", text)
-    text = re.sub(r"\s+([,.;:!?)\]])", r"\1", text)
-    return " ".join(text.split())
-
-
-def quotable(sentence: str) -> bool:
-    """Whether a (cleaned) sentence can be quoted as an answer: a whole sentence of prose,
-    not a heading, a caption, table residue or boilerplate about the paper itself."""
-    words = sentence.split()
-    if len(sentence) < MIN_CHARS or len(words) < MIN_WORDS:
-        return False
-    if sentence[-1] not in ".!?\"')”":  # a heading, a list item or a cut-off line
-        return False
-    if ":::" in sentence or _CAPTION.match(sentence) or _BOILERPLATE.search(sentence):
-        return False
-    alphabetic = sum(1 for w in words if re.fullmatch(r"[A-Za-z][A-Za-z'’-]*[.,;:]?", w))
-    return alphabetic / len(words) >= 0.6  # tables flattened into text are mostly numbers
-
-
-def sentences_of(text: str, title: str = "") -> list[str]:
-    """The quotable sentences of a passage, cleaned, in order. The title that leads a
-    story's first chunk and any line that is not prose (a heading) are left out."""
-    body = text
-    if title and body.startswith(title):
-        body = body[len(title) :]
-    out = []
-    for paragraph in re.split(r"\n+", body):
-        for sentence in SENTENCE_END.split(" ".join(paragraph.split())):
-            cleaned = clean_sentence(sentence)
-            if quotable(cleaned):
-                out.append(cleaned)
-    return out
 
 
 # --- the question's content ----------------------------------------------------------------
