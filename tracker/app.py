@@ -28,10 +28,9 @@ from tracker.answer.ask import (
     Answer,
     Filters,
     LexicalIndex,
-    LLMAnswerer,
     Passage,
     StoryChunks,
-    extractive_answer,
+    answer,
     retrieve,
 )
 from tracker.config import Config
@@ -224,12 +223,8 @@ class Tracker:
             per_story=ANSWER_PER_STORY,
         )
         chunks = StoryChunks(self.lexical(), filters, self.vectors, self.embedder)
-        chat = self._chat(max_tokens=400)
-        if chat is not None:
-            answer = LLMAnswerer(chat, chunks).answer(question, passages, self.embedder)
-        else:
-            answer = extractive_answer(question, passages, self.embedder, chunks)
-        return self._cite_stories(answer), passages
+        answered = answer(question, passages, self.embedder, chunks, self._chat(max_tokens=400))
+        return self._cite_stories(answered), passages
 
     def _chat(self, max_tokens: int) -> OpenAIChat | None:
         """The configured chat model, or None when there is none (the offline default)."""

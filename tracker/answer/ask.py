@@ -424,3 +424,18 @@ class LLMAnswerer:
     ) -> Answer:
         answer = extractive_answer(question, passages, embedder, self.chunks)
         return replace(answer, fallback_reason=reason)
+
+
+def answer(
+    question: str,
+    passages: Sequence[Passage],
+    embedder: Embedder,
+    chunks: Callable[[str], Sequence[Passage]] | None = None,
+    chat: OpenAIChat | None = None,
+) -> Answer:
+    """The answer to ``question`` from its retrieved ``passages``: the LLM's when a ``chat``
+    model is configured (checked against its passages, the excerpts' on any failure),
+    else cited excerpts (the offline default)."""
+    if chat is not None:
+        return LLMAnswerer(chat, chunks).answer(question, passages, embedder)
+    return extractive_answer(question, passages, embedder, chunks)
