@@ -1,6 +1,12 @@
-"""Numbered schema migrations of the state store, applied in order, each in a transaction.
+"""Numbered schema migrations of the state store, applied in order, all in one transaction.
 
-Append new migrations; never edit one that has shipped.
+Append new migrations; never edit one that has shipped. A store is brought forward all at
+once or not at all: a crash (or kill -9) half-way leaves it at the version it had, and the
+next start migrates it again. A store that a newer tracker migrated is refused, never
+used: its meaning is unknown to this version.
+
+``tests/data/homes/`` holds homes made by earlier releases; ``tests/test_upgrade.py``
+opens each with today's code (see the README there before changing the schema).
 """
 
 from __future__ import annotations
@@ -306,6 +312,11 @@ def m013_why_members_joined(db: sqlite3.Connection) -> None:
     )
 
 
+def m014_which_tracker_migrated(db: sqlite3.Connection) -> None:
+    # So that an older tracker that finds a newer schema can say which release made it.
+    db.execute("ALTER TABLE schema_migrations ADD COLUMN tracker_version TEXT")
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "validators_belong_to_an_endpoint", m002_validators_belong_to_an_endpoint),
@@ -320,35 +331,71 @@ MIGRATIONS: list[Migration] = [
     (11, "digest_routes", m011_digest_routes),
     (12, "engagement", m012_engagement),
     (13, "why_members_joined", m013_why_members_joined),
+    (14, "which_tracker_migrated", m014_which_tracker_migrated),
 ]
 
+#: The schema this version of tracker reads and writes.
+SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 
-def migrate(db: sqlite3.Connection) -> int:
-    """Bring the schema up to date; returns the version reached.
 
-    ``db`` must be in autocommit mode (``isolation_level=None``) so that each
-    migration is exactly one explicit transaction.
+class NewerSchemaError(Exception):
+    """The store was migrated by a newer tracker than this one."""
+
+
+def migrate(db: sqlite3.Connection, tracker_version: str = "") -> int:
+    """Bring the schema up to date in one transaction; returns the version reached.
+
+    ``db`` must be in autocommit mode (``isolation_level=None``), so that the migrations
+    are exactly one explicit transaction; ``tracker_version`` is recorded with each step.
+    Raises ``NewerSchemaError`` (saying both versions) for a store from a newer tracker.
     """
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
-    applied = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
-    for version, name, step in MIGRATIONS:
-        if version in applied:
-            continue
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            # Another process may have migrated while we waited for the lock.
-            done = db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,))
-            if done.fetchone() is None:
-                step(db)
-                db.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                    (version, name, datetime.now(UTC).isoformat()),
-                )
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-    return max(v for v, _, _ in MIGRATIONS)
+    if _applied(db) >= {v for v, _, _ in MIGRATIONS}:
+        _refuse_newer(db, tracker_version)
+        return SCHEMA_VERSION
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have migrated while we waited for the lock.
+        _refuse_newer(db, tracker_version)
+        applied = _applied(db)
+        for version, name, step in MIGRATIONS:
+            if version in applied:
+                continue
+            step(db)
+            columns = [r[1] for r in db.execute("PRAGMA table_info(schema_migrations)")]
+            row: tuple[object, ...] = (version, name, datetime.now(UTC).isoformat())
+            if "tracker_version" in columns:
+                row = (*row, tracker_version or None)
+            marks = ", ".join("?" for _ in row)
+            db.execute(f"INSERT INTO schema_migrations VALUES ({marks})", row)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return SCHEMA_VERSION
+
+
+def _applied(db: sqlite3.Connection) -> set[int]:
+    return {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+
+
+def _refuse_newer(db: sqlite3.Connection, tracker_version: str) -> None:
+    newest = max(_applied(db), default=0)
+    if newest <= SCHEMA_VERSION:
+        return
+    columns = [r[1] for r in db.execute("PRAGMA table_info(schema_migrations)")]
+    made_by = None
+    if "tracker_version" in columns:
+        row = db.execute(
+            "SELECT tracker_version FROM schema_migrations WHERE version = ?", (newest,)
+        ).fetchone()
+        made_by = row[0] if row else None
+    newer = f"tracker {made_by}" if made_by else "a newer tracker"
+    this = f"tracker {tracker_version}" if tracker_version else "this tracker"
+    raise NewerSchemaError(
+        f"it was migrated by {newer} (schema {newest}), and {this} knows schema "
+        f"{SCHEMA_VERSION} at most; upgrade tracker, or restore a backup made before the upgrade"
+    )

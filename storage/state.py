@@ -19,8 +19,9 @@ from typing import Any
 
 from storage import pages
 from storage.errors import wrap_exceptions, wrapped
-from storage.migrations import migrate
+from storage.migrations import NewerSchemaError, migrate
 from storage.pages import PageCounts
+from tracker import __version__
 from tracker.errors import StorageError
 from tracker.models import WITH_PAGE, HostWait, Item, ItemKind, PageChanges, PageTask, Validators
 from tracker.times import from_iso, to_iso
@@ -87,7 +88,10 @@ class SQLiteStateStore:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA foreign_keys = ON")
-            self.schema_version = migrate(self._db)
+            self.schema_version = migrate(self._db, __version__)
+        except NewerSchemaError as exc:
+            self._db.close()
+            raise StorageError(f"cannot use the state store at {self.path}: {exc}") from None
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(
                 f"cannot open the state store at {self.path} ({exc}); "

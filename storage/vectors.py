@@ -175,5 +175,13 @@ class ChromaVectorStore:
     def count(self) -> int:
         return int(self._collection.count())
 
+    def ids(self) -> set[str]:
+        """Every chunk id in the collection (to check it against the state store's)."""
+        found: set[str] = set()
+        total = self.count()
+        for offset in range(0, total, 5000):
+            found.update(self._collection.get(include=[], limit=5000, offset=offset)["ids"])
+        return found
+
 
 # --- the embedder as Chroma sees it ---------------------------------------------------
