@@ -22,7 +22,45 @@ COLLECTION = "chunks"
 
 
 class ModelMismatchError(StorageError):
-    """The collection was built with another embedder; mixing vectors would be garbage."""
+    """The collection was built with another embedder, or in a way this version cannot
+    read; mixing vectors would be garbage, so it is rebuilt rather than used."""
+
+
+def pinned_problem(
+    metadata: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+    embedder: str,
+    dimensions: int,
+    chroma: str,
+) -> str | None:
+    """What keeps this tracker from using a collection as it was built, in words (None:
+    nothing). A collection pins the embedder, its dimensions, the cosine space, tracker's
+    embedding function (so that any process can query it by text) and the Chroma release
+    that made it, which an older Chroma cannot be trusted to read."""
+    built_with = metadata.get("embedder")
+    if built_with and built_with != embedder:
+        return f"was built with the embedder {built_with!r}, but {embedder!r} is configured"
+    built_dims = metadata.get("dimensions")
+    if built_dims and built_dims != dimensions:
+        return f"holds {built_dims}-dimensional vectors, but the embedder makes {dimensions}"
+    space = (configuration.get("hnsw") or {}).get("space")
+    if space and space != "cosine":
+        return f"measures {space} distance, not cosine"
+    function = configuration.get("embedding_function")
+    if isinstance(function, Mapping) and function.get("name") not in (None, "tracker"):
+        return f"was made with Chroma's {function.get('name')!r} embedding function, not tracker's"
+    made_by = str(metadata.get("chroma") or "")
+    if made_by and _release(made_by) > _release(chroma):
+        return f"was written by Chroma {made_by}, newer than this tracker's Chroma {chroma}"
+    return None
+
+
+def _release(version: str) -> tuple[int, ...]:
+    parts = []
+    for part in version.split(".")[:3]:
+        digits = "".join(c for c in part if c.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
 
 
 @dataclass(frozen=True)
@@ -96,24 +134,35 @@ class ChromaVectorStore:
             raise StorageError(f"cannot open the Chroma store at {url or path} ({exc})") from None
 
     def _open(self, embedding_function: Any, dimensions: int) -> Any:
+        import chromadb
+
         existing = {
             c.name if hasattr(c, "name") else str(c) for c in self._client.list_collections()
         }
         if COLLECTION in existing:
             collection = self._client.get_collection(COLLECTION, embedding_function=None)
-            built_with = (collection.metadata or {}).get("embedder")
-            if built_with and built_with != self.embedder_name:
+            problem = pinned_problem(
+                collection.metadata or {},
+                collection.configuration_json or {},
+                self.embedder_name,
+                dimensions,
+                chromadb.__version__,
+            )
+            if problem:
                 raise ModelMismatchError(
-                    f"the vector store at {self.where} was built with the embedder "
-                    f"{built_with!r}, but {self.embedder_name!r} is configured; mixing their "
-                    "vectors would make search meaningless. Run  tracker process --reembed  to "
-                    f"rebuild it with {self.embedder_name!r}, or set TRACKER_EMBEDDING_MODEL back"
+                    f"the vector store at {self.where} {problem}. Run  tracker process "
+                    "--reembed  to rebuild it from the state store (nothing is lost), or go "
+                    "back to the tracker (or TRACKER_EMBEDDING_MODEL) that built it"
                 )
             return self._client.get_collection(COLLECTION, embedding_function=embedding_function)
         return self._client.create_collection(
             COLLECTION,
             embedding_function=embedding_function,
-            metadata={"embedder": self.embedder_name, "dimensions": dimensions},
+            metadata={
+                "embedder": self.embedder_name,
+                "dimensions": dimensions,
+                "chroma": chromadb.__version__,
+            },
             configuration={"hnsw": {"space": "cosine"}},
         )
 

@@ -92,3 +92,68 @@ def test_chroma_url_stores_chunks_on_a_chroma_server(
     assert collection.count() >= 4
     # The collection remembers which model built it, so another model never mixes in.
     assert collection.metadata["embedder"] == "local:all-MiniLM-L6-v2-int8"
+
+
+# --- what a collection pins ---------------------------------------------------------------
+
+PINNED = {"embedder": "local:all-MiniLM-L6-v2-int8", "dimensions": 384, "chroma": "1.5.9"}
+TRACKERS = {"hnsw": {"space": "cosine"}, "embedding_function": {"name": "tracker"}}
+
+
+@pytest.mark.parametrize(
+    ("metadata", "configuration", "said"),
+    [
+        pytest.param(PINNED, TRACKERS, None, id="as built"),
+        pytest.param({**PINNED, "chroma": "1.4.0"}, TRACKERS, None, id="an older Chroma"),
+        pytest.param({}, {}, None, id="nothing pinned yet"),
+        pytest.param(
+            {**PINNED, "embedder": "openai:text-embedding-3-small"},
+            TRACKERS,
+            "built with the embedder 'openai:text-embedding-3-small'",
+            id="another model",
+        ),
+        pytest.param(
+            {**PINNED, "dimensions": 768}, TRACKERS, "768-dimensional", id="other dimensions"
+        ),
+        pytest.param(PINNED, {"hnsw": {"space": "l2"}}, "l2 distance", id="another space"),
+        pytest.param(
+            PINNED,
+            {"embedding_function": {"name": "default"}},
+            "Chroma's 'default' embedding function",
+            id="Chroma's own embedding function",
+        ),
+        pytest.param(
+            {**PINNED, "chroma": "2.0.1"}, TRACKERS, "Chroma 2.0.1, newer", id="a newer Chroma"
+        ),
+    ],
+)
+def test_a_collection_is_used_only_as_it_was_built(metadata, configuration, said):
+    from storage.vectors import pinned_problem
+
+    problem = pinned_problem(metadata, configuration, "local:all-MiniLM-L6-v2-int8", 384, "1.5.9")
+    assert problem is None if said is None else said in (problem or "")
+
+
+def test_a_collection_a_newer_chroma_wrote_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    import warnings
+
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    from storage.vectors import ChromaVectorStore, ModelMismatchError
+
+    path = tmp_path / "chroma"
+    ChromaVectorStore("test:tiny-8", 8, None, path=path)
+    client = chromadb.PersistentClient(
+        str(path), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+    collection = client.get_collection("chunks")
+    collection.modify(metadata={**(collection.metadata or {}), "chroma": "99.0.0"})
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said by tracker, not as a library's warning
+        with pytest.raises(ModelMismatchError) as refused:
+            ChromaVectorStore("test:tiny-8", 8, None, path=path)
+    said = str(refused.value)
+    assert "written by Chroma 99.0.0" in said and "tracker process --reembed" in said
+    assert str(path) in said

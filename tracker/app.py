@@ -83,7 +83,11 @@ class Tracker:
         return ChromaVectorStore(
             self.embedder.name,
             self.embedder.dimensions,
-            TrackerEmbeddingFunction(self.embedder),
+            # An embedder without a spec (a test's) cannot be rebuilt in another process:
+            # Chroma is then given no function rather than one it cannot remember.
+            TrackerEmbeddingFunction(self.embedder)
+            if isinstance(getattr(self.embedder, "spec", None), str)
+            else None,
             path=self.settings.chroma_path,
             url=self.settings.chroma_url,
             rebuild=rebuild,
