@@ -9,6 +9,7 @@ opened with a registered embedding function so that another process (or
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from storage.backup import writes_held
 from tracker.errors import StorageError
 
 COLLECTION = "chunks"
@@ -84,6 +86,10 @@ class VectorStore(Protocol):
 
     def replace_items(self, records: Mapping[str, Sequence[ChunkRecord]]) -> None: ...
 
+    def writing(self) -> AbstractContextManager[None]:
+        """Held around a write of vectors and the chunk texts that go with them."""
+        ...
+
     def query(
         self, vector: np.ndarray, n: int, where: Mapping[str, Any] | None = None
     ) -> list[Hit]: ...
@@ -108,6 +114,9 @@ class ChromaVectorStore:
         from chromadb.config import Settings as ChromaSettings
 
         self.embedder_name = embedder_name
+        #: The folder of an embedded store (None on a server): its writes are held while
+        #: ``tracker backup`` copies it.
+        self.path: Path | None = None
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
         try:
             if url:
@@ -123,6 +132,7 @@ class ChromaVectorStore:
                 if path is None:
                     raise ValueError("a path or a url is needed")
                 path.mkdir(parents=True, exist_ok=True)
+                self.path = path
                 self._client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
                 self.where = str(path)
             if rebuild:
@@ -171,10 +181,19 @@ class ChromaVectorStore:
             c.name if hasattr(c, "name") else str(c) for c in self._client.list_collections()
         }
         if COLLECTION in existing:
-            self._client.delete_collection(COLLECTION)
+            with self.writing():
+                self._client.delete_collection(COLLECTION)
+
+    def writing(self) -> AbstractContextManager[None]:
+        """Held around every write (and by ``tracker backup`` while it copies the store)."""
+        return writes_held(self.path) if self.path is not None else nullcontext()
 
     def replace_items(self, records: Mapping[str, Sequence[ChunkRecord]]) -> None:
         """Make ``records[item_key]`` the chunks of each item (an updated item may have fewer)."""
+        with self.writing():
+            self._replace(records)
+
+    def _replace(self, records: Mapping[str, Sequence[ChunkRecord]]) -> None:
         keys = list(records)
         for start in range(0, len(keys), 500):
             part = keys[start : start + 500]

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from tracker import __version__
+from tracker.cli.backup import add_backup_commands
 from tracker.cli.collect import cmd_collect, cmd_process, cmd_stats
 from tracker.cli.exits import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from tracker.cli.sources import add_sources_commands
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="items and health per source")
     stats.add_argument("--json", action="store_true", help="print the result as JSON")
     stats.set_defaults(run=cmd_stats)
+    add_backup_commands(commands)
     return parser
 
 

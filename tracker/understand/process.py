@@ -166,8 +166,9 @@ class Pipeline:
                 for c in chunks
             ]
             report.items += 1
-        self.vectors.replace_items(records)
-        self.chunks.replace(records)
+        with self.vectors.writing():  # a backup copies both or neither
+            self.vectors.replace_items(records)
+            self.chunks.replace(records)
         self.queue.mark_processed(items, now, [content_hash(i) for i in items])
         return touched
 
