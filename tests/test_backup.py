@@ -212,3 +212,96 @@ def test_the_vectors_write_lock_holds_between_processes(tmp_path: Path):
         assert other.poll() is None, "the other process got the lock while this one held it"
     out, _ = other.communicate(timeout=30)
     assert out.strip() == "held"
+
+
+class Serving:
+    """``tracker serve`` in its own process, its log read as it comes."""
+
+    def __init__(self, env: dict[str, str]):
+        import subprocess
+
+        from tests.conftest import TRACKER_COMMAND
+
+        self.lines: list[str] = []
+        self.caught_up = threading.Event()
+        self.process = subprocess.Popen(
+            [TRACKER_COMMAND, "serve"],
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+            if 'msg="caught up' in line:
+                self.caught_up.set()
+
+    def until_caught_up(self) -> None:
+        assert self.caught_up.wait(180), "".join(self.lines)
+
+    def stop(self) -> str:
+        import signal
+
+        self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(60) == 0, "".join(self.lines)
+        return "".join(self.lines)
+
+
+def test_a_home_backed_up_while_tracker_serve_runs_restores_and_serves_without_resending(
+    world: FeedServer, tracker_home: Path, tmp_path: Path
+):
+    import os
+    import subprocess
+
+    from tests.conftest import TRACKER_COMMAND
+
+    sources = Path(os.environ["TRACKER_SOURCES"])
+    sources.write_text(
+        sources.read_text(encoding="utf-8")
+        + f'digest: {{time: "{datetime.now(UTC) + timedelta(hours=6):%H:%M}", timezone: UTC}}\n',
+        encoding="utf-8",
+    )
+    env = dict(os.environ)
+    serving = Serving(env)
+    try:
+        serving.until_caught_up()  # the first digest is made and delivered at once
+        backup = subprocess.run(
+            [TRACKER_COMMAND, "backup", str(tmp_path / "b")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        log = serving.stop()
+    assert backup.returncode == 0, backup.stderr
+    assert "state store" in backup.stdout and "vectors" in backup.stdout
+    assert "Traceback" not in log
+
+    home = tmp_path / "restored"
+    restored_env = {**env, "TRACKER_HOME": str(home)}
+    restore = subprocess.run(
+        [TRACKER_COMMAND, "restore", str(tmp_path / "b")],
+        env=restored_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert restore.returncode == 0, restore.stderr
+    sent_before = sorted(p.name for p in (home / "digests").glob("*.md"))
+    assert sent_before, "the first digest came with the backup"
+    agrees_with_itself(home)
+
+    again = Serving(restored_env)
+    try:
+        again.until_caught_up()
+    finally:
+        again_log = again.stop()
+    assert sorted(p.name for p in (home / "digests").glob("*.md")) == sent_before
+    assert "digest 2" not in again_log, "no second digest was made"
+    with SQLiteStateStore(home / "state.sqlite3") as store:
+        assert store.db.execute("SELECT count(*) FROM digests").fetchone()[0] == 1

@@ -181,6 +181,7 @@ class Runtime:
             log.exception("scheduling failed; tracker serve cannot run without it")
             raise
         await self.digests.all_digests()
+        log.info("caught up: what was due is collected, and every digest due is delivered")
         self.started.set()
 
     async def schedule(self, paused: bool = False) -> None:
