@@ -76,7 +76,10 @@ def test_an_old_home_answers_and_reports_as_it_did(old_home):
     _, made = old_home
     assert printed(["stats", "--json"]) == made["stats"]
     answer = printed(["ask", made["question"], "--json"])
-    assert answer["found"] and answer["citations"][0] == made["ask"]["citations"][0]
+    then = made["ask"]["citations"][0]
+    cited = answer["citations"][0]
+    # The same source cited first; a later release may say more of it (new fields).
+    assert answer["found"] and {k: cited.get(k) for k in then} == then
 
 
 def test_serving_an_old_home_sends_nothing_it_already_sent(old_home):

@@ -31,6 +31,7 @@ from tracker.answer.ask import (
     Passage,
     StoryChunks,
     answer,
+    nothing_found,
     retrieve,
 )
 from tracker.config import Config
@@ -226,6 +227,9 @@ class Tracker:
             n=n,
             per_story=ANSWER_PER_STORY,
         )
+        if not passages:
+            known = sorted(self.state.source_states())
+            return nothing_found(filters, known, self.chunks.version()[0] == 0), passages
         chunks = StoryChunks(self.lexical(), filters, self.vectors, self.embedder)
         answered = answer(question, passages, self.embedder, chunks, self._chat(max_tokens=400))
         return self._cite_stories(answered), passages
@@ -242,12 +246,13 @@ class Tracker:
         )
 
     def _cite_stories(self, answer: Answer) -> Answer:
-        """A citation names its story as the digest does (the paper's title and link, not
-        the post that happened to supply the passage)."""
+        """A citation names the member that says it, and its story's title where that
+        differs (the release a line comes from, inside a story titled after the newest)."""
         cited = []
         for c in answer.citations:
             story = self.stories.story(c.story_id)
-            cited.append(replace(c, title=story.title, url=story.url) if story else c)
+            differs = story is not None and story.title.strip() != c.title.strip()
+            cited.append(replace(c, story_title=story.title) if story and differs else c)
         return replace(answer, citations=tuple(cited))
 
     def interest_vectors(self, config: Config) -> np.ndarray | None:

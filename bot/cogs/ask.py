@@ -80,7 +80,7 @@ class AskCog(commands.Cog):
         answer = await self.services.ask(question, window, kind)
         messages = [
             m.content
-            for m in render_answer(answer.text, [(c.n, c.title, c.url) for c in answer.citations])
+            for m in render_answer(answer.text, [(c.n, c.label, c.url) for c in answer.citations])
         ]
         await follow_up(interaction, _with_question(question, messages), ephemeral=False)
         log.info(

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from tracker.answer.support import READ_CHUNKS, Support, to_read, weigh
+from tracker.answer.support import READ_CHUNKS, Sentence, Support, to_read, weigh
 from tracker.embedder import Embedder
 from tracker.llm.chat import OpenAIChat
 from tracker.text import SENTENCE_END
@@ -224,10 +224,20 @@ class StoryChunks:
 
 @dataclass(frozen=True)
 class Citation:
+    """A cited source: the member of the story that says it (its own title and link), and
+    the story's title where that differs (a release of a project whose story is titled
+    after its newest release; a blog post about a paper)."""
+
     n: int
     title: str
     url: str
     story_id: str
+    story_title: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How it reads: "infer v0.6.0 (in: infer v0.7.0rc1)"."""
+        return f"{self.title} (in: {self.story_title})" if self.story_title else self.title
 
 
 @dataclass(frozen=True)
@@ -251,6 +261,31 @@ class Answer:
 
 
 NOT_COVERED = "The collected sources do not cover this question."
+NOTHING_YET = (
+    "Nothing is collected yet, so there is nothing to answer from: run  tracker collect  "
+    "(tracker serve collects at start)."
+)
+
+
+def nothing_found(filters: Filters, known_sources: Sequence[str], corpus_empty: bool) -> Answer:
+    """Why no passage was found, when it is not the question: nothing collected yet, a
+    source that does not exist, or filters that match nothing collected (pure)."""
+    if corpus_empty:
+        return Answer(NOTHING_YET, "extractive", (), False)
+    if filters.source and filters.source not in known_sources:
+        names = ", ".join(sorted(known_sources)) or "none yet"
+        said = f"No source is called {filters.source!r}; the sources are: {names}."
+        return Answer(said, "extractive", (), False)
+    asked = [
+        f"from {filters.source}" if filters.source else "",
+        f"of kind {filters.kind}" if filters.kind else "",
+        f"published since {filters.since:%Y-%m-%d %H:%M} UTC" if filters.since else "",
+    ]
+    if not any(asked):
+        return Answer(NOT_COVERED, "extractive", (), False)
+    what = " ".join(a for a in asked if a)
+    said = f"Nothing collected is {what}, so nothing was searched; try without that filter."
+    return Answer(said, "extractive", (), False)
 
 
 def extractive_answer(
@@ -271,7 +306,7 @@ def excerpts_answer(support: Support, passages: Sequence[Passage]) -> Answer:
     """The extractive answer for a weighed question (pure)."""
     if not support.covered or support.story is None or not support.excerpts:
         return Answer(NOT_COVERED, "extractive", (), False)
-    first = next(p for p in passages if p.story_id == support.story.story_id)
+    first = _saying(support.excerpts, passages, support.story.story_id)
     citations = [Citation(1, first.title, first.url, first.story_id)]
     lines = [f"> {s.text} [1]" for s in support.excerpts]
     if support.also is not None and support.also_excerpt is not None:
@@ -280,6 +315,24 @@ def excerpts_answer(support: Support, passages: Sequence[Passage]) -> Answer:
         lines.append("Also supported by another source:")
         lines.append(f"> {support.also_excerpt.text} [2]")
     return Answer("Excerpts from the sources:\n" + "\n".join(lines), "extractive", tuple(citations))
+
+
+def _saying(
+    excerpts: Sequence[Sentence], passages: Sequence[Passage], story_id: str
+) -> Passage | _Member:
+    """The member of the story that says the first excerpt (its item's title and link), or
+    the story's best passage when the excerpt's own item is not known."""
+    for sentence in sorted(excerpts, key=lambda s: -s.score):
+        if sentence.title and sentence.url:
+            return _Member(sentence.title, sentence.url, story_id)
+    return next(p for p in passages if p.story_id == story_id)
+
+
+@dataclass(frozen=True)
+class _Member:
+    title: str
+    url: str
+    story_id: str
 
 
 def cite_stories(

@@ -106,6 +106,9 @@ class Sentence:
     score: float
     #: The share of the asked-for words (by rarity) in the sentence and its neighbours.
     asked: float = 0.0
+    #: The item that says it (its title and link): what a citation names.
+    title: str = ""
+    url: str = ""
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,11 @@ def score_sentences(
         context = float(around @ asked) / norm if norm > 0 else 0.0
         alone = float(own[order] @ asked)
         lexical = weighted_coverage(weights, frozenset().union(*words[lo:hi]))
-        out.append(Sentence(n, order, sentence, (alone + context) / 2 + LEXICAL * lexical, lexical))
+        score = (alone + context) / 2 + LEXICAL * lexical
+        said_by = passages[n]
+        out.append(
+            Sentence(n, order, sentence, score, lexical, said_by.title, getattr(said_by, "url", ""))
+        )
     return out
 
 
@@ -386,6 +393,19 @@ def read_whole(
     )
 
 
+def _said_once(sentences: Sequence[Sentence]) -> list[Sentence]:
+    """The sentences, best first, each text once: a post carried by two feeds is one story
+    with the same sentences twice."""
+    seen: set[str] = set()
+    once = []
+    for s in sentences:
+        key = " ".join(s.text.lower().split())
+        if key not in seen:
+            seen.add(key)
+            once.append(s)
+    return once
+
+
 def weigh(
     question: str,
     passages: Sequence[Retrieved],
@@ -406,7 +426,11 @@ def weigh(
         stories = [first, *stories[1:]]
     excerpts = tuple(
         sorted(
-            (s for s in first.sentences[:EXCERPTS] if s.score >= first.best - EXCERPT_SLACK),
+            (
+                s
+                for s in _said_once(first.sentences)[:EXCERPTS]
+                if s.score >= first.best - EXCERPT_SLACK
+            ),
             key=lambda s: s.order,
         )
     )

@@ -290,7 +290,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if answer.citations:
         print()
         for c in answer.citations:
-            print(f"[{c.n}] {c.title} <{c.url}>")
+            print(f"[{c.n}] {c.label} <{c.url}>")
     if answer.fallback_reason:
         print(f"\n(excerpts instead of the LLM's answer: {answer.fallback_reason})")
     return EXIT_OK

@@ -1,0 +1,102 @@
+"""What an answer cites and says beyond its excerpts: the member that says it, each sentence
+once, and what was searched when nothing was found."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DATA, FeedServer, blog_feed
+from tracker.answer.ask import NOT_COVERED, Filters, nothing_found
+from tracker.cli import main
+
+
+def ask(*argv: str) -> dict:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["ask", *argv, "--json"]) == 0
+    return json.loads(out.getvalue())
+
+
+@pytest.fixture
+def releases(server: FeedServer, write_sources, monkeypatch) -> FeedServer:
+    server.add("/releases.atom", (DATA / "releases.atom").read_bytes())
+    path = write_sources(f"""
+sources:
+  - {{name: infer, kind: github_releases, repo: acme/infer, url: "{server.url("/releases.atom")}"}}
+""")
+    monkeypatch.setenv("TRACKER_SOURCES", str(path))
+    assert main(["collect"]) == 0
+    return server
+
+
+def test_a_line_of_a_release_cites_that_release_not_the_newest(releases, capsys):
+    answer = ask("Which flag was removed in infer 0.6.0?")
+
+    assert answer["found"], answer["answer"]
+    assert "Removed the legacy --max-tokens flag" in answer["answer"]
+    first = answer["citations"][0]
+    assert first["url"] == "https://github.com/acme/infer/releases/tag/v0.6.0"
+    assert "0.6.0" in first["title"]
+    # One story holds both releases, titled after the newest: said after the member.
+    assert first["story_title"] is not None and "0.7.0rc1" in first["story_title"]
+
+    capsys.readouterr()
+    assert main(["ask", "Which flag was removed in infer 0.6.0?"]) == 0
+    assert "/releases/tag/v0.6.0>" in capsys.readouterr().out
+
+
+def test_a_post_carried_by_two_feeds_is_quoted_once(server: FeedServer, write_sources, monkeypatch):
+    feed = blog_feed(server)
+    server.add("/blog.xml", feed)
+    server.add("/mirror.xml", feed.replace("Inference Notes", "Inference Notes (mirror)"))
+    path = write_sources(f"""
+sources:
+  - {{name: blog, kind: feed, url: "{server.url("/blog.xml")}", full_text: never}}
+  - {{name: mirror, kind: feed, url: "{server.url("/mirror.xml")}", full_text: never}}
+""")
+    monkeypatch.setenv("TRACKER_SOURCES", str(path))
+    assert main(["collect"]) == 0
+
+    answer = ask("How much does speculative decoding with a small draft model speed up serving?")
+
+    quoted = [line for line in answer["answer"].splitlines() if line.startswith("> ")]
+    assert quoted, answer["answer"]
+    assert len(quoted) == len(set(quoted)), quoted
+
+
+def test_a_source_that_does_not_exist_is_named_not_called_not_covered(releases):
+    answer = ask("Which flag was removed in infer 0.6.0?", "--source", "nosuch")
+    assert not answer["found"]
+    assert answer["answer"] == "No source is called 'nosuch'; the sources are: infer."
+
+
+def test_a_filter_that_matches_nothing_says_so(releases):
+    answer = ask("Which flag was removed in infer 0.6.0?", "--kind", "paper")
+    assert not answer["found"]
+    assert "Nothing collected is of kind paper" in answer["answer"]
+
+
+def test_an_empty_home_says_nothing_is_collected_yet(
+    tracker_home: Path, write_sources, monkeypatch
+):
+    monkeypatch.setenv("TRACKER_SOURCES", str(write_sources("sources: []\n")))
+    answer = ask("What is new in LLM serving?")
+    assert not answer["found"] and "Nothing is collected yet" in answer["answer"]
+
+
+@pytest.mark.parametrize(
+    ("filters", "known", "empty", "said"),
+    [
+        pytest.param(Filters(), ["blog"], True, "Nothing is collected yet", id="empty corpus"),
+        pytest.param(Filters(source="x"), ["blog"], False, "No source is called 'x'", id="source"),
+        pytest.param(Filters(kind="release"), ["blog"], False, "of kind release", id="kind"),
+        pytest.param(Filters(), ["blog"], False, NOT_COVERED, id="no filter: not covered"),
+    ],
+)
+def test_why_nothing_was_found(filters, known, empty, said):
+    assert said in nothing_found(filters, known, empty).text
