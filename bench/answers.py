@@ -79,6 +79,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np
 
 from bench.retrieval import EVAL, CachedEmbedder, Dataset, index_corpus, load_dataset
+from bench.story_kinds import kind_docs, read_kind_sets
 from storage.state import SQLiteStateStore
 from storage.vectors import Hit
 from tracker.answer import ask
@@ -306,32 +307,49 @@ class Bench:
 
     def view(self, case: dict[str, Any]) -> tuple[LexicalIndex, Any]:
         paper = case["paper"]
+        key: tuple[str, tuple[Any, ...]]
         if case.get("remove_paper"):
-            key: tuple[str, tuple[int, ...]] = (paper, (-1,))
+            key = (paper, (-1,))
         elif case.get("remove_lines"):
             key = (paper, tuple(case["remove_lines"]))
+        elif case.get("remove_text"):
+            key = (paper, tuple(case["remove_text"]))
         else:
             key = ("", ())
         if key not in self._variants:
             self._variants[key] = self._build(paper, key[1])
         return self._variants[key]
 
-    def _build(self, paper: str, lines: tuple[int, ...]) -> tuple[LexicalIndex, Any]:
-        if not lines:
+    def _build(self, paper: str, removed: tuple[Any, ...]) -> tuple[LexicalIndex, Any]:
+        """The corpus without ``paper`` (``(-1,)``), or with its lines numbered in
+        ``removed`` deleted, or with the sentences in ``removed`` deleted from every
+        document that holds them (a release's line may also stand in its predecessor)."""
+        if not removed:
             return LexicalIndex(self.rows), self.store
-        own = [r for r in self.rows if doc_of_id(str(r["id"])) == paper]
-        drop = {str(r["id"]) for r in own}
+        if removed == (-1,):
+            changed = {paper: None}
+        elif all(isinstance(r, int) for r in removed):
+            lines = self.doc_text[paper].split("\n")
+            changed = {paper: "\n".join(line for n, line in enumerate(lines) if n not in removed)}
+        else:
+            changed = {}
+            for doc, text in self.doc_text.items():
+                if any(s in text for s in removed):
+                    for s in removed:
+                        text = text.replace(s, "")
+                    changed[doc] = text
+        drop = {str(r["id"]) for r in self.rows if doc_of_id(str(r["id"])) in changed}
         kept = [r for r in self.rows if str(r["id"]) not in drop]
         extra: list[tuple[Hit, np.ndarray]] = []
-        if lines != (-1,):
-            text = "\n".join(
-                line for n, line in enumerate(self.doc_text[paper].split("\n")) if n not in lines
-            )
+        for doc, text in changed.items():
+            if text is None:
+                continue
+            own = [r for r in self.rows if doc_of_id(str(r["id"])) == doc]
             chunks = chunk_text("", text)
             vectors = self.embedder.inner.embed([c.text for c in chunks])
             template = own[0]
             for chunk, vector in zip(chunks, vectors, strict=True):
-                row = {**template, "id": f"bench/{paper}#v{chunk.index}", "text": chunk.text}
+                row = {**template, "id": f"bench/{doc}#v{chunk.index}", "text": chunk.text}
                 kept.append(row)
                 meta = {k: template[k] for k in ("story_id", "title", "url", "kind", "source")}
                 extra.append((Hit(str(row["id"]), chunk.text, 0.0, meta), vector))
@@ -350,7 +368,12 @@ def answer_case(bench: Bench, case: dict[str, Any], chat: Any = None) -> dict[st
     passages: list[Passage] = retrieve(
         case["question"], Filters(), lexical, dense, bench.embedder, n=n, per_story=per_story
     )
-    record: dict[str, Any] = {"set": case["set"], "id": case["id"], "split": case["split"]}
+    record: dict[str, Any] = {
+        "set": case["set"],
+        "id": case["id"],
+        "split": case["split"],
+        "kind": case.get("kind", "paper"),
+    }
     chunks = (
         ask.StoryChunks(lexical, Filters(), dense, bench.embedder)
         if bench.by_vectors
@@ -400,6 +423,11 @@ def evidence_of(sets: Mapping[str, list[dict[str, Any]]], doc_text: Mapping[str,
 
     out = {}
     for case in sets["unanswerable"]:
+        if "remove_text" in case:
+            found = {s for t in case["remove_text"] for s in sentences_of(t)}
+            if found:
+                out[case["id"]] = frozenset(found)
+            continue
         lines = doc_text[case["paper"]].split("\n")
         found = {s for n in case["remove_lines"] for s in sentences_of(lines[n])}
         if found:
@@ -431,14 +459,22 @@ def run(
     chat: Any = None,
     by_vectors: bool = True,
     split: str | None = None,
+    kinds: bool = False,
 ) -> tuple[list[dict[str, Any]], dict]:
     sets = read_sets()
     ds = corpus(qasper, csfcube, distractors)
+    item_kinds = {}
+    if kinds:  # posts, releases and threads beside the papers, and their questions
+        for name, cases in read_kind_sets().items():
+            sets[name] = [*sets[name], *cases]
+        for doc in kind_docs(sets).values():
+            ds.corpus[doc.id] = (doc.title, doc.text)
+            item_kinds[doc.id] = doc.kind
     with ExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         settings = Settings(home=home, sources_path=home / "sources.yaml")
         state = stack.enter_context(SQLiteStateStore(settings.state_db))
-        tracker, index = index_corpus(ds, list(ds.corpus), settings, state)
+        tracker, index = index_corpus(ds, list(ds.corpus), settings, state, item_kinds)
         rows = list(tracker.lexical().rows)
         story_docs: dict[str, set[str]] = {}
         for r in rows:
@@ -571,12 +607,13 @@ def refit(records: Sequence[dict[str, Any]], weights: dict[str, float], bias: fl
     return out
 
 
-def print_figures(f: dict[str, Any], index: dict[str, Any]) -> None:
-    print(
-        f"corpus: {index['docs']} papers ({index['chunks']} chunks, {index['stories']} "
-        f"stories), indexed in {index['index_seconds']:.0f} s; answering took "
-        f"{index['answer_seconds']:.0f} s"
-    )
+def print_figures(f: dict[str, Any], index: dict[str, Any] | None) -> None:
+    if index is not None:
+        print(
+            f"corpus: {index['docs']} documents ({index['chunks']} chunks, {index['stories']} "
+            f"stories), indexed in {index['index_seconds']:.0f} s; answering took "
+            f"{index['answer_seconds']:.0f} s"
+        )
     one_split = not (f["fit"]["answerable"]["n"] and f["held-out"]["answerable"]["n"])
     for split in ("fit", "held-out", "all"):
         e = f[split]
@@ -641,6 +678,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--dump", type=Path, help="write every question's record here")
     parser.add_argument(
+        "--kinds",
+        action="store_true",
+        help="also ask the post, release and thread sets, over the papers and several "
+        "hundred posts, releases and threads; figures per kind",
+    )
+    parser.add_argument(
         "--llm",
         metavar="BASE_URL",
         help="answer through the LLM path with this OpenAI-compatible server "
@@ -670,7 +713,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         chat = OpenAIChat(args.model, os.environ.get("OPENAI_API_KEY"), args.llm, timeout=120)
     records, index = run(
-        args.qasper, args.csfcube, args.distractors, chat, not args.read_by_words, args.split
+        args.qasper,
+        args.csfcube,
+        args.distractors,
+        chat,
+        not args.read_by_words,
+        args.split,
+        args.kinds,
     )
     if args.dump:
         args.dump.write_text("\n".join(json.dumps(r) for r in records) + "\n")
@@ -683,6 +732,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     print_figures(result["shipped"], index)
+    if args.kinds:
+        for kind in ("paper", "post", "release", "thread"):
+            own = [r for r in records if r["kind"] == kind]
+            if own:
+                print(f" {kind}s:")
+                print_figures(figures(own), None)
     if chat is not None:
         print_fallbacks(records)
     if args.curve and all("probability" in r for r in records):

@@ -219,16 +219,21 @@ class CachedEmbedder:
 
 
 def index_corpus(
-    ds: Dataset, docs: Sequence[str], settings: Settings, state: SQLiteStateStore
+    ds: Dataset,
+    docs: Sequence[str],
+    settings: Settings,
+    state: SQLiteStateStore,
+    kinds: Mapping[str, ItemKind] | None = None,
 ) -> tuple[Tracker, dict[str, Any]]:
-    """The documents as new papers, through ``save_success`` and ``Tracker.process``."""
+    """The documents as new items (papers unless ``kinds`` says otherwise), through
+    ``save_success`` and ``Tracker.process``."""
     now = datetime.now(UTC)
     items = [
         Item(
             id=doc,
             source=SOURCE,
             source_kind=SOURCE,
-            kind=ItemKind.PAPER,
+            kind=(kinds or {}).get(doc, ItemKind.PAPER),
             url=f"https://bench.invalid/{quote(ds.name)}/{quote(doc, safe='')}",
             title=ds.corpus[doc][0],
             text=ds.corpus[doc][1],
