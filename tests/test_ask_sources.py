@@ -100,3 +100,36 @@ def test_an_empty_home_says_nothing_is_collected_yet(
 )
 def test_why_nothing_was_found(filters, known, empty, said):
     assert said in nothing_found(filters, known, empty).text
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "kind", "sentences"),
+    [
+        pytest.param(
+            "Breaking changes\nRemoved the legacy --max-tokens flag; use --max-new-tokens\nFixes",
+            "infer 0.6.0",
+            "release",
+            ["Removed the legacy --max-tokens flag; use --max-new-tokens"],
+            id="a release note's line is a statement without a full stop",
+        ),
+        pytest.param(
+            "Breaking changes\nRemoved the legacy --max-tokens flag; use --max-new-tokens\nFixes",
+            "infer 0.6.0",
+            "post",
+            [],
+            id="the same lines in a post are headings and fragments",
+        ),
+        pytest.param(
+            "Qwen3 72B at 4-bit on two 3090s: 38 tok/s",
+            "Qwen3 72B at 4-bit on two 3090s: 38 tok/s",
+            "post",
+            ["Qwen3 72B at 4-bit on two 3090s: 38 tok/s"],
+            id="a link shared with only its title says it in the title",
+        ),
+        pytest.param("", "Show HN: Tern", "post", [], id="a title of three words is not"),
+    ],
+)
+def test_what_can_be_quoted_depends_on_the_kind_of_story(text, title, kind, sentences):
+    from tracker.answer.quotable import sentences_of
+
+    assert sentences_of(text, title, kind) == sentences

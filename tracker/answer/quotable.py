@@ -66,16 +66,38 @@ def quotable(sentence: str) -> bool:
     return alphabetic / len(words) >= 0.6  # tables flattened into text are mostly numbers
 
 
-def sentences_of(text: str, title: str = "") -> list[str]:
+#: A line of release notes says something on its own from this many words.
+MIN_NOTE_WORDS = 4
+
+
+def sentences_of(text: str, title: str = "", kind: str = "") -> list[str]:
     """The quotable sentences of a passage, cleaned, in order. The title that leads a
-    story's first chunk and any line that is not prose (a heading) are left out."""
+    story's first chunk and any line that is not prose (a heading) are left out.
+
+    Two kinds of story speak otherwise: a release's notes are lines ("Removed the legacy
+    --max-tokens flag"), each a statement whether or not it ends with a full stop; and a
+    thread that is only its title (a link shared on Hacker News or Reddit) says what it
+    says in that title, which is then its one sentence."""
     body = text
     if title and body.startswith(title):
         body = body[len(title) :]
     out = []
     for paragraph in re.split(r"\n+", body):
+        if kind == "release" and _note(paragraph):
+            out.append(clean_sentence(" ".join(paragraph.split())))
+            continue
         for sentence in SENTENCE_END.split(" ".join(paragraph.split())):
             cleaned = clean_sentence(sentence)
             if quotable(cleaned):
                 out.append(cleaned)
+    if not out and not body.strip() and len(title.split()) >= MIN_NOTE_WORDS:
+        out.append(clean_sentence(" ".join(title.split())))
     return out
+
+
+def _note(line: str) -> bool:
+    """A line of release notes that states something (not a heading like "Fixes")."""
+    words = line.split()
+    if len(words) < MIN_NOTE_WORDS or len(line) < 20:
+        return False
+    return not _BOILERPLATE.search(line)

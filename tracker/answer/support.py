@@ -177,7 +177,7 @@ def score_sentences(
     third of the word pieces (about 7 times faster on papers' passages)."""
     found: list[tuple[int, str, int, int]] = []  # passage, sentence, its neighbours' span
     for n, passage in enumerate(passages):
-        sentences = sentences_of(passage.text, passage.title)
+        sentences = sentences_of(passage.text, passage.title, getattr(passage, "kind", ""))
         first = len(found)
         for i, sentence in enumerate(sentences):
             found.append((n, sentence, first + max(0, i - 1), first + min(len(sentences), i + 2)))
