@@ -725,9 +725,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.dump.write_text("\n".join(json.dumps(r) for r in records) + "\n")
     result: dict[str, Any] = {"shipped": figures(records), "index": index}
     if args.fit:
-        weights, bias = fit(records)
+        # Papers keep a decision of their own (tracker.answer.support.decision_for): with
+        # --kinds, the papers' and the other kinds' decisions are fitted apart.
+        papers = [r for r in records if r["kind"] == "paper"]
+        weights, bias = fit(papers)
         result["fitted"] = {"weights": weights, "bias": bias}
-        result["fitted_figures"] = figures(refit(records, weights, bias))
+        result["fitted_figures"] = figures(refit(papers, weights, bias))
+        others = [r for r in records if r["kind"] != "paper"]
+        if others:
+            weights, bias = fit(others)
+            result["fitted_other"] = {"weights": weights, "bias": bias}
     if args.json:
         print(json.dumps(result))
         return 0
@@ -741,6 +748,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if chat is not None:
         print_fallbacks(records)
     if args.curve and all("probability" in r for r in records):
+        for kind in ("paper", "post", "release", "thread") if args.kinds else ():
+            own = [r for r in records if r["kind"] == kind]
+            print(f"  trade-off of {kind}s (fit): threshold -> not covered (answerable / out / in)")
+            for threshold, rates in curve(own, "fit"):
+                print(
+                    f"    {threshold:.2f}  {rates['answerable']:.2f} / "
+                    f"{rates['out_of_corpus']:.2f} / {rates['unanswerable']:.2f}"
+                )
         for split in ("fit", "held-out"):
             print(f"  trade-off ({split}): threshold -> not covered (answerable / out / in-topic)")
             for threshold, rates in curve(records, split):
@@ -748,6 +763,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"    {threshold:.2f}  {rates['answerable']:.2f} / "
                     f"{rates['out_of_corpus']:.2f} / {rates['unanswerable']:.2f}"
                 )
+    if "fitted_other" in result:
+        other = result["fitted_other"]
+        print(f"  fitted for posts, releases and threads: {other['weights']}, bias {other['bias']}")
     if args.fit:
         print(f"  fitted: weights {result['fitted']['weights']}, bias {result['fitted']['bias']}")
         print("  with the fitted weights (threshold 0.5):")

@@ -133,3 +133,26 @@ def test_what_can_be_quoted_depends_on_the_kind_of_story(text, title, kind, sent
     from tracker.answer.quotable import sentences_of
 
     assert sentences_of(text, title, kind) == sentences
+
+
+@pytest.fixture
+def community(server: FeedServer, write_sources, monkeypatch) -> FeedServer:
+    server.add("/r/LocalLLaMA/top.json", (DATA / "reddit_top.json").read_bytes())
+    server.add("/feed.json", (DATA / "feed.json").read_bytes(), content_type="application/json")
+    server.add("/releases.atom", (DATA / "releases.atom").read_bytes())
+    path = write_sources(f"""
+sources:
+  - {{name: localllama, kind: reddit, subreddit: LocalLLaMA, url: "{server.url("/r/LocalLLaMA/top.json")}"}}
+  - {{name: tools, kind: feed, url: "{server.url("/feed.json")}", full_text: never}}
+  - {{name: infer, kind: github_releases, repo: acme/infer, url: "{server.url("/releases.atom")}"}}
+""")
+    monkeypatch.setenv("TRACKER_SOURCES", str(path))
+    assert main(["collect"]) == 0
+    return server
+
+
+def test_a_plain_question_a_post_answers_is_answered_and_cites_the_post(community):
+    answer = ask("What causes most agent failures in production?")
+    assert answer["found"], answer["answer"]
+    assert "schema failures" in answer["answer"]
+    assert answer["citations"][0]["title"] == "Tool use without tears"

@@ -233,6 +233,14 @@ def story_support(
     return sorted(out, key=lambda s: (-s.score, s.story_id))
 
 
+#: A story with fewer quotable sentences than this is short (a title, a few lines).
+SHORT = 12
+
+
+def _kind_of(passages: Sequence[Retrieved], story: StorySupport) -> str:
+    return str(getattr(passages[story.passages[0]], "kind", "")) if story.passages else ""
+
+
 def _story_rank(passages: Sequence[Retrieved], story_id: str, method: str) -> float:
     """The story's rank among the stories that ``method`` ranked (by their best passage),
     as 1/rank; 0 when the method did not find it."""
@@ -267,6 +275,10 @@ def signals(
         "bm25_rank": _story_rank(passages, first.story_id, "bm25"),
         "dense_rank": _story_rank(passages, first.story_id, "dense"),
         "question_words": min(len(words), 10) / 10,
+        # What kind of story it is: release notes and a shared link's title say what they
+        # say in fewer and other sentences than a paper or a post.
+        "release": 1.0 if _kind_of(passages, first) == "release" else 0.0,
+        "short": 1.0 - min(len(first.sentences), SHORT) / SHORT,
     }
 
 
@@ -287,6 +299,35 @@ DECISION_BIAS = -8.126
 #: Answer when P(covered) is at least this: the point of the trade-off curve (fit split)
 #: that refuses at most about 1 in 10 answerable questions.
 DECISION_THRESHOLD = 0.47
+
+#: The decision for a story that is not a paper (a post, a release, a thread): the same
+#: signals score otherwise over a two-paragraph post, a bulleted release note or a title,
+#: so its own weights, fitted by ``bench/answers.py --kinds --fit`` on the fit split of the
+#: post, release and thread sets over the papers and 722 posts, releases and threads;
+#: the threshold by the same rule as the papers' (fit split, about 1 in 10 refused).
+OTHER_WEIGHTS: dict[str, float] = {
+    "sentence": 0.702,
+    "coverage": 5.616,
+    "excerpt_coverage": 0.406,
+    "asked": -1.652,
+    "asked_story": 0.865,
+    "margin": 0.474,
+    "bm25_rank": 1.397,
+    "dense_rank": 0.225,
+    "question_words": 1.066,
+    "release": 0.105,
+    "short": -0.349,
+}
+OTHER_BIAS = -5.576
+OTHER_THRESHOLD = 0.40
+
+
+def decision_for(kind: str) -> tuple[dict[str, float], float, float]:
+    """The weights, bias and threshold of the decision for a story of ``kind``: papers'
+    as fitted on papers; every other kind's as fitted on posts, releases and threads."""
+    if kind in ("paper", ""):
+        return DECISION_WEIGHTS, DECISION_BIAS, DECISION_THRESHOLD
+    return OTHER_WEIGHTS, OTHER_BIAS, OTHER_THRESHOLD
 
 
 def probability(values: dict[str, float], weights: dict[str, float], bias: float) -> float:
@@ -411,7 +452,7 @@ def weigh(
     passages: Sequence[Retrieved],
     embedder: Embedder,
     chunks: Callable[[str], Sequence[Retrieved]] | None = None,
-    threshold: float = DECISION_THRESHOLD,
+    threshold: float | None = None,
 ) -> Support:
     """The best-supported story, its excerpts, and whether the corpus covers the question.
     ``chunks`` gives a story's every chunk: the chosen story is then read beyond the
@@ -435,7 +476,9 @@ def weigh(
         )
     )
     values = signals(question, passages, stories, excerpts)
-    p = probability(values, DECISION_WEIGHTS, DECISION_BIAS)
+    weights, bias, own_threshold = decision_for(_kind_of(passages, first))
+    p = probability(values, weights, bias)
+    threshold = own_threshold if threshold is None else threshold
     also = next(
         (
             s
