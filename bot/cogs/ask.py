@@ -17,10 +17,10 @@ from discord.ext import commands
 
 from bot.ratelimit import SlidingWindow
 from bot.replies import escaped, follow_up, reply, timestamp
-from tracker.config.values import parse_interval
 from tracker.deliver.discord import CONTENT_LIMIT, len16
 from tracker.deliver.discord_answer import render_answer
 from tracker.services import Services
+from tracker.times import parse_interval
 
 log = logging.getLogger("tracker.bot.ask")
 

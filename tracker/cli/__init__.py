@@ -182,7 +182,7 @@ def _problem(problem: Any) -> dict[str, Any]:
 
 def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
     from tracker.app import open_tracker
-    from tracker.config.values import parse_interval
+    from tracker.times import parse_interval
     from tracker.understand.popularity import describe
 
     config = load_config(settings.sources_path)
@@ -217,10 +217,9 @@ def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     from storage.outbox import DigestOutbox
     from tracker.app import open_tracker
-    from tracker.config.values import parse_interval
     from tracker.deliver.render import to_json, to_markdown
     from tracker.deliver.routes import route_named
-    from tracker.times import utcnow
+    from tracker.times import parse_interval, utcnow
 
     config = load_config(settings.sources_path)
     now = utcnow()
@@ -276,8 +275,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from tracker.answer.ask import Filters
     from tracker.app import open_tracker
-    from tracker.config.values import parse_interval
-    from tracker.times import utcnow
+    from tracker.times import parse_interval, utcnow
 
     since = utcnow() - _age(args.since, parse_interval) if args.since else None
     filters = Filters(since=since, kind=args.kind, source=args.source)

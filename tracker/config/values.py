@@ -17,42 +17,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-_INTERVAL_PART = re.compile(r"(\d+)\s*([smhd])")
-_INTERVAL = re.compile(r"^\s*(\d+\s*[smhd]\s*)+$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+from tracker.times import parse_interval
+
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-def parse_interval(value: Any) -> dt.timedelta:
-    """``30m``, ``6h``, ``1d`` or ``1h30m`` as a timedelta."""
-    if isinstance(value, dt.timedelta):
-        return value
-    text = str(value)
-    if not _INTERVAL.match(text):
-        raise PydanticCustomError(
-            "interval",
-            "'{value}' is not an interval",
-            {
-                "value": text,
-                "fix": "write a number and a unit (s, m, h or d), such as 30m, 6h or 1d",
-            },
-        )
-    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _INTERVAL_PART.findall(text))
-    if seconds > 365 * 86400:
-        raise PydanticCustomError(
-            "interval",
-            "'{value}' is longer than a year",
-            {"value": text, "fix": "use at most 365d, or set enabled: false to pause the source"},
-        )
-    if seconds < 60:
-        raise PydanticCustomError(
-            "interval",
-            "'{value}' is shorter than a minute",
-            {"value": text, "fix": "use 1m or more; sources rarely change faster than that"},
-        )
-    return dt.timedelta(seconds=seconds)
 
 
 def check_url(value: Any) -> str:
