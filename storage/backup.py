@@ -76,11 +76,17 @@ def writes_held(folder: Path) -> Iterator[None]:
                 hold.fd = -1
 
 
-def copy_database(source: Path, target: Path) -> int:
-    """A consistent copy of the SQLite file ``source`` at ``target``; its size."""
+def copy_database(source: Path, target: Path, settled: bool = False) -> int:
+    """A consistent copy of the SQLite file ``source`` at ``target``; its size. ``settled``:
+    nothing writes ``source`` (a backup being restored), so it is read as it lies, without
+    making its -shm file (a backup on read-only media restores too)."""
     try:
-        # Not read-only: a reader of a database in WAL mode may need to make its -shm file.
-        src = sqlite3.connect(source, timeout=30)
+        # A live database is not opened read-only: a reader in WAL mode may need its -shm.
+        src = (
+            sqlite3.connect(f"file:{source}?mode=ro&immutable=1", uri=True)
+            if settled
+            else sqlite3.connect(source, timeout=30)
+        )
         try:
             dst = sqlite3.connect(target)
             try:
@@ -94,38 +100,68 @@ def copy_database(source: Path, target: Path) -> int:
     return target.stat().st_size
 
 
-def back_up(home: Path, state: Path, chroma: Path, dest: Path) -> list[Copied]:
-    """Copy the home whose state store is ``state`` and Chroma folder ``chroma`` into the
-    empty (or new) folder ``dest``."""
+def back_up(home: Path, state: Path, chroma: Path | None, dest: Path) -> list[Copied]:
+    """Copy the home whose state store is ``state`` and Chroma folder ``chroma`` (None: the
+    vectors live on a server) into the empty (or new) folder ``dest``."""
     _must_be_empty(dest, "back up into", "give a new folder")
-    dest.mkdir(parents=True, exist_ok=True)
-    # Held over both copies: the chunks in the state store and their vectors are written
-    # together, so the copies hold the same ones.
-    with writes_held(chroma):
-        size = copy_database(state, dest / state.name)
-        copied = [Copied("state store", dest / state.name, size)]
-        if chroma.is_dir():
-            copied.append(Copied("vectors", dest / chroma.name, _copy_chroma(chroma, dest)))
-    copied.extend(_copy_others(home, dest))
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        # Held over both copies: the chunks in the state store and their vectors are
+        # written together, so the copies hold the same ones.
+        with writes_held(chroma or home / "chroma"):
+            size = copy_database(state, dest / state.name)
+            copied = [Copied("state store", dest / state.name, size)]
+            if chroma is not None and chroma.is_dir():
+                copied.append(Copied("vectors", dest / chroma.name, _copy_chroma(chroma, dest)))
+        copied.extend(_copy_others(home, dest))
+    except OSError as exc:
+        raise StorageError(f"cannot back up into {dest} ({exc.strerror or exc})") from None
     return copied
 
 
-def restore(source: Path, home: Path, state_name: str, chroma_name: str) -> list[Copied]:
-    """Put the backup in ``source`` into ``home``; the caller decides whether a home that
-    is not empty may be overwritten (``clear`` it first)."""
+def check_backup(source: Path, state_name: str) -> None:
+    """Refuse, before anything of the home is touched, what cannot be restored: a folder
+    that is no backup, a damaged one, or one a newer tracker made."""
+    from storage.migrations import SCHEMA_VERSION
+
     state = source / state_name
     if not state.is_file():
         raise StorageError(
             f"{source} is not a tracker backup: it has no {state_name}; give the folder "
             "tracker backup wrote"
         )
-    home.mkdir(parents=True, exist_ok=True)
-    target = home / state_name
-    copied = [Copied("state store", target, copy_database(state, target))]
-    if (source / chroma_name).is_dir():
-        shutil.copytree(source / chroma_name, home / chroma_name)
-        copied.append(Copied("vectors", home / chroma_name, _size(home / chroma_name)))
-    copied.extend(_copy_others(source, home))
+    try:
+        db = sqlite3.connect(f"file:{state}?mode=ro&immutable=1", uri=True)
+        try:
+            checked = db.execute("PRAGMA integrity_check").fetchone()[0]
+            newest = db.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise StorageError(f"{state} cannot be read as a tracker state store ({exc})") from None
+    if checked != "ok":
+        raise StorageError(f"{state} fails SQLite's integrity check ({checked}); use another")
+    if newest is not None and int(newest) > SCHEMA_VERSION:
+        raise StorageError(
+            f"{source} was made by a newer tracker (schema {newest}); this one knows schema "
+            f"{SCHEMA_VERSION} at most: upgrade tracker to restore it"
+        )
+
+
+def restore(source: Path, home: Path, state_name: str, chroma_name: str) -> list[Copied]:
+    """Put the backup in ``source`` into ``home``; the caller decides whether a home that
+    is not empty may be overwritten (``clear`` it first)."""
+    check_backup(source, state_name)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        target = home / state_name
+        copied = [Copied("state store", target, copy_database(source / state_name, target, True))]
+        if (source / chroma_name).is_dir():
+            shutil.copytree(source / chroma_name, home / chroma_name)
+            copied.append(Copied("vectors", home / chroma_name, _size(home / chroma_name)))
+        copied.extend(_copy_others(source, home))
+    except OSError as exc:
+        raise StorageError(f"cannot restore into {home} ({exc.strerror or exc})") from None
     return copied
 
 

@@ -346,7 +346,8 @@ def migrate(db: sqlite3.Connection, tracker_version: str = "") -> int:
     """Bring the schema up to date in one transaction; returns the version reached.
 
     ``db`` must be in autocommit mode (``isolation_level=None``), so that the migrations
-    are exactly one explicit transaction; ``tracker_version`` is recorded with each step.
+    are exactly one explicit transaction; ``tracker_version`` is recorded with each step
+    applied from migration 14 on (the column it adds).
     Raises ``NewerSchemaError`` (saying both versions) for a store from a newer tracker.
     """
     db.execute(

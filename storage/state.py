@@ -8,6 +8,7 @@ fetches it again in full (its validators were not saved either).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from storage import pages
-from storage.errors import wrap_exceptions, wrapped
+from storage.errors import remedy, wrap_exceptions, wrapped
 from storage.migrations import NewerSchemaError, migrate
 from storage.pages import PageCounts
 from tracker import __version__
@@ -93,9 +94,12 @@ class SQLiteStateStore:
             self._db.close()
             raise StorageError(f"cannot use the state store at {self.path}: {exc}") from None
         except (OSError, sqlite3.Error) as exc:
+            fix = remedy(exc) if isinstance(exc, sqlite3.Error) else None
+            with contextlib.suppress(Exception):
+                self._db.close()
             raise StorageError(
                 f"cannot open the state store at {self.path} ({exc}); "
-                "set TRACKER_HOME to a folder you can write to"
+                f"{fix or 'set TRACKER_HOME to a folder you can write to'}"
             ) from None
 
     def close(self) -> None:

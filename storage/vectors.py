@@ -8,6 +8,7 @@ opened with a registered embedding function so that another process (or
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -60,8 +61,8 @@ def pinned_problem(
 def _release(version: str) -> tuple[int, ...]:
     parts = []
     for part in version.split(".")[:3]:
-        digits = "".join(c for c in part if c.isdigit())
-        parts.append(int(digits or 0))
+        digits = re.match(r"\d*", part)
+        parts.append(int(digits.group() or 0) if digits else 0)
     return tuple(parts)
 
 

@@ -93,13 +93,15 @@ def test_an_empty_home_says_nothing_is_collected_yet(
     ("filters", "known", "empty", "said"),
     [
         pytest.param(Filters(), ["blog"], True, "Nothing is collected yet", id="empty corpus"),
+        pytest.param(Filters(), ["blog"], False, "not processed yet", id="nothing processed"),
         pytest.param(Filters(source="x"), ["blog"], False, "No source is called 'x'", id="source"),
         pytest.param(Filters(kind="release"), ["blog"], False, "of kind release", id="kind"),
         pytest.param(Filters(), ["blog"], False, NOT_COVERED, id="no filter: not covered"),
     ],
 )
 def test_why_nothing_was_found(filters, known, empty, said):
-    assert said in nothing_found(filters, known, empty).text
+    unprocessed = said == "not processed yet"
+    assert said in nothing_found(filters, known, empty, unprocessed).text
 
 
 @pytest.mark.parametrize(

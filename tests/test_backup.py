@@ -305,3 +305,36 @@ def test_a_home_backed_up_while_tracker_serve_runs_restores_and_serves_without_r
     assert "digest 2" not in again_log, "no second digest was made"
     with SQLiteStateStore(home / "state.sqlite3") as store:
         assert store.db.execute("SELECT count(*) FROM digests").fetchone()[0] == 1
+
+
+def test_a_forced_restore_of_what_cannot_be_restored_leaves_the_home_as_it_was(
+    world: FeedServer, tmp_path: Path, capsys
+):
+    assert main(["collect"]) == 0
+    settings = Settings.from_env()
+    before = sorted(p.name for p in settings.home.iterdir())
+    assert main(["backup", str(tmp_path / "newer")]) == 0
+    db = sqlite3.connect(tmp_path / "newer" / "state.sqlite3")
+    db.execute("INSERT INTO schema_migrations VALUES (99, 'future', '2027-01-01', '9.0.0')")
+    db.commit()
+    db.close()
+    capsys.readouterr()
+
+    assert main(["restore", "--force", str(tmp_path / "typo")]) == 2
+    assert "is not a tracker backup" in capsys.readouterr().err
+    assert main(["restore", "--force", str(tmp_path / "newer")]) == 2
+    assert "made by a newer tracker (schema 99)" in capsys.readouterr().err
+
+    assert sorted(p.name for p in settings.home.iterdir()) == before
+    agrees_with_itself(settings.home)
+
+
+def test_a_backup_it_cannot_write_is_a_sentence_not_a_traceback(
+    world: FeedServer, tmp_path: Path, capsys
+):
+    assert main(["collect"]) == 0
+    (tmp_path / "a-file").write_text("not a folder")
+    capsys.readouterr()
+    assert main(["backup", str(tmp_path / "a-file" / "nightly")]) == 2
+    said = capsys.readouterr().err
+    assert "cannot back up into" in said and "Traceback" not in said

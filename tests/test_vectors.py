@@ -105,6 +105,7 @@ TRACKERS = {"hnsw": {"space": "cosine"}, "embedding_function": {"name": "tracker
     [
         pytest.param(PINNED, TRACKERS, None, id="as built"),
         pytest.param({**PINNED, "chroma": "1.4.0"}, TRACKERS, None, id="an older Chroma"),
+        pytest.param({**PINNED, "chroma": "1.5.9rc1"}, TRACKERS, None, id="its release candidate"),
         pytest.param({}, {}, None, id="nothing pinned yet"),
         pytest.param(
             {**PINNED, "embedder": "openai:text-embedding-3-small"},

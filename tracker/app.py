@@ -228,8 +228,10 @@ class Tracker:
             per_story=ANSWER_PER_STORY,
         )
         if not passages:
-            known = sorted(self.state.source_states())
-            return nothing_found(filters, known, self.chunks.version()[0] == 0), passages
+            known = sorted({s.name for s in self.state.stats()})
+            stored, indexed = self.state.count_items(), self.chunks.version()[0]
+            answered = nothing_found(filters, known, stored == 0, indexed == 0)
+            return answered, passages
         chunks = StoryChunks(self.lexical(), filters, self.vectors, self.embedder)
         answered = answer(question, passages, self.embedder, chunks, self._chat(max_tokens=400))
         return self._cite_stories(answered), passages

@@ -261,17 +261,25 @@ class Answer:
 
 
 NOT_COVERED = "The collected sources do not cover this question."
+NOT_PROCESSED = (
+    "What is collected is not processed yet, so there is nothing to answer from: run  "
+    "tracker process  (tracker collect does it unless --no-process)."
+)
 NOTHING_YET = (
     "Nothing is collected yet, so there is nothing to answer from: run  tracker collect  "
     "(tracker serve collects at start)."
 )
 
 
-def nothing_found(filters: Filters, known_sources: Sequence[str], corpus_empty: bool) -> Answer:
-    """Why no passage was found, when it is not the question: nothing collected yet, a
-    source that does not exist, or filters that match nothing collected (pure)."""
+def nothing_found(
+    filters: Filters, known_sources: Sequence[str], corpus_empty: bool, unprocessed: bool = False
+) -> Answer:
+    """Why no passage was found, when it is not the question: nothing collected yet, nothing
+    processed yet, a source that does not exist, or filters that match nothing (pure)."""
     if corpus_empty:
         return Answer(NOTHING_YET, "extractive", (), False)
+    if unprocessed:
+        return Answer(NOT_PROCESSED, "extractive", (), False)
     if filters.source and filters.source not in known_sources:
         names = ", ".join(sorted(known_sources)) or "none yet"
         said = f"No source is called {filters.source!r}; the sources are: {names}."
@@ -308,7 +316,10 @@ def excerpts_answer(support: Support, passages: Sequence[Passage]) -> Answer:
         return Answer(NOT_COVERED, "extractive", (), False)
     first = _saying(support.excerpts, passages, support.story.story_id)
     citations = [Citation(1, first.title, first.url, first.story_id)]
-    lines = [f"> {s.text} [1]" for s in support.excerpts]
+    # What [1] names says every quoted line: another member's lines are not passed off
+    # as its (two releases of one project in one story).
+    said = [s for s in support.excerpts if not s.url or s.url == first.url] or support.excerpts
+    lines = [f"> {s.text} [1]" for s in said]
     if support.also is not None and support.also_excerpt is not None:
         second = next(p for p in passages if p.story_id == support.also.story_id)
         citations.append(Citation(2, second.title, second.url, second.story_id))
@@ -320,7 +331,7 @@ def excerpts_answer(support: Support, passages: Sequence[Passage]) -> Answer:
 def _saying(
     excerpts: Sequence[Sentence], passages: Sequence[Passage], story_id: str
 ) -> Passage | _Member:
-    """The member of the story that says the first excerpt (its item's title and link), or
+    """The member of the story that says the best excerpt (its item's title and link), or
     the story's best passage when the excerpt's own item is not known."""
     for sentence in sorted(excerpts, key=lambda s: -s.score):
         if sentence.title and sentence.url:

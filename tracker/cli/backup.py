@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from storage.backup import Copied, back_up, clear, holds_a_home, restore
+from storage.backup import Copied, back_up, check_backup, clear, holds_a_home, restore, writes_held
 from storage.state import SQLiteStateStore
 from tracker.cli.exits import EXIT_CONFIG, EXIT_OK
-from tracker.errors import TrackerError
+from tracker.errors import StorageError, TrackerError
 from tracker.runtime.lock import InstanceLock
 from tracker.settings import Settings
 
@@ -32,8 +32,9 @@ def add_backup_commands(commands: Any) -> None:
 
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.state_db.is_file():
-        raise TrackerError(f"there is nothing to back up: {settings.state_db} does not exist")
-    copied = back_up(settings.home, settings.state_db, settings.chroma_path, args.dest)
+        raise StorageError(f"there is nothing to back up: {settings.state_db} does not exist")
+    chroma = None if settings.chroma_url else settings.chroma_path
+    copied = back_up(settings.home, settings.state_db, chroma, args.dest)
     _report("Backed up", settings.home, args.dest, copied)
     if settings.chroma_url:
         print(f"  (the vectors live on the Chroma server at {settings.chroma_url}: not copied)")
@@ -49,7 +50,9 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    with InstanceLock(settings.lock_path):  # no serve may run on the home meanwhile
+    check_backup(args.source, state)  # before anything of the home is touched
+    # No serve may run on the home meanwhile, nor any write of vectors.
+    with InstanceLock(settings.lock_path), writes_held(settings.chroma_path):
         clear(home, state, chroma)
         copied = restore(args.source, home, state, chroma)
         with SQLiteStateStore(settings.state_db) as store:  # migrated if it is older

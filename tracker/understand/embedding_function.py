@@ -24,7 +24,7 @@ class TrackerEmbeddingFunction(EmbeddingFunction[Documents]):
     """Chroma's view of an ``Embedder``.
 
     A collection created with it stores ``get_config()`` (the model spec and base URL, never
-    a key); Chroma rebuilds it in any process that has imported ``storage.vectors`` through
+    a key); Chroma rebuilds it in any process that has imported this module through
     ``build_from_config``, which takes the key from ``OPENAI_API_KEY`` (Chroma gives it no
     other way in).
     """
