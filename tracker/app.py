@@ -129,8 +129,10 @@ class Tracker:
         return pipeline.run()
 
     def _reset_vectors(self) -> None:
-        self.__dict__["vectors"] = self._open_vectors(rebuild=True)
+        # Forgotten first: a run killed between the two steps re-embeds everything next
+        # time, rather than leaving the vectors empty with every item marked processed.
         self.queue.forget_processing()
+        self.__dict__["vectors"] = self._open_vectors(rebuild=True)
 
     def ranked(
         self,
