@@ -17,7 +17,7 @@ from tests.conftest import FeedServer
 from tracker.cli import main
 from tracker.config import load_config
 from tracker.runtime import Runtime
-from tracker.runtime.lock import InstanceLock
+from tracker.runtime.lock import InstanceLock, using_home
 from tracker.settings import Settings
 
 MONDAY = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
@@ -163,6 +163,10 @@ def test_restore_refuses_a_home_in_use_and_backup_a_folder_in_use(
     with InstanceLock(settings.lock_path):  # tracker serve is running
         assert main(["restore", "--force", str(tmp_path / "b")]) == 1
     assert "Another tracker serve is already running" in capsys.readouterr().err
+
+    with using_home(settings.home):  # a tracker collect from cron is running
+        assert main(["restore", "--force", str(tmp_path / "b")]) == 2
+    assert "another tracker command is working on" in capsys.readouterr().err
 
     assert main(["restore", "--force", str(tmp_path / "b")]) == 0
     agrees_with_itself(settings.home)
@@ -312,7 +316,7 @@ def test_a_forced_restore_of_what_cannot_be_restored_leaves_the_home_as_it_was(
 ):
     assert main(["collect"]) == 0
     settings = Settings.from_env()
-    before = sorted(p.name for p in settings.home.iterdir())
+    before = sorted(p.name for p in settings.home.iterdir() if p.suffix != ".lock")
     assert main(["backup", str(tmp_path / "newer")]) == 0
     db = sqlite3.connect(tmp_path / "newer" / "state.sqlite3")
     db.execute("INSERT INTO schema_migrations VALUES (99, 'future', '2027-01-01', '9.0.0')")
@@ -325,7 +329,7 @@ def test_a_forced_restore_of_what_cannot_be_restored_leaves_the_home_as_it_was(
     assert main(["restore", "--force", str(tmp_path / "newer")]) == 2
     assert "made by a newer tracker (schema 99)" in capsys.readouterr().err
 
-    assert sorted(p.name for p in settings.home.iterdir()) == before
+    assert sorted(p.name for p in settings.home.iterdir() if p.suffix != ".lock") == before
     agrees_with_itself(settings.home)
 
 

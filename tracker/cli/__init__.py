@@ -139,8 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if handler not in before:  # ours, not a host program's (or a test runner's)
                 handler.addFilter(only_our_chatter)
     try:
+        from tracker.runtime.lock import using_home  # not at import: --version stays quick
+
         settings = Settings.from_env()
-        return int(args.run(args, settings))
+        with using_home(settings.home, alone=args.command == "restore"):
+            return int(args.run(args, settings))
     except ConfigError as exc:
         _print_config_error(exc, getattr(args, "json", False))
         return EXIT_CONFIG

@@ -6,14 +6,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from storage.backup import Copied, back_up, check_backup, clear, holds_a_home, restore, writes_held
-from storage.state import SQLiteStateStore
 from tracker.cli.exits import EXIT_CONFIG, EXIT_OK
 from tracker.errors import StorageError, TrackerError
-from tracker.runtime.lock import InstanceLock
 from tracker.settings import Settings
+
+if TYPE_CHECKING:
+    from storage.backup import Copied
 
 
 def add_backup_commands(commands: Any) -> None:
@@ -31,6 +31,8 @@ def add_backup_commands(commands: Any) -> None:
 
 
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.backup import back_up
+
     if not settings.state_db.is_file():
         raise StorageError(f"there is nothing to back up: {settings.state_db} does not exist")
     chroma = None if settings.chroma_url else settings.chroma_path
@@ -42,6 +44,10 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.backup import check_backup, clear, holds_a_home, restore, writes_held
+    from storage.state import SQLiteStateStore
+    from tracker.runtime.lock import InstanceLock
+
     home, state, chroma = settings.home, settings.state_db.name, settings.chroma_path.name
     if holds_a_home(home, state, chroma) and not args.force:
         print(
