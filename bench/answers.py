@@ -37,7 +37,7 @@ question's paper; the AUROC of the decision's probability (answerable against ea
 set); with ``--curve``, the trade-off curve over the decision threshold. And, for the
 answerable questions whose evidence is located (those with an in-topic twin), how often a
 sentence of that evidence is among the passages retrieved, among those sent to an LLM
-(``tracker.answer.ask.llm_passages``), among the sentences the excerpts' answer reads, and quoted;
+(``tracker.answer.llm.llm_passages``), among the sentences the excerpts' answer reads, and quoted;
 ``--read-by-words`` reads the chosen story's chunks that share the question's words rather
 than those nearest it by vectors (as before), for comparison.
 
@@ -47,7 +47,7 @@ Usage::
         [--qasper DIR] [--csfcube DIR] [--distractors N] [--llm BASE_URL --model NAME]
         [--read-by-words] [--split fit|held-out]
 
-With ``--llm``, every question goes through the LLM path (``tracker.answer.ask.LLMAnswerer``:
+With ``--llm``, every question goes through the LLM path (``tracker.answer.llm.LLMAnswerer``:
 the model's answer, checked against its passages, or the excerpts when it fails) against
 that OpenAI-compatible server (Ollama, vLLM, OpenAI), and the same rates are printed, with
 how often and why the LLM's answer was not used.
@@ -83,6 +83,7 @@ from bench.story_kinds import kind_docs, read_kind_sets
 from storage.state import SQLiteStateStore
 from storage.vectors import Hit
 from tracker.answer import ask
+from tracker.answer import llm as llm_path
 from tracker.answer.ask import Filters, LexicalIndex, Passage, retrieve
 from tracker.settings import Settings
 from tracker.understand.chunking import chunk_text
@@ -380,13 +381,15 @@ def answer_case(bench: Bench, case: dict[str, Any], chat: Any = None) -> dict[st
         else ask.StoryChunks(lexical, Filters())
     )
     evidence = bench.evidence.get(case["id"]) if case["set"] == "answerable" else None
-    if evidence and hasattr(ask, "llm_passages"):
+    if evidence:
         record["evidence_retrieved"] = holds(evidence, passages)
         record["evidence_sent"] = holds(
-            evidence, ask.llm_passages(case["question"], passages, chunks)
+            evidence, llm_path.llm_passages(case["question"], passages, chunks)
         )
     if chat is not None:
-        answer = ask.LLMAnswerer(chat, chunks).answer(case["question"], passages, bench.embedder)
+        answer = llm_path.LLMAnswerer(chat, chunks).answer(
+            case["question"], passages, bench.embedder
+        )
         record["mode"], record["fallback_reason"] = answer.mode, answer.fallback_reason
         return _scored(bench, case, passages, answer, record)
     try:

@@ -23,7 +23,8 @@ import pytest
 from storage.state import SQLiteStateStore
 from tests.conftest import SHARED_FIXTURES, TRACKER_COMMAND
 from tests.openai_server import OpenAIServer
-from tracker.answer.ask import NOT_ANSWERED, Filters
+from tracker.answer.ask import Filters
+from tracker.answer.llm import NOT_ANSWERED
 from tracker.answer.quotable import clean_sentence, quotable, sentences_of
 from tracker.answer.support import content_words
 from tracker.app import Tracker

@@ -20,7 +20,8 @@ import pytest
 from bench.story_kinds import DATA, _release_docs, _thread_docs, doc_id
 from storage.state import SQLiteStateStore
 from tests.openai_server import OpenAIServer
-from tracker.answer.ask import NOT_ANSWERED, Filters
+from tracker.answer.ask import Filters
+from tracker.answer.llm import NOT_ANSWERED
 from tracker.app import Tracker
 from tracker.models import Item, ItemKind, Validators
 from tracker.settings import Settings

@@ -136,7 +136,7 @@ def test_the_llm_answer_cites_passages_and_unsupported_sentences_are_dropped(
 
 
 def test_citations_after_the_full_stop_cite_the_sentence_before_them() -> None:
-    from tracker.answer.ask import supported_sentences
+    from tracker.answer.llm import supported_sentences
 
     passages = [
         Passage("a", "s1", "T", "u", "src", "post", "A draft model proposes tokens.", 1.0),
@@ -156,7 +156,8 @@ def test_citations_after_the_full_stop_cite_the_sentence_before_them() -> None:
 
 
 def test_instructions_inside_passages_stay_data(world, monkeypatch, capsys) -> None:
-    from tracker.answer.ask import Passage, answer_messages
+    from tracker.answer.ask import Passage
+    from tracker.answer.llm import answer_messages
 
     evil = Passage(
         "c",
@@ -294,7 +295,7 @@ def test_with_vectors_the_nearest_chunks_are_read_in_the_storys_order() -> None:
 
 
 def test_the_llm_also_reads_the_first_storys_chunks_nearest_the_question() -> None:
-    from tracker.answer.ask import llm_passages
+    from tracker.answer.llm import llm_passages
 
     other = Passage("o1", "t", "Other", "https://x.example/o", "blog", "post", "Sentiment.", 0.5)
     retrieved = [STORY[0], other]

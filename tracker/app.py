@@ -30,10 +30,10 @@ from tracker.answer.ask import (
     LexicalIndex,
     Passage,
     StoryChunks,
-    answer,
     nothing_found,
     retrieve,
 )
+from tracker.answer.llm import answer
 from tracker.config import Config
 from tracker.config.kinds import links_last
 from tracker.deliver.digest import fresh, select
