@@ -10,6 +10,7 @@ the home (the digests written as files) is copied as it is.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sqlite3
@@ -62,10 +63,7 @@ def writes_held(folder: Path) -> Iterator[None]:
         hold = _holds.setdefault(folder.resolve(), _Hold())
     with hold.turn:
         if hold.depth == 0 and sys.platform != "win32":
-            lock = folder.with_name(folder.name + ".lock")
-            lock.parent.mkdir(parents=True, exist_ok=True)
-            hold.fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-            fcntl.flock(hold.fd, fcntl.LOCK_EX)
+            hold.fd = _flocked(folder.with_name(folder.name + ".lock"), fcntl.LOCK_EX)
         hold.depth += 1
         try:
             yield
@@ -74,6 +72,48 @@ def writes_held(folder: Path) -> Iterator[None]:
             if hold.depth == 0 and hold.fd >= 0:
                 os.close(hold.fd)  # closing drops the lock
                 hold.fd = -1
+
+
+class HomeInUse(StorageError):
+    """A restore was asked for while another tracker command works on the home."""
+
+
+@contextmanager
+def using_home(home: Path, alone: bool = False) -> Iterator[None]:
+    """Every ``tracker`` command holds its home, shared, while it runs (``serve`` for its
+    whole life, ``collect`` from cron for its run); ``restore`` holds it ``alone``, and is
+    refused while any other command works on it, since it replaces the files they write.
+    A shared holder waits for a restore under way to finish."""
+    if sys.platform == "win32" or not (alone or home.is_dir()):
+        yield  # no fcntl; or nothing to protect yet (a first run makes the home)
+        return
+    how = (fcntl.LOCK_EX | fcntl.LOCK_NB) if alone else fcntl.LOCK_SH
+    try:
+        fd = _flocked(home / "home.lock", how)
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+        raise HomeInUse(
+            f"another tracker command is working on {home} (tracker serve, or a collect "
+            "or process from cron); stop it or let it finish, then restore"
+        ) from None
+    try:
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+def _flocked(path: Path, how: int) -> int:
+    """An open descriptor of ``path`` (made if need be) holding ``flock(how)``; closing it
+    drops the lock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, how)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def copy_database(source: Path, target: Path, settled: bool = False) -> int:

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from storage.backup import using_home
 from storage.state import SQLiteStateStore
 from tests.conftest import FeedServer
 from tracker.cli import main
 from tracker.config import load_config
 from tracker.runtime import Runtime
-from tracker.runtime.lock import InstanceLock, using_home
+from tracker.runtime.lock import InstanceLock
 from tracker.settings import Settings
 
 MONDAY = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)

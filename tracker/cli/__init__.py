@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if handler not in before:  # ours, not a host program's (or a test runner's)
                 handler.addFilter(only_our_chatter)
     try:
-        from tracker.runtime.lock import using_home  # not at import: --version stays quick
+        from storage.backup import using_home
 
         settings = Settings.from_env()
         with using_home(settings.home, alone=args.command == "restore"):

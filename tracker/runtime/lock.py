@@ -13,12 +13,10 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from tracker.errors import StorageError, TrackerError
+from tracker.errors import TrackerError
 
 if sys.platform != "win32":
     import fcntl
@@ -111,33 +109,3 @@ def _read_pid(fd: int) -> int | None:
     except OSError:
         return None
     return int(text) if text.isdigit() else None
-
-
-class HomeInUse(StorageError):
-    """A restore was asked for while another tracker command works on the home."""
-
-
-@contextmanager
-def using_home(home: Path, alone: bool = False) -> Iterator[None]:
-    """Every ``tracker`` command holds its home, shared, while it runs (``serve`` for its
-    whole life, ``collect`` from cron for its run); ``restore`` holds it ``alone``, and is
-    refused while any other command works on it, since it replaces the files they write.
-    A shared holder waits for a restore under way to finish."""
-    if sys.platform == "win32" or not (alone or home.is_dir()):
-        yield  # no fcntl; or nothing to protect yet (a first run makes the home)
-        return
-    home.mkdir(parents=True, exist_ok=True)
-    fd = os.open(home / "home.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, (fcntl.LOCK_EX | fcntl.LOCK_NB) if alone else fcntl.LOCK_SH)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
-            raise HomeInUse(
-                f"another tracker command is working on {home} (tracker serve, or a collect "
-                "or process from cron); stop it or let it finish, then restore"
-            ) from None
-        yield
-    finally:
-        os.close(fd)  # closing drops the lock
