@@ -312,8 +312,8 @@ def excerpts_answer(support: Support, passages: Sequence[Passage]) -> Answer:
     """The extractive answer for a weighed question (pure)."""
     if not support.covered or support.story is None or not support.excerpts:
         return Answer(NOT_COVERED, "extractive", (), False)
-    first = _saying(support.excerpts, passages, support.story.story_id)
-    citations = [Citation(1, first.title, first.url, first.story_id)]
+    first = _cited(support.excerpts, passages, support.story.story_id)
+    citations = [first]
     # What [1] names says every quoted line: another member's lines are not passed off
     # as its (two releases of one project in one story).
     said = [s for s in support.excerpts if not s.url or s.url == first.url] or support.excerpts
@@ -326,22 +326,14 @@ def excerpts_answer(support: Support, passages: Sequence[Passage]) -> Answer:
     return Answer("Excerpts from the sources:\n" + "\n".join(lines), "extractive", tuple(citations))
 
 
-def _saying(
-    excerpts: Sequence[Sentence], passages: Sequence[Passage], story_id: str
-) -> Passage | _Member:
-    """The member of the story that says the best excerpt (its item's title and link), or
-    the story's best passage when the excerpt's own item is not known."""
+def _cited(excerpts: Sequence[Sentence], passages: Sequence[Passage], story_id: str) -> Citation:
+    """Citation [1]: the member of the story that says the best excerpt (its item's title
+    and link), or the story's best passage when the excerpt's own item is not known."""
     for sentence in sorted(excerpts, key=lambda s: -s.score):
         if sentence.title and sentence.url:
-            return _Member(sentence.title, sentence.url, story_id)
-    return next(p for p in passages if p.story_id == story_id)
-
-
-@dataclass(frozen=True)
-class _Member:
-    title: str
-    url: str
-    story_id: str
+            return Citation(1, sentence.title, sentence.url, story_id)
+    best = next(p for p in passages if p.story_id == story_id)
+    return Citation(1, best.title, best.url, story_id)
 
 
 def cite_stories(
