@@ -405,6 +405,11 @@ def answer_case(bench: Bench, case: dict[str, Any], chat: Any = None) -> dict[st
             record["evidence_quoted"] = bool(set(_QUOTED.findall(answer.text)) & evidence)
         record["signals"] = support.signals
         record["probability"] = support.probability
+        record["chosen_kind"] = (
+            next(p.kind for p in passages if p.story_id == support.story.story_id)
+            if support.story
+            else None
+        )
         record["chosen_right"] = bool(
             support.story and case["paper"] in bench.story_docs.get(support.story.story_id, set())
         )
@@ -467,17 +472,19 @@ def run(
     sets = read_sets()
     ds = corpus(qasper, csfcube, distractors)
     item_kinds = {}
+    bylines: dict[str, tuple[tuple[str, ...], Mapping[str, str]]] = {}
     if kinds:  # posts, releases and threads beside the papers, and their questions
         for name, cases in read_kind_sets().items():
             sets[name] = [*sets[name], *cases]
         for doc in kind_docs(sets).values():
             ds.corpus[doc.id] = (doc.title, doc.text)
             item_kinds[doc.id] = doc.kind
+            bylines[doc.id] = (doc.authors, doc.extra)
     with ExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         settings = Settings(home=home, sources_path=home / "sources.yaml")
         state = stack.enter_context(SQLiteStateStore(settings.state_db))
-        tracker, index = index_corpus(ds, list(ds.corpus), settings, state, item_kinds)
+        tracker, index = index_corpus(ds, list(ds.corpus), settings, state, item_kinds, bylines)
         rows = list(tracker.lexical().rows)
         story_docs: dict[str, set[str]] = {}
         for r in rows:
@@ -598,6 +605,20 @@ def fit(records: Sequence[dict[str, Any]]) -> tuple[dict[str, float], float]:
     return {k: float(round(b, 3)) for k, b in zip(names, beta[:-1], strict=True)}, float(
         round(beta[-1], 3)
     )
+
+
+def threshold_for(records: Sequence[dict[str, Any]], refused: float = 0.10) -> float:
+    """The highest threshold (in steps of 0.01) at which at most ``refused`` of the fit
+    split's answerable questions are refused: the rule the shipped thresholds follow."""
+    probabilities = [
+        r["probability"] for r in records if r["split"] == "fit" and r["set"] == "answerable"
+    ]
+    chosen = 0.01
+    for step in range(1, 100):
+        t = step / 100
+        if rate([p < t for p in probabilities]) <= refused:
+            chosen = t
+    return chosen
 
 
 def refit(records: Sequence[dict[str, Any]], weights: dict[str, float], bias: float) -> list:
@@ -729,15 +750,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     result: dict[str, Any] = {"shipped": figures(records), "index": index}
     if args.fit:
         # Papers keep a decision of their own (tracker.answer.support.decision_for): with
-        # --kinds, the papers' and the other kinds' decisions are fitted apart.
+        # --kinds, the papers' and the other kinds' decisions are fitted apart. Papers'
+        # weights are fitted on the paper questions (as they were first fitted); the other
+        # kinds' on every question whose chosen story is not a paper, since that is the
+        # decision such a story is given (a paper question may choose a post).
         papers = [r for r in records if r["kind"] == "paper"]
         weights, bias = fit(papers)
         result["fitted"] = {"weights": weights, "bias": bias}
         result["fitted_figures"] = figures(refit(papers, weights, bias))
-        others = [r for r in records if r["kind"] != "paper"]
+        others = [r for r in records if r.get("chosen_kind") not in (None, "", "paper")]
         if others:
             weights, bias = fit(others)
-            result["fitted_other"] = {"weights": weights, "bias": bias}
+            threshold = threshold_for(refit(others, weights, bias))
+            result["fitted_other"] = {"weights": weights, "bias": bias, "threshold": threshold}
     if args.json:
         print(json.dumps(result))
         return 0
@@ -768,7 +793,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
     if "fitted_other" in result:
         other = result["fitted_other"]
-        print(f"  fitted for posts, releases and threads: {other['weights']}, bias {other['bias']}")
+        print(
+            f"  fitted for posts, releases and threads: {other['weights']}, bias "
+            f"{other['bias']}, threshold {other['threshold']}"
+        )
     if args.fit:
         print(f"  fitted: weights {result['fitted']['weights']}, bias {result['fitted']['bias']}")
         print("  with the fitted weights (threshold 0.5):")

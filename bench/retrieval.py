@@ -224,9 +224,10 @@ def index_corpus(
     settings: Settings,
     state: SQLiteStateStore,
     kinds: Mapping[str, ItemKind] | None = None,
+    bylines: Mapping[str, tuple[tuple[str, ...], Mapping[str, str]]] | None = None,
 ) -> tuple[Tracker, dict[str, Any]]:
-    """The documents as new items (papers unless ``kinds`` says otherwise), through
-    ``save_success`` and ``Tracker.process``."""
+    """The documents as new items (papers unless ``kinds`` says otherwise; with the
+    authors and extra of ``bylines``), through ``save_success`` and ``Tracker.process``."""
     now = datetime.now(UTC)
     items = [
         Item(
@@ -238,6 +239,8 @@ def index_corpus(
             title=ds.corpus[doc][0],
             text=ds.corpus[doc][1],
             published=now,
+            authors=(bylines or {}).get(doc, ((), {}))[0],
+            extra=dict((bylines or {}).get(doc, ((), {}))[1]),
         )
         for doc in docs
     ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,28 +40,36 @@ class Doc:
     title: str
     text: str
     url: str
+    #: Who publishes it, as a collector records it (``tracker.models.byline``).
+    authors: tuple[str, ...] = ()
+    extra: Mapping[str, str] = field(default_factory=dict)
 
 
 def doc_id(fixture: str, link: str) -> str:
     return "k-" + hashlib.sha1(f"{fixture}\n{link}".encode()).hexdigest()[:16]
 
 
-def _blog_docs() -> Iterator[tuple[str, str, str, str]]:
-    """(fixture, link, title, text) of every entry of the recorded blog feeds."""
+Found = tuple[str, str, str, str, Mapping[str, str], tuple[str, ...]]
+
+
+def _blog_docs() -> Iterator[Found]:
+    """(fixture, link, title, text, extra, authors) of every entry of the recorded blog
+    feeds."""
     for path in sorted(BLOGS.glob("*")):
         if path.suffix not in (".xml", ".atom", ".rss", ".json", ".rdf") or "expected" in path.name:
             continue
         try:
-            entries = parse_feed(path.read_bytes(), f"https://example.org/{path.name}").entries
+            parsed = parse_feed(path.read_bytes(), f"https://example.org/{path.name}")
         except Exception:  # an edge case of the corpus, not a feed: not part of it
             continue
-        for e in entries:
+        extra = {"feed_title": parsed.title}
+        for e in parsed.entries:
             text = html_to_text(e.content or e.summary or "")
             if e.link and text.strip():
-                yield f"blogs/{path.name}", e.link, e.title or "", text
+                yield f"blogs/{path.name}", e.link, e.title or "", text, extra, e.authors
 
 
-def _release_docs() -> Iterator[tuple[str, str, str, str]]:
+def _release_docs() -> Iterator[Found]:
     paths = [DATA / "releases.atom", *sorted((DATA / "releases").glob("*.atom"))]
     for path in paths:
         if not path.is_file():
@@ -69,19 +77,20 @@ def _release_docs() -> Iterator[tuple[str, str, str, str]]:
         fixture = str(path.relative_to(DATA))
         repo = path.stem.replace("__", "/") if "__" in path.stem else "acme/infer"
         for r in parse_releases_atom(path.read_bytes(), f"https://github.com/{repo}", repo):
-            yield fixture, r.url, r.name, r.notes
+            yield fixture, r.url, r.name, r.notes, {"repo": repo}, r.authors
 
 
-def _thread_docs() -> Iterator[tuple[str, str, str, str]]:
+def _thread_docs() -> Iterator[Found]:
     for path in sorted((DATA / "threads").glob("*.json")):
         fixture = str(path.relative_to(DATA))
         parse = parse_hits if path.name.startswith("hn") else parse_listing
         links, _ = parse(path.read_bytes(), f"https://example.org/{path.name}")
         for link in links:
             url = canonical_url(link.url) if link.url else link.discussion
-            yield fixture, url, link.title, link.text
+            authors = (link.author,) if link.author else ()
+            yield fixture, url, link.title, link.text, {}, authors
             if link.url and link.url != url:  # the set may name the link as written
-                yield fixture, link.url, link.title, link.text
+                yield fixture, link.url, link.title, link.text, {}, authors
 
 
 def read_kind_sets() -> dict[str, list[dict[str, Any]]]:
@@ -124,10 +133,10 @@ def kind_docs(sets: Mapping[str, list[dict[str, Any]]]) -> dict[str, Doc]:
         (_release_docs(), ItemKind.RELEASE),
         (_thread_docs(), ItemKind.POST),
     ):
-        for fixture, link, title, text in source:
+        for fixture, link, title, text, extra, authors in source:
             key = doc_id(fixture, link)
             if key in docs:
                 continue
             own = ItemKind.RELEASE if key in release_ids else kind
-            docs[key] = Doc(key, own, title, text, link)
+            docs[key] = Doc(key, own, title, text, link, authors, extra)
     return docs

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 from storage.errors import wrapped
 from storage.state import SQLiteStateStore
 from storage.vectors import ChunkRecord
+from tracker.models import PUBLISHER_KEYS, byline
 
 
 @wrapped
@@ -39,8 +41,25 @@ class ChunkStore:
                 )
 
     def rows(self) -> list[dict[str, object]]:
-        """Every chunk's id, filters and text, in a stable order (for the BM25 index)."""
-        return [dict(r) for r in self._db.execute("SELECT * FROM chunks ORDER BY rowid")]
+        """Every chunk's id, filters and text, in a stable order (for the BM25 index), and
+        its item's ``byline`` (who publishes it: a question may name them)."""
+        bylines = self._bylines()
+        return [
+            {**dict(r), "byline": bylines.get(r["item_key"], "")}
+            for r in self._db.execute("SELECT * FROM chunks ORDER BY rowid")
+        ]
+
+    def _bylines(self) -> dict[str, str]:
+        publishers = ", ".join(f"json_extract(extra, '$.{key}')" for key in PUBLISHER_KEYS)
+        out = {}
+        for row in self._db.execute(f"SELECT source, id, authors, {publishers} FROM items"):
+            source, item_id, authors, *named = tuple(row)
+            try:
+                people = [str(a) for a in json.loads(authors or "[]") if isinstance(a, str)]
+            except ValueError:
+                people = []
+            out[f"{source}/{item_id}"] = byline([str(n) for n in named if n], people)
+        return out
 
     def version(self) -> tuple[int, int]:
         """Changes whenever chunks are added or replaced: (count, highest rowid)."""

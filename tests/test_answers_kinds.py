@@ -42,12 +42,25 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracker]:
     now = datetime(2026, 12, 1, tzinfo=UTC)
     items, seen = [], set()
     for kind, docs in ((ItemKind.RELEASE, _release_docs()), (ItemKind.POST, _thread_docs())):
-        for fixture, link, title, text in docs:
+        for fixture, link, title, text, extra, authors in docs:
             key = doc_id(fixture, link)
             if key in seen:
                 continue
             seen.add(key)
-            items.append(Item(key, "fixtures", "fixtures", kind, link, title, text, published=now))
+            items.append(
+                Item(
+                    key,
+                    "fixtures",
+                    "fixtures",
+                    kind,
+                    link,
+                    title,
+                    text,
+                    authors=authors,
+                    published=now,
+                    extra=dict(extra),
+                )
+            )
     home = tmp_path_factory.mktemp("kinds")
     settings = Settings(home=home, sources_path=home / "sources.yaml")
     with SQLiteStateStore(settings.state_db) as state:

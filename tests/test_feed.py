@@ -38,6 +38,19 @@ def test_atom_resolves_relative_links_and_keeps_every_author() -> None:
     assert entry.published == datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 
+def test_an_atom_entry_without_an_author_is_the_feeds_authors() -> None:
+    feed = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom">
+      <title>research!rsc</title><author><name>Russ Cox</name></author>
+      <entry><id>1</id><title>A Tour of Acme</title><link href="https://rsc.example/acme"/>
+        <updated>2026-11-20T08:00:00Z</updated></entry>
+      <entry><id>2</id><title>Guest post</title><link href="https://rsc.example/guest"/>
+        <author><name>Rob Pike</name></author><updated>2026-11-21T08:00:00Z</updated></entry>
+    </feed>"""
+    own, guest = parse_feed(feed, "https://rsc.example/feed.atom").entries
+    assert own.authors == ("Russ Cox",)  # RFC 4287, 4.2.1
+    assert guest.authors == ("Rob Pike",)
+
+
 def test_rss1_and_rss091_are_read() -> None:
     assert [e.title for e in parse("rss1.rdf")] == ["New lab opens"]
     (old,) = parse("rss091.xml")

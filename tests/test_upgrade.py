@@ -78,8 +78,9 @@ def test_an_old_home_answers_and_reports_as_it_did(old_home):
     answer = printed(["ask", made["question"], "--json"])
     then = made["ask"]["citations"][0]
     cited = answer["citations"][0]
-    # The same source cited first; a later release may say more of it (new fields).
-    assert answer["found"] and {k: cited.get(k) for k in then} == then
+    # The same story cited first. Which of its members (the paper, a post about it) is
+    # quoted may change with how answers are made; that the store answers as it did may not.
+    assert answer["found"] and cited["story_id"] == then["story_id"], answer
 
 
 def test_serving_an_old_home_sends_nothing_it_already_sent(old_home):

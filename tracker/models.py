@@ -73,6 +73,22 @@ class Item:
         )
 
 
+#: The keys of ``Item.extra`` that name who publishes an item: a feed's title, a project.
+PUBLISHER_KEYS = ("feed_title", "repo")
+
+
+def byline(publishers: Iterable[str | None], authors: Iterable[str]) -> str:
+    """Who says it, as one line: "Logits and Coffee; logits". A reader names a post by its
+    blog or author ("what did the Logits and Coffee blogger train on?") more often than by
+    its title, and neither stands in its text."""
+    names: list[str] = []
+    for name in (*publishers, *authors):
+        name = " ".join((name or "").split())
+        if name and name not in names:
+            names.append(name)
+    return "; ".join(names)
+
+
 def reader_hash(title: str, text: str) -> str:
     """What a reader of an item sees, its title and text, as a hash: an item whose words
     did not change is not news, whatever else moved."""

@@ -71,6 +71,8 @@ class Passage:
     text: str
     score: float
     ranks: dict[str, int] = field(default_factory=dict, compare=False)
+    #: Who publishes it (its blog or project and its authors; ``tracker.models.byline``).
+    byline: str = ""
 
 
 class LexicalIndex:
@@ -185,6 +187,7 @@ def passage_of(row: Mapping[str, Any], score: float, ranks: dict[str, int]) -> P
         text=str(row["text"]),
         score=score,
         ranks=ranks,
+        byline=str(row.get("byline") or ""),
     )
 
 

@@ -76,8 +76,9 @@ def sentences_of(text: str, title: str = "", kind: str = "") -> list[str]:
 
     Two kinds of story speak otherwise: a release's notes are lines ("Removed the legacy
     --max-tokens flag"), each a statement whether or not it ends with a full stop; and a
-    thread that is only its title (a link shared on Hacker News or Reddit) says what it
-    says in that title, which is then its one sentence."""
+    thread that is only its title (a link shared on Hacker News or Reddit), or whose text
+    has no sentence to quote ("Setup: llama.cpp b4200. Numbers below."), says what it says
+    in that title, which is then its one sentence."""
     body = text
     if title and body.startswith(title):
         body = body[len(title) :]
@@ -90,7 +91,8 @@ def sentences_of(text: str, title: str = "", kind: str = "") -> list[str]:
             cleaned = clean_sentence(sentence)
             if quotable(cleaned):
                 out.append(cleaned)
-    if not out and not body.strip() and len(title.split()) >= MIN_NOTE_WORDS:
+    headed = not body.strip() or (title and text.startswith(title))
+    if not out and headed and len(title.split()) >= MIN_NOTE_WORDS:
         out.append(clean_sentence(" ".join(title.split())))
     return out
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
@@ -65,11 +65,13 @@ STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 
 def _stem(word: str) -> str:
-    """A crude stem, enough to match "features" with "feature" and "tagging" with "tag"."""
+    """A crude stem, enough to match "features" with "feature", "tagging" with "tag" and
+    "measures" with "measure" (a final e goes too: "measur" both)."""
     for suffix in ("ings", "ing", "ies", "es", "ed", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
-    return word
+            word = word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+            break
+    return word[:-1] if word.endswith("e") and len(word) >= 4 else word
 
 
 def content_words(text: str) -> frozenset[str]:
@@ -89,7 +91,10 @@ def coverage(question: frozenset[str], text: str) -> float:
 # --- the story that answers ----------------------------------------------------------------
 
 #: How a story's support is summed up to choose among stories (fitted by bench/answers.py).
-STORY_WEIGHTS = {"sentence": 1.0, "coverage": 0.5, "fusion": 0.25}
+STORY_WEIGHTS = {"sentence": 1.0, "coverage": 0.5, "fusion": 0.25, "title": 0.5, "named": 0.5}
+#: The kinds decided as papers ("": a passage that does not say, as before kinds).
+PAPER = ("paper", "")
+
 #: Sentences quoted from the chosen story, and how far below its best one they may score.
 EXCERPTS = 3
 EXCERPT_SLACK = 0.12
@@ -120,6 +125,18 @@ class StorySupport:
     coverage: float
     fusion: float
     score: float
+    #: The share of its headline's words the question uses (``title_share``; 0 for papers).
+    titled: float = 0.0
+    #: Whether the question names who publishes it in full (``name_share``).
+    named: float = 0.0
+
+    @property
+    def support(self) -> float:
+        """Its score without what the question calls it by (its headline, its blog or
+        author): how well its text supports an answer."""
+        return (
+            self.score - STORY_WEIGHTS["title"] * self.titled - STORY_WEIGHTS["named"] * self.named
+        )
 
 
 @dataclass(frozen=True)
@@ -220,25 +237,78 @@ def story_support(
         if not own:
             continue
         text = " ".join(passages[i].text for i in indexes)
-        cov = coverage(words, text)
+        # Who publishes it is not what is asked: "what did the Logits and Coffee blogger
+        # train on?" is covered by a post of that blog that says what it trained on. To
+        # choose the story, naming its blog counts as said; to decide whether it answers,
+        # the rest of the question must be.
+        bylines = {_byline(passages[i]) for i in indexes}
+        named = frozenset().union(*(names_in(words, b) for b in bylines))
+        said = content_words(text)
+        cov = coverage(words - named or words, text)
+        chosen_by = len(words & (said | named)) / len(words) if words else 0.0
         fusion = sum(passages[i].score for i in indexes) / top_fusion
+        # A headline, not a paper's title: the papers' choice holds without it.
+        headlines = [passages[i].title for i in indexes if _kind(passages[i]) not in PAPER]
+        titled = max((title_share(words, t) for t in headlines), default=0.0)
+        called = max((name_share(words, b) for b in bylines), default=0.0)
         score = (
             STORY_WEIGHTS["sentence"] * own[0].score
-            + STORY_WEIGHTS["coverage"] * cov
+            + STORY_WEIGHTS["coverage"] * chosen_by
             + STORY_WEIGHTS["fusion"] * min(fusion, 2.0)
+            + STORY_WEIGHTS["title"] * titled
+            + STORY_WEIGHTS["named"] * called
         )
         out.append(
-            StorySupport(story_id, tuple(indexes), tuple(own), own[0].score, cov, fusion, score)
+            StorySupport(
+                story_id,
+                tuple(indexes),
+                tuple(own),
+                own[0].score,
+                cov,
+                fusion,
+                score,
+                titled,
+                called,
+            )
         )
     return sorted(out, key=lambda s: (-s.score, s.story_id))
+
+
+def title_share(question: frozenset[str], title: str) -> float:
+    """The share of a title's words that the question uses: a reader names a post or a
+    thread by its headline ("what did Takaichi win?" of "Takaichi ... won a landslide")."""
+    named = content_words(title)
+    return len(named & question) / len(named) if named else 0.0
+
+
+def names_in(question: frozenset[str], byline: str) -> frozenset[str]:
+    """The words of the names in ``byline`` (its blog, its project, an author: see
+    ``tracker.models.byline``) that the question names in full: "what did Mira Okafor
+    use?" names "Mira Okafor" of "Notes from the Bench; Mira Okafor". Only a whole name
+    counts: "the new lab" does not name "Lab News", nor "Kagi Translate" "Kagi Blog"."""
+    names = (content_words(name) for name in byline.split(";"))
+    return frozenset().union(*(words for words in names if words and words <= question))
+
+
+def name_share(question: frozenset[str], byline: str) -> float:
+    """1 when the question names one of those who publish a story in full (``names_in``)."""
+    return 1.0 if names_in(question, byline) else 0.0
+
+
+def _byline(passage: Retrieved) -> str:
+    return str(getattr(passage, "byline", ""))
 
 
 #: A story with fewer quotable sentences than this is short (a title, a few lines).
 SHORT = 12
 
 
+def _kind(passage: Retrieved) -> str:
+    return str(getattr(passage, "kind", ""))
+
+
 def _kind_of(passages: Sequence[Retrieved], story: StorySupport) -> str:
-    return str(getattr(passages[story.passages[0]], "kind", "")) if story.passages else ""
+    return _kind(passages[story.passages[0]]) if story.passages else ""
 
 
 def _story_rank(passages: Sequence[Retrieved], story_id: str, method: str) -> float:
@@ -264,14 +334,14 @@ def signals(
     """The decision's inputs, each in about [0, 1]."""
     first = stories[0]
     words = content_words(question)
-    runner_up = stories[1].score if len(stories) > 1 else first.score - 1.0
+    runner_up = stories[1].support if len(stories) > 1 else first.support - 1.0
     return {
         "sentence": first.best,
         "coverage": first.coverage,
         "excerpt_coverage": coverage(words, " ".join(s.text for s in excerpts)),
         "asked": max((s.asked for s in excerpts), default=0.0),
         "asked_story": max((s.asked for s in first.sentences), default=0.0),
-        "margin": first.score - runner_up,
+        "margin": first.support - runner_up,
         "bm25_rank": _story_rank(passages, first.story_id, "bm25"),
         "dense_rank": _story_rank(passages, first.story_id, "dense"),
         "question_words": min(len(words), 10) / 10,
@@ -279,6 +349,7 @@ def signals(
         # say in fewer and other sentences than a paper or a post.
         "release": 1.0 if _kind_of(passages, first) == "release" else 0.0,
         "short": 1.0 - min(len(first.sentences), SHORT) / SHORT,
+        "title": first.titled,
     }
 
 
@@ -302,30 +373,32 @@ DECISION_THRESHOLD = 0.47
 
 #: The decision for a story that is not a paper (a post, a release, a thread): the same
 #: signals score otherwise over a two-paragraph post, a bulleted release note or a title,
-#: so its own weights, fitted by ``bench/answers.py --kinds --fit`` on the fit split of the
-#: post, release and thread sets over the papers and 722 posts, releases and threads;
-#: the threshold by the same rule as the papers' (fit split, about 1 in 10 refused).
+#: so its own weights, fitted by ``bench/answers.py --kinds --fit`` on the fit split's
+#: questions whose chosen story is not a paper, over the papers and 722 posts, releases
+#: and threads; the threshold by the same rule as the papers' (``threshold_for``: the
+#: highest that refuses at most 1 in 10 of the fit split's answerable questions).
 OTHER_WEIGHTS: dict[str, float] = {
-    "sentence": 0.702,
-    "coverage": 5.616,
-    "excerpt_coverage": 0.406,
-    "asked": -1.652,
-    "asked_story": 0.865,
-    "margin": 0.474,
-    "bm25_rank": 1.397,
-    "dense_rank": 0.225,
-    "question_words": 1.066,
-    "release": 0.105,
-    "short": -0.349,
+    "sentence": 1.26,
+    "coverage": 5.41,
+    "excerpt_coverage": 0.484,
+    "asked": -1.473,
+    "asked_story": 0.658,
+    "margin": 0.067,
+    "bm25_rank": 1.447,
+    "dense_rank": 0.854,
+    "question_words": 0.881,
+    "release": -0.673,
+    "short": -0.801,
+    "title": 1.0,
 }
-OTHER_BIAS = -5.576
-OTHER_THRESHOLD = 0.40
+OTHER_BIAS = -6.598
+OTHER_THRESHOLD = 0.34
 
 
 def decision_for(kind: str) -> tuple[dict[str, float], float, float]:
     """The weights, bias and threshold of the decision for a story of ``kind``: papers'
     as fitted on papers; every other kind's as fitted on posts, releases and threads."""
-    if kind in ("paper", ""):
+    if kind in PAPER:
         return DECISION_WEIGHTS, DECISION_BIAS, DECISION_THRESHOLD
     return OTHER_WEIGHTS, OTHER_BIAS, OTHER_THRESHOLD
 
@@ -351,21 +424,31 @@ def on_question(question: str, chunks: Sequence[R], n: int) -> list[R]:
 
 #: A question word in at least this share of the story's chunks names the story's subject.
 SUBJECT_SHARE = 0.3
+#: ... of a story of at least this many chunks.
+SUBJECT_CHUNKS = 3
 
 
 def asked_part(question: str, chunks: Sequence[Retrieved]) -> str:
-    """The question without the words of the story's subject: "In the work on Turkish
-    sentiment analysis, which features are used?" asks, of that story, "which features are
-    used?". Embedding the whole question finds the sentences that name the subject best,
-    which seldom answer."""
+    """The question without the words of the story's subject or of who publishes it: "In
+    the work on Turkish sentiment analysis, which features are used?" asks, of that story,
+    "which features are used?", and "what did the Logits and Coffee blogger train on?"
+    asks "what did they train on?". Embedding the whole question finds the sentences that
+    name the subject best, which seldom answer."""
     if not chunks:
         return question
     words = [content_words(c.text) for c in chunks]
+    named = frozenset().union(*(names_in(content_words(question), _byline(c)) for c in chunks))
+    # In a story of a chunk or two every word it holds is in most of them: its subject
+    # cannot be told apart from what is asked (a thread's title says both).
+    long = len(chunks) >= SUBJECT_CHUNKS
+
+    def subject(stem: frozenset[str]) -> bool:
+        return long and sum(1 for w in words if stem <= w) / len(words) >= SUBJECT_SHARE
+
     kept = [
         token
         for token in question.split()
-        if not (stem := content_words(token))
-        or sum(1 for w in words if stem <= w) / len(words) < SUBJECT_SHARE
+        if not (stem := content_words(token)) or not (subject(stem) or stem <= named)
     ]
     asked = " ".join(kept)
     return asked if content_words(asked) else question
@@ -423,15 +506,7 @@ def read_whole(
     sentences = sorted(score_sentences(asked, read, embedder), key=lambda s: (-s.score, s.order))
     if not sentences:
         return story
-    return StorySupport(
-        story.story_id,
-        story.passages,
-        tuple(sentences),
-        sentences[0].score,
-        story.coverage,
-        story.fusion,
-        story.score,
-    )
+    return replace(story, sentences=tuple(sentences), best=sentences[0].score)
 
 
 def _said_once(sentences: Sequence[Sentence]) -> list[Sentence]:

@@ -106,7 +106,10 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
             f"the feed is not well-formed ({parsed.get('bozo_exception')}); "
             f"kept the {len(parsed.entries)} entries that could be read",
         )
-    entries = [_entry(raw) for raw in parsed.entries]
+    # An entry without an author is the feed's author's (RFC 4287, 4.2.1): "research!rsc"
+    # says nothing of Russ Cox, its feed's <author> does, and readers name him.
+    by_feed = _authors(parsed.feed)
+    entries = [_entry(raw, by_feed) for raw in parsed.entries]
     return ParsedFeed(
         title=one_line(parsed.feed.get("title", "")),
         entries=entries,
@@ -130,13 +133,18 @@ def _markup(value: str, detail: object) -> str:
     return html.escape(value, quote=False) if kind == "text/plain" else value
 
 
-def _entry(raw: feedparser.FeedParserDict) -> Entry:
-    contents = raw.get("content") or []
-    content = max((_markup(c.get("value", ""), c) for c in contents), key=len, default="")
-    summary = _markup(raw.get("summary", ""), raw.get("summary_detail"))
+def _authors(raw: feedparser.FeedParserDict) -> tuple[str, ...]:
     authors = tuple(a["name"] for a in raw.get("authors", []) if a.get("name"))
     if not authors and raw.get("author"):
         authors = (raw["author"],)
+    return authors
+
+
+def _entry(raw: feedparser.FeedParserDict, by_feed: tuple[str, ...] = ()) -> Entry:
+    contents = raw.get("content") or []
+    content = max((_markup(c.get("value", ""), c) for c in contents), key=len, default="")
+    summary = _markup(raw.get("summary", ""), raw.get("summary_detail"))
+    authors = _authors(raw) or by_feed
     link = raw.get("link")
     if not link:
         link = next((x.get("href") for x in raw.get("links", []) if x.get("href")), None)
