@@ -156,6 +156,48 @@ def test_yaml_syntax_error_names_the_line() -> None:
     assert "YAML syntax error" in problem.message and problem.fix
 
 
+def billion_laughs(levels: int = 9) -> str:
+    """Nine anchors, each a list of ten aliases of the one before: 10^9 values expanded."""
+    lines = ['a0: &a0 ["lol"]']
+    for n in range(1, levels + 1):
+        lines.append(f"a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 10) + "]")
+    return "\n".join(lines) + f"\nsources:\n  - *a{levels}\n"
+
+
+def test_an_alias_bomb_is_refused_without_expanding_it() -> None:
+    problem = only(problems_of(billion_laughs()))
+    assert "expands to more than" in problem.message and "aliases" in problem.message
+    assert problem.line is not None and problem.fix
+
+
+def test_an_alias_that_repeats_a_small_block_is_still_read() -> None:
+    text = (
+        "defaults: &weekly {interval: 1d, full_text: never}\n"
+        "sources:\n"
+        "  - {name: a, kind: feed, url: 'https://a.example/feed', <<: *weekly}\n"
+        "  - {name: b, kind: feed, url: 'https://b.example/feed', <<: *weekly}\n"
+    )
+    with pytest.raises(ConfigError) as refused:
+        parse_config(text)
+    # Unknown top-level key, said as such: the aliases themselves were read.
+    assert "defaults" in str(refused.value) and "expands" not in str(refused.value)
+
+
+def test_a_file_past_the_size_cap_is_refused_naming_the_cap_and_how_to_raise_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "sources.yaml"
+    comment = "# " + "x" * 1000 + "\n"
+    path.write_text(comment * 2200 + "sources: []\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    said = str(refused.value)
+    assert "more than the 2,097,152 bytes" in said and "TRACKER_SOURCES_MAX_BYTES" in said
+
+    monkeypatch.setenv("TRACKER_SOURCES_MAX_BYTES", str(3 * 1024 * 1024))
+    assert load_config(path).sources == []
+
+
 def test_digest_time_and_timezone_are_checked() -> None:
     time, zone = problems_of('digest:\n  time: "25:00"\n  timezone: Mars/Olympus\nsources: []\n')
     assert (time.line, time.key) == (2, "time")

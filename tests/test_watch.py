@@ -188,3 +188,17 @@ def test_an_initial_config_skips_the_first_load(write_sources):
     assert watcher.current is initial
     assert watcher.check() is None
     assert calls == []
+
+
+def test_an_alias_bomb_saved_over_the_file_is_refused_and_the_old_config_keeps_running(
+    watcher: ConfigWatcher, write_sources
+):
+    from tests.test_config import billion_laughs
+
+    write_sources(billion_laughs())
+
+    event = watcher.check()
+
+    assert event is not None and event.config is None
+    assert "expands to more than" in str(event.error)
+    assert names(watcher.current) == ["blog"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
 from pathlib import Path
 from typing import Annotated, Any, Union
 
@@ -84,11 +85,46 @@ def _validating(models: tuple[type[SourceSettings], ...]) -> type[Config]:
     )
 
 
+#: sources.yaml is a page or two written by hand; a file past this is not one, and parsing
+#: megabytes of YAML takes seconds each (5 MB: 6 s). TRACKER_SOURCES_MAX_BYTES raises it.
+MAX_BYTES = 2 * 1024 * 1024
+#: Values (mappings, lists and scalars) the file may hold once its aliases are expanded: a
+#: "billion laughs" of nine nested anchors is a few lines that expand past a billion.
+MAX_NODES = 200_000
+
+
+def max_bytes() -> int:
+    """The size cap of sources.yaml: TRACKER_SOURCES_MAX_BYTES, else ``MAX_BYTES``."""
+    raw = os.environ.get("TRACKER_SOURCES_MAX_BYTES", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_BYTES
+
+
+def _too_big(file: str, size: int, cap: int) -> ConfigError:
+    return ConfigError(
+        [
+            ConfigProblem(
+                file,
+                None,
+                None,
+                f"the file is {size:,} bytes, more than the {cap:,} bytes tracker reads",
+                "sources.yaml lists sources, a few kilobytes even for hundreds; if yours "
+                "really is this big, set TRACKER_SOURCES_MAX_BYTES to a larger number of bytes",
+            )
+        ]
+    )
+
+
 def load_config(path: Path) -> Config:
     """Read and validate ``path``; raise ConfigError listing every problem found."""
     file = str(path)
+    cap = max_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(cap + 1)
+            if len(raw) > cap:
+                raise _too_big(file, os.fstat(f.fileno()).st_size, cap)
+        # As read_text would: universal newlines.
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
         raise ConfigError(
             [
@@ -109,6 +145,8 @@ def load_config(path: Path) -> Config:
 
 def parse_config(text: str, file: str = "sources.yaml") -> Config:
     """Validate YAML text; ``file`` is only used to name the file in messages."""
+    if len(text) > (cap := max_bytes()) and len(text.encode("utf-8")) > cap:
+        raise _too_big(file, len(text.encode("utf-8")), cap)
     try:
         return _parse_config(text, file)
     except RecursionError:  # hundreds of nested brackets: the parser gives up
@@ -177,7 +215,7 @@ def _parse_config(text: str, file: str) -> Config:
     problems: list[ConfigProblem] = []
     try:
         models = tuple(kind.settings for kind in kinds().values())
-        config = _validating(models).model_validate(_plain(data))
+        config = _validating(models).model_validate(_plain(data, _Budget(file)))
     except ValidationError as exc:
         problems.extend(_problems(exc, data, file))
         config = None
@@ -199,12 +237,44 @@ def _last_written_line(text: str, line: int) -> int:
     return max(line, 1)
 
 
-def _plain(node: Any) -> Any:
-    """ruamel's round-trip containers as plain dicts and lists for pydantic."""
+class _Budget:
+    """Counts the values ``_plain`` makes, to stop an alias bomb before it fills memory."""
+
+    def __init__(self, file: str, limit: int = MAX_NODES):
+        self.file, self.left = file, limit
+        self.line: int | None = None  # of the last mapping or list entered
+
+    def spend(self, node: Any) -> None:
+        lc = getattr(node, "lc", None)
+        if lc is not None and lc.line is not None:
+            self.line = lc.line + 1
+        self.left -= 1
+        if self.left < 0:
+            line = self.line
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        self.file,
+                        line,
+                        None,
+                        f"the file expands to more than {MAX_NODES:,} values: its aliases "
+                        "(*name) repeat anchors (&name) that repeat others",
+                        "write the sources out; an alias may repeat a small block, not nest",
+                    )
+                ]
+            )
+
+
+def _plain(node: Any, budget: _Budget | None = None) -> Any:
+    """ruamel's round-trip containers as plain dicts and lists for pydantic. The loader keeps
+    an alias as a second reference to its anchor's value; here each becomes a copy, counted
+    against ``budget``."""
+    if budget is not None:
+        budget.spend(node)
     if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
+        return {str(k): _plain(v, budget) for k, v in node.items()}
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [_plain(v, budget) for v in node]
     return node
 
 
