@@ -18,6 +18,7 @@ from tests.conftest import DATA, RECENT, FeedServer
 from tracker.app import open_tracker
 from tracker.cli import main
 from tracker.collect import collect
+from tracker.collect.sources.base import count, implausible
 from tracker.collect.sources.hackernews import HackerNewsSource, parse_hits, search_url, story_item
 from tracker.collect.sources.hf_papers import parse_daily_papers
 from tracker.collect.sources.reddit import RedditSource, listing_url, parse_listing, post_item
@@ -69,6 +70,16 @@ def test_a_reddit_listing_skips_pinned_nsfw_and_removed_posts_and_says_so():
     assert own.engagement == Engagement("reddit", 1210, 241)
     assert link.url == "https://arxiv.org/abs/2411.01234" and link.kind is ItemKind.PAPER
     assert link.extra["discussion"].endswith("/comments/1h0c/faster_decoding/")
+
+
+@pytest.mark.parametrize(
+    "permalink", ["https://evil.example/r/x/comments/1h0b/", "//evil.example/x", "javascript:x"]
+)
+def test_a_permalink_off_reddit_is_not_the_discussion_link(permalink: str):
+    data = json.loads((DATA / "reddit_top.json").read_text(encoding="utf-8"))
+    data["data"]["children"][1]["data"]["permalink"] = permalink
+    posts, _ = parse_listing(json.dumps(data).encode(), "u")
+    assert posts[0].discussion == "https://www.reddit.com/comments/1h0b/"
 
 
 def test_the_request_urls_follow_the_source():
@@ -258,3 +269,74 @@ def test_a_bad_day_at_an_api_is_that_sources_result_never_a_crash(
         assert hf.status is Status.ERROR and said in (hf.error or "")
     if route.get("status") == 429:  # the server's word on when to come back is kept
         assert hf.retry_after is not None and hf.retry_after >= now + timedelta(seconds=110)
+
+
+# --- hostile numbers and a store that refuses one source's result ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "counted", "absurd"),
+    [
+        (412, 412, False),
+        ("17", 17, False),
+        (None, 0, False),
+        (-3, 0, False),
+        (10_000_000, 10_000_000, False),
+        (10_000_001, 0, True),
+        (2**63, 0, True),
+        (1e300, 0, True),
+        ("9" * 400, 0, True),
+        (float("inf"), 0, False),
+    ],
+)
+def test_a_count_past_any_real_one_is_counted_as_none(value, counted, absurd):
+    assert count(value) == counted
+    assert implausible(value) is absurd
+
+
+def test_an_absurd_vote_count_is_dropped_with_a_note_and_the_run_goes_on(crowd, capsys):
+    hn = json.loads(hn_search(crowd))
+    hn["hits"][0]["points"] = 2**64
+    crowd.add("/api/v1/search_by_date", json.dumps(hn), content_type="application/json")
+    reddit = json.loads(reddit_top())
+    reddit["data"]["children"][2]["data"]["score"] = 10**30
+    crowd.add("/r/LocalLLaMA/top.json", json.dumps(reddit), content_type="application/json")
+    crowd.add("/api/daily_papers", daily_papers(upvotes=2**63), content_type="application/json")
+
+    assert main(["collect"]) == 0
+
+    said = capsys.readouterr().out
+    assert said.count("with a vote or comment count past 10,000,000: counted as none") == 3
+    decoding = the_story("Faster Decoding with Draft Models")
+    assert set(decoding.sources) == {"papers", "hf", "blog", "hn", "localllama"}
+    assert decoding.engagement["hackernews"].votes == 0
+    assert decoding.engagement["reddit"].votes == 0
+    assert decoding.engagement["hf_papers"].votes == 0
+
+
+@pytest.mark.parametrize("failing", ["papers", "blog", "infer", "hf", "hn", "localllama"])
+def test_a_source_whose_result_cannot_be_stored_fails_alone(
+    crowd, monkeypatch, capsys, failing: str
+):
+    save = SQLiteStateStore.save_success
+
+    def refusing(self, source: str, *args, **kwargs):
+        if source == failing:
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return save(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(SQLiteStateStore, "save_success", refusing)
+
+    assert main(["collect"]) == 1
+
+    said = capsys.readouterr().out
+    assert "Traceback" not in said
+    assert "what it sent could not be stored (OverflowError" in said
+    assert main(["stats", "--json"]) == 0
+    rows = {s["name"]: s for s in json.loads(capsys.readouterr().out)["sources"]}
+    assert "could not be stored" in rows[failing]["last_error"]
+    assert rows[failing]["items"] == 0
+    others = [name for name in rows if name != failing]
+    assert others and all(
+        rows[name]["items"] > 0 and not rows[name]["last_error"] for name in others
+    )

@@ -22,7 +22,7 @@ from tracker.collect.pages import HostBook
 from tracker.collect.sources import CollectContext, Collector, collector_for
 from tracker.config import Config
 from tracker.config.kinds import SourceSettings, kind_of
-from tracker.errors import ConfigError, ConfigProblem, SourceError
+from tracker.errors import ConfigError, ConfigProblem, SourceError, StorageError
 from tracker.models import Fetched, SourceResult, Status, Validators
 from tracker.settings import Settings
 from tracker.times import utcnow
@@ -269,37 +269,17 @@ def _record(
         message = f"unexpected error ({type(exc).__name__}: {exc}); this is a bug, please report it"
         transient = True
     else:
-        status = Status.NOT_MODIFIED if fetched.not_modified else Status.OK
-        counts = store.save_success(
-            source.name,
-            source.kind,
-            fetched.items,
-            fetched.validators,
-            status.value,
-            now,
-            endpoint(source),
-            page_changes=fetched.page_changes,
-            moved_to=fetched.moved_to,
-        )
-        warnings = fetched.warnings
-        moved = fetched.moved_to if fetched.moved_to != (before and before.moved_to) else None
-        if moved:
-            # Said once, the run it is noticed; `tracker stats` keeps showing it.
-            warnings = (moved_note(moved), *warnings)
-        return SourceResult(
-            source.name,
-            source.kind,
-            status,
-            new=counts.new,
-            updated=counts.updated,
-            unchanged=counts.unchanged,
-            warnings=warnings,
-            seconds=seconds,
-            pages_fetched=fetched.pages_fetched,
-            pages_failed=fetched.pages_failed,
-            pages_pending=store.pages_pending(source.name),
-            moved_to=moved,
-        )
+        try:
+            return _saved(source, before, fetched, seconds, store, now)
+        except StorageError:
+            raise  # the machine's (a full disk, a read-only home): every source would fail
+        except Exception as exc:  # what this source sent broke the store: its failure only
+            log.info("storing %s failed unexpectedly", source.name, exc_info=True)
+            message = (
+                f"what it sent could not be stored ({type(exc).__name__}: {exc}); nothing of "
+                "it was kept; this is a bug, please report it"
+            )
+            transient = True
     state = store.save_failure(
         source.name,
         source.kind,
@@ -309,4 +289,46 @@ def _record(
     )
     return SourceResult(
         source.name, source.kind, Status.ERROR, error=message, retry_after=state.next_attempt_after
+    )
+
+
+def _saved(
+    source: SourceSettings,
+    before: SourceState | None,
+    fetched: Fetched,
+    seconds: float,
+    store: SQLiteStateStore,
+    now: datetime,
+) -> SourceResult:
+    """Store what a source fetched (in one transaction) and say how it went."""
+    status = Status.NOT_MODIFIED if fetched.not_modified else Status.OK
+    counts = store.save_success(
+        source.name,
+        source.kind,
+        fetched.items,
+        fetched.validators,
+        status.value,
+        now,
+        endpoint(source),
+        page_changes=fetched.page_changes,
+        moved_to=fetched.moved_to,
+    )
+    warnings = fetched.warnings
+    moved = fetched.moved_to if fetched.moved_to != (before and before.moved_to) else None
+    if moved:
+        # Said once, the run it is noticed; `tracker stats` keeps showing it.
+        warnings = (moved_note(moved), *warnings)
+    return SourceResult(
+        source.name,
+        source.kind,
+        status,
+        new=counts.new,
+        updated=counts.updated,
+        unchanged=counts.unchanged,
+        warnings=warnings,
+        seconds=seconds,
+        pages_fetched=fetched.pages_fetched,
+        pages_failed=fetched.pages_failed,
+        pages_pending=store.pages_pending(source.name),
+        moved_to=moved,
     )

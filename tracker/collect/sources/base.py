@@ -102,12 +102,39 @@ def utc_from_epoch(value: Any) -> datetime | None:
         return None
 
 
+#: More votes or comments than any post anywhere has had: a count past it is a broken or
+#: hostile answer, counted as none (it could neither be stored as SQLite's 64-bit integer
+#: past 2^63 nor be let rank a story above every other).
+MAX_COUNT = 10_000_000
+
+
 def count(value: Any) -> int:
-    """A vote or comment count from an API that may send null, a string or a float."""
+    """A vote or comment count from an API that may send null, a string or a float; 0 for
+    one that is not a count or past ``MAX_COUNT`` (``implausible`` tells the latter)."""
     try:
-        return max(0, int(value))
+        number = max(0, int(value))
     except (TypeError, ValueError, OverflowError):
         return 0
+    return number if number <= MAX_COUNT else 0
+
+
+def implausible(*values: Any) -> bool:
+    """Whether any of the counts is a number past ``MAX_COUNT`` (dropped by ``count``)."""
+    for value in values:
+        try:
+            if int(value) > MAX_COUNT:
+                return True
+        except (TypeError, ValueError, OverflowError):
+            continue
+    return False
+
+
+def implausible_note(n: int, what: str) -> list[str]:
+    """The collect's note for ``n`` items whose counts were dropped."""
+    if not n:
+        return []
+    items = what if n == 1 else f"{what}s"
+    return [f"{n} {items} with a vote or comment count past {MAX_COUNT:,}: counted as none"]
 
 
 def utc_from_struct(value: Any) -> datetime | None:

@@ -22,6 +22,8 @@ from pydantic_core import PydanticCustomError
 from tracker.collect.sources.base import (
     CollectContext,
     count,
+    implausible,
+    implausible_note,
     parse_iso,
     parse_json,
     utc_from_epoch,
@@ -76,7 +78,7 @@ def parse_hits(content: bytes, url: str) -> tuple[list[SharedLink], list[str]]:
         said = data.get("message") if isinstance(data, dict) else None
         raise ParseError(f"{url} did not answer with search hits ({said or 'unexpected JSON'})")
     stories: list[SharedLink] = []
-    gone = 0
+    gone = absurd = 0
     for hit in hits:
         if not isinstance(hit, dict) or not hit.get("objectID"):
             gone += 1
@@ -88,6 +90,7 @@ def parse_hits(content: bytes, url: str) -> tuple[list[SharedLink], list[str]]:
         link = str(hit.get("url") or "").strip() or None
         if link is not None and urlsplit(link).scheme not in ("http", "https"):
             link = None
+        absurd += implausible(hit.get("points"), hit.get("num_comments"))
         stories.append(
             SharedLink(
                 id=str(hit["objectID"]),
@@ -102,7 +105,7 @@ def parse_hits(content: bytes, url: str) -> tuple[list[SharedLink], list[str]]:
             )
         )
     warnings = [f"{gone} deleted or unreadable stories skipped"] if gone else []
-    return stories, warnings
+    return stories, warnings + implausible_note(absurd, "story")
 
 
 class HackerNewsCollector:

@@ -16,7 +16,14 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from tracker.collect.sources.base import CollectContext, count, parse_iso, parse_json
+from tracker.collect.sources.base import (
+    CollectContext,
+    count,
+    implausible,
+    implausible_note,
+    parse_iso,
+    parse_json,
+)
 from tracker.config.kinds import AddressRule, SourceKind, SourceSettings, VoteScale, Wanted
 from tracker.errors import ParseError
 from tracker.models import Engagement, Fetched, Item, ItemKind, content_hash
@@ -55,7 +62,7 @@ def parse_daily_papers(content: bytes, url: str) -> tuple[list[DailyPaper], list
             f"{url} did not answer with a list of papers ({said or 'unexpected JSON'})"
         )
     papers: list[DailyPaper] = []
-    unreadable = 0
+    unreadable = absurd = 0
     for raw in data:
         paper = raw.get("paper") if isinstance(raw, dict) else None
         if not isinstance(paper, dict):
@@ -75,6 +82,7 @@ def parse_daily_papers(content: bytes, url: str) -> tuple[list[DailyPaper], list
             for a in paper.get("authors") or []
             if isinstance(a, dict) and a.get("name") and not a.get("hidden")
         )
+        absurd += implausible(paper.get("upvotes"), raw.get("numComments"))
         papers.append(
             DailyPaper(
                 arxiv_id=arxiv_id,
@@ -89,7 +97,7 @@ def parse_daily_papers(content: bytes, url: str) -> tuple[list[DailyPaper], list
     warnings = (
         [f"{unreadable} entries without a usable arXiv id or title skipped"] if unreadable else []
     )
-    return papers, warnings
+    return papers, warnings + implausible_note(absurd, "paper")
 
 
 class HFPapersCollector:

@@ -19,7 +19,14 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from tracker.collect.sources.base import CollectContext, count, parse_json, utc_from_epoch
+from tracker.collect.sources.base import (
+    CollectContext,
+    count,
+    implausible,
+    implausible_note,
+    parse_json,
+    utc_from_epoch,
+)
 from tracker.collect.sources.shared_links import SharedLink, shared_item
 from tracker.config.kinds import AddressRule, SourceKind, SourceSettings, VoteScale, Wanted
 from tracker.errors import ParseError
@@ -79,7 +86,7 @@ def parse_listing(content: bytes, url: str) -> tuple[list[SharedLink], list[str]
             f"{url} did not answer with a Reddit listing ({said or 'unexpected JSON'})"
         )
     posts: list[SharedLink] = []
-    nsfw = gone = 0
+    nsfw = gone = absurd = 0
     for child in children:
         post = child.get("data") if isinstance(child, dict) else None
         if not isinstance(post, dict) or child.get("kind") != "t3" or not post.get("id"):
@@ -93,8 +100,9 @@ def parse_listing(content: bytes, url: str) -> tuple[list[SharedLink], list[str]
         if not title or _removed(post):
             gone += 1
             continue
+        absurd += implausible(post.get("score"), post.get("num_comments"))
         posts.append(_post(post))
-    warnings = []
+    warnings = implausible_note(absurd, "post")
     if nsfw:
         warnings.append(f"{nsfw} NSFW {'post' if nsfw == 1 else 'posts'} skipped")
     if gone:
@@ -109,7 +117,12 @@ def _removed(post: dict[str, Any]) -> bool:
 
 
 def _post(post: dict[str, Any]) -> SharedLink:
-    permalink = urljoin(REDDIT, str(post.get("permalink") or f"/comments/{post['id']}/"))
+    # A permalink is a path on Reddit: an absolute one ("https://elsewhere/...") would make
+    # another site the story's discussion link.
+    path = str(post.get("permalink") or "")
+    if not path.startswith("/") or path.startswith("//"):
+        path = f"/comments/{post['id']}/"
+    permalink = urljoin(REDDIT, path)
     link = str(post.get("url_overridden_by_dest") or post.get("url") or "").strip()
     own = post.get("is_self") or not link or urlsplit(link).scheme not in ("http", "https")
     if not own and urlsplit(link).hostname in ("www.reddit.com", "reddit.com", "old.reddit.com"):
