@@ -34,6 +34,8 @@ from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 
+import pytest
+
 from tests import loopback_http
 
 #: How many dimensions ``vector`` gives unless told otherwise.
@@ -67,9 +69,20 @@ def vector(text: str, dims: int = DIMS) -> list[float]:
     return [float(len(text) + 1), 3.0] + [float((len(text) * k) % 5) for k in range(dims - 2)]
 
 
+#: What broken OpenAI-compatible servers have answered with a 200.
+GARBAGE = [
+    pytest.param(b"\xff\xfe\x00garbage\x80\x81", id="bytes in no encoding"),
+    pytest.param(b"<html><body>502 Bad Gateway</body></html>", id="a proxy's page"),
+    pytest.param(b'{"object": "list", "data": [{"index": 0, "embeddi', id="half a body"),
+    pytest.param(b"", id="nothing"),
+    pytest.param({"data": "not a list"}, id="another shape"),
+    pytest.param({"choices": [{"message": {"content": 5}}]}, id="a number for text"),
+]
+
+
 @dataclass
 class Reply:
-    """One answer: a status and a JSON body."""
+    """One answer: a status and a JSON body (bytes are sent as they are: a broken server)."""
 
     status: int = 200
     body: Any = field(default_factory=lambda: completion("A summary."))
@@ -151,7 +164,7 @@ class OpenAIServer:
             with self._lock:
                 self._held.add(reply.hold)
             reply.hold.wait(HOLD_SECONDS)
-        data = json.dumps(reply.body).encode()
+        data = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
         request.send_response(reply.status)
         request.send_header("Content-Type", "application/json")
         request.send_header("Content-Length", str(len(data)))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from tests.openai_server import Chat, OpenAIServer, Reply
+import pytest
+
+from tests.openai_server import GARBAGE, Chat, OpenAIServer, Reply
 from tracker.answer.ask import Filters, LexicalIndex, Passage, cap_per_story, fuse
 from tracker.cli import main
 
@@ -184,6 +186,17 @@ def test_an_llm_error_falls_back_to_cited_excerpts(
     assert answer["mode"] == "extractive" and answer["citations"]
     # The answer says why the LLM's was not used, in the words the summaries use.
     assert "failed with 500 (no)" in answer["fallback_reason"]
+
+
+@pytest.mark.parametrize("body", GARBAGE)
+def test_an_llm_server_answering_garbage_gives_the_excerpts_and_says_why(
+    world, monkeypatch, capsys, openai_server: OpenAIServer, body
+) -> None:
+    main(["collect"])
+    llm_world(openai_server, monkeypatch, Reply(200, body))
+    answer = ask_json(capsys, "How much faster is decoding with a draft model?")
+    assert answer["mode"] == "extractive" and answer["citations"]
+    assert "not an OpenAI-compatible reply" in answer["fallback_reason"]
 
 
 def test_the_llm_saying_it_does_not_know_is_passed_on(

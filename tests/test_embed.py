@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.openai_server import DIMS, OpenAIServer, Reply, vector
+from tests.openai_server import DIMS, GARBAGE, OpenAIServer, Reply, vector
 from tracker.embedder import Embedder
 from tracker.understand.embed import (
     LOCAL_NAME,
@@ -334,6 +334,16 @@ def test_openai_malformed_answers(openai_server: OpenAIServer) -> None:
         {"object": "list", "data": [{"index": 0, "embedding": [0.0, 0.0]}], "model": "m"},
     )
     with pytest.raises(EmbeddingError, match="all-zero"):
+        embedder.embed(["x"])
+
+
+@pytest.mark.parametrize("body", GARBAGE)
+def test_an_embedding_server_answering_garbage_is_one_sentence(
+    openai_server: OpenAIServer, body
+) -> None:
+    embedder = OpenAIEmbedder("m", "sk-x", openai_server.base_url, max_retries=0)
+    openai_server.fail = Reply(200, body)
+    with pytest.raises(EmbeddingError, match=r"embedding server at http://127\.0\.0\.1"):
         embedder.embed(["x"])
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.openai_server import OpenAIServer, Reply
+from tests.openai_server import GARBAGE, OpenAIServer, Reply
 from tests.openai_server import completion as openai_completion
 from tracker.understand.summary import Summary, SummaryInput
 from tracker.understand.summary.choose import make_summariser
@@ -424,6 +424,16 @@ def expect_fallback(summary: Summary, extractive: ExtractiveSummariser, reason: 
     assert summary.method == "extractive" and summary.model is None
     assert summary.text == extractive.summarise(STORY).text
     assert summary.fallback_reason is not None and reason in summary.fallback_reason
+
+
+@pytest.mark.parametrize("body", GARBAGE)
+def test_garbage_from_the_server_falls_back(
+    openai_server: OpenAIServer, llm: OpenAISummariser, extractive: ExtractiveSummariser, body
+) -> None:
+    openai_server.chat = Reply(200, body)
+    summary = llm.summarise(STORY)
+    assert summary.method == "extractive" and summary.fallback_reason
+    assert summary.text == extractive.summarise(STORY).text
 
 
 def test_a_timeout_falls_back(

@@ -16,6 +16,7 @@ from tracker.answer.ask import Answer, Passage, cite_stories, extractive_answer
 from tracker.answer.support import READ_CHUNKS, to_read
 from tracker.embedder import Embedder
 from tracker.llm.chat import OpenAIChat
+from tracker.llm.openai_compat import UnreadableReply
 from tracker.text import SENTENCE_END
 
 _REPEATED_CITE = re.compile(r"\[(\d{1,2})\](?:\s*,?\s*\[\1\])+")
@@ -120,7 +121,7 @@ class LLMAnswerer:
         system, user = answer_messages(question, sent)
         try:
             text = self.chat.complete(system["content"], user["content"])
-        except openai.APIError as exc:
+        except (openai.APIError, UnreadableReply) as exc:
             return self._fallback(question, passages, embedder, self.chat.failure(exc))
         if not text:
             return self._fallback(question, passages, embedder, "LLM returned an empty reply")

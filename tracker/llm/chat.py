@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from tracker.llm.openai_compat import Server
+from tracker.llm.openai_compat import UNREADABLE, Server, UnreadableReply
 
 
 class Chat(Protocol):
@@ -36,11 +36,21 @@ class OpenAIChat:
         return self.server.failure(exc, self.model, "LLM server", self.timeout)
 
     def complete(self, system: str, user: str) -> str:
-        """The model's reply, stripped ("" when it sent none); raises ``openai.APIError``."""
-        reply = self.server.client(self.timeout).chat.completions.create(
-            model=self.model,
-            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-            temperature=0,
-            max_tokens=self.max_tokens,
-        )
-        return (reply.choices[0].message.content or "").strip() if reply.choices else ""
+        """The model's reply, stripped ("" when it sent none); raises ``openai.APIError``,
+        or ``UnreadableReply`` when the server's answer cannot be read as a completion."""
+        try:
+            reply = self.server.client(self.timeout).chat.completions.create(
+                model=self.model,
+                messages=[
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": user},
+                ],
+                temperature=0,
+                max_tokens=self.max_tokens,
+            )
+            choices = getattr(reply, "choices", None)
+            if not isinstance(choices, list):  # a JSON body, but no completion
+                raise UnreadableReply("no choices")
+            return (choices[0].message.content or "").strip() if choices else ""
+        except UNREADABLE as exc:
+            raise UnreadableReply(type(exc).__name__) from None

@@ -24,6 +24,16 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*.]{4,}")
 
 
+class UnreadableReply(Exception):
+    """The server answered, but not with what the API promises: not JSON, JSON of another
+    shape, bytes in no encoding (a proxy's error page, a half-written body, a wrong port)."""
+
+
+#: What reading such a reply raises in the client or in our code (UnicodeDecodeError and
+#: json's JSONDecodeError are ValueErrors).
+UNREADABLE = (ValueError, TypeError, AttributeError, KeyError, IndexError)
+
+
 def llm_configured(model: str | None, api_key: str | None, base_url: str | None) -> bool:
     """A chat model is configured: a model name, and a key (OpenAI) or a server of one's own
     (Ollama and vLLM need no key)."""
@@ -78,6 +88,8 @@ class Server:
             return f"could not reach {at}"
         if isinstance(exc, openai.APIStatusError):
             return self._status(exc, model, at)
+        if isinstance(exc, openai.APIResponseValidationError | UnreadableReply):
+            return f"{at} answered with something that is not an OpenAI-compatible reply ({exc})"
         if isinstance(exc, openai.APIError):
             return f"the request to {at} failed ({type(exc).__name__})"
         return f"the call to {at} failed unexpectedly ({type(exc).__name__})"

@@ -30,7 +30,7 @@ import numpy as np
 
 from tracker.embedder import BatchEmbedder, Embedder
 from tracker.errors import TrackerError
-from tracker.llm.openai_compat import Server
+from tracker.llm.openai_compat import UNREADABLE, Server
 from tracker.urls import without_credentials
 
 if TYPE_CHECKING:  # imported lazily: openai alone takes ~0.8 s to import
@@ -427,6 +427,11 @@ class OpenAIEmbedder(BatchEmbedder):
         except openai.OpenAIError as exc:
             sentence = self._server.failure(exc, self.model, "embedding server", self.timeout)
             raise EmbeddingError(sentence) from None
+        except UNREADABLE as exc:  # a 200 whose body is not JSON, or not in any encoding
+            raise EmbeddingError(
+                f"the embedding server at {self.url} answered with something that is not "
+                f"an OpenAI-compatible reply ({type(exc).__name__})"
+            ) from None
         return self._vectors(response, len(batch))
 
     def _vectors(self, response: Any, expected: int) -> np.ndarray:
