@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from storage.errors import machine_trouble
 from tracker.errors import StorageError
 
 if sys.platform != "win32":
@@ -74,6 +75,11 @@ def writes_held(folder: Path) -> Iterator[None]:
                 hold.fd = -1
 
 
+class _Unwritable(OSError):
+    """A lock file that could not be made or opened: a read-only or full disk, not a lock
+    held by another process (its errno says which)."""
+
+
 class HomeInUse(StorageError):
     """A restore was asked for while another tracker command works on the home."""
 
@@ -90,6 +96,11 @@ def using_home(home: Path, alone: bool = False) -> Iterator[None]:
     how = (fcntl.LOCK_EX | fcntl.LOCK_NB) if alone else fcntl.LOCK_SH
     try:
         fd = _flocked(home / "home.lock", how)
+    except _Unwritable as exc:
+        raise machine_trouble(exc, home) or StorageError(
+            f"cannot write in {home} ({exc.strerror}); set TRACKER_HOME to a folder you "
+            "can write to"
+        ) from None
     except OSError as exc:
         if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             raise
@@ -106,8 +117,11 @@ def using_home(home: Path, alone: bool = False) -> Iterator[None]:
 def _flocked(path: Path, how: int) -> int:
     """An open descriptor of ``path`` (made if need be) holding ``flock(how)``; closing it
     drops the lock."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise _Unwritable(exc.errno, exc.strerror, str(path)) from None
     try:
         fcntl.flock(fd, how)
     except BaseException:

@@ -9,6 +9,7 @@ one.
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
 import sqlite3
@@ -44,6 +45,55 @@ def remedy(exc: sqlite3.Error) -> str | None:
     if type(exc) is sqlite3.DatabaseError:  # SQLITE_CORRUPT, SQLITE_NOTADB
         return "the file is damaged; restore it from a backup, or move it aside to start afresh"
     return None
+
+
+#: What the machine answers when a disk is full, or a folder cannot be written.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+_FULL_WORDS = ("no space left", "disk is full", "disk full", "quota exceeded")
+_READ_ONLY_WORDS = ("read-only file system", "readonly database", "permission denied")
+
+
+def machine_trouble(exc: BaseException, folder: object) -> StorageError | None:
+    """What a full disk or a folder that cannot be written means, as one sentence naming
+    ``folder`` and the remedy; None when ``exc`` is neither. Chroma says it in its own
+    words ("Error in compaction: Failed to apply logs to the metadata segment"), so its
+    sentences are read too, and a compaction that fails on a nearly full disk is one."""
+    said = str(exc).lower()
+    full = isinstance(exc, OSError) and exc.errno in NO_SPACE
+    full = full or any(w in said for w in _FULL_WORDS) or ("compaction" in said and _low(folder))
+    if full:
+        return StorageError(
+            f"the disk holding {folder} is full ({_short(exc)}); free some space, then run "
+            "the command again: what was saved before is kept, and the rest is done then"
+        )
+    read_only = isinstance(exc, OSError) and exc.errno in READ_ONLY
+    if read_only or any(w in said for w in _READ_ONLY_WORDS):
+        return StorageError(
+            f"cannot write in {folder} ({_short(exc)}); set TRACKER_HOME to a folder you "
+            "can write to"
+        )
+    return None
+
+
+def _low(folder: object, below: int = 64 * 1024 * 1024) -> bool:
+    """Whether the disk holding ``folder`` has less than ``below`` bytes free (or cannot say)."""
+    import shutil
+    from pathlib import Path
+
+    path = Path(str(folder))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free < below
+    except OSError:
+        return True
+
+
+def _short(exc: BaseException) -> str:
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    text = " ".join(text.split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:159] + "…"
 
 
 @contextmanager

@@ -122,10 +122,13 @@ class SQLiteStateStore:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite may have rolled back already (SQLITE_FULL does): a second ROLLBACK
+                # would fail and hide why; and a failed COMMIT must not leave it open.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     # --- sources ---------------------------------------------------------
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from storage.backup import writes_held
+from storage.errors import machine_trouble
 from tracker.errors import StorageError
 
 COLLECTION = "chunks"
@@ -142,7 +143,9 @@ class ChromaVectorStore:
         except StorageError:
             raise
         except Exception as exc:  # chromadb raises many kinds; all mean "no vector store"
-            raise StorageError(f"cannot open the Chroma store at {url or path} ({exc})") from None
+            raise machine_trouble(exc, url or path) or StorageError(
+                f"cannot open the Chroma store at {url or path} ({exc})"
+            ) from None
 
     def _open(self, embedding_function: Any, dimensions: int) -> Any:
         import chromadb
@@ -191,8 +194,17 @@ class ChromaVectorStore:
 
     def replace_items(self, records: Mapping[str, Sequence[ChunkRecord]]) -> None:
         """Make ``records[item_key]`` the chunks of each item (an updated item may have fewer)."""
+        from chromadb.errors import ChromaError
+
         with self.writing():
-            self._replace(records)
+            try:
+                self._replace(records)
+            except (ChromaError, OSError) as exc:  # the machine's, said as Chroma says it
+                where = self.where
+                raise machine_trouble(exc, where) or StorageError(
+                    f"Chroma could not write its files in {where} ({exc}); is the disk full? "
+                    "Free some space, then run the command again: what was saved is kept"
+                ) from None
 
     def _replace(self, records: Mapping[str, Sequence[ChunkRecord]]) -> None:
         keys = list(records)

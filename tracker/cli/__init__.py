@@ -156,6 +156,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; what was already collected is saved", file=sys.stderr)
         return 130
+    except OSError as exc:  # a full disk or a read-only home where no store caught it
+        from storage.errors import machine_trouble
+
+        trouble = machine_trouble(exc, Settings.from_env().home)
+        if trouble is None:
+            raise
+        print(f"error: {trouble}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def _print_config_error(exc: ConfigError, as_json: bool) -> None:

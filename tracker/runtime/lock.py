@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
+from storage.errors import machine_trouble
 from tracker.errors import TrackerError
 
 if sys.platform != "win32":
@@ -61,8 +62,14 @@ class InstanceLock:
                 "tracker serve's single-instance lock needs fcntl, which Windows lacks; "
                 "run tracker serve under WSL."
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a read-only home or a full disk
+            raise machine_trouble(exc, self.path.parent) or TrackerError(
+                f"cannot make {self.path} ({exc.strerror}); set TRACKER_HOME to a folder "
+                "you can write to"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
