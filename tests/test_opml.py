@@ -6,6 +6,8 @@ import pytest
 
 from tracker.errors import UserError
 from tracker.follow.opml import (
+    MAX_OUTLINES,
+    MAX_TAGS,
     NotAFeed,
     Subscription,
     read_opml,
@@ -244,3 +246,19 @@ def test_what_is_written_reads_back_as_the_same_feeds_and_tags() -> None:
 def test_a_title_with_markup_characters_survives_the_round_trip() -> None:
     (feed,) = read_opml(write_opml([Subscription("https://q.example/f", 'Q&A <"quotes">')])).feeds
     assert feed.title == 'Q&A <"quotes">'
+
+
+def test_an_outline_nested_40000_deep_is_read_with_its_outermost_folders_only() -> None:
+    depth = 40_000
+    body = "<outline text='f'>" * depth + "<outline xmlUrl='https://deep.example/rss'/>"
+    body += "</outline>" * depth
+    document = f"<opml version='2.0'><body>{body}</body></opml>".encode()
+    (feed,) = read_opml(document).feeds
+    assert len(feed.folders) <= MAX_TAGS + 1 and tags_of(feed) == ["f"]
+
+
+def test_a_file_of_more_outlines_than_any_reader_exports_is_refused() -> None:
+    outlines = "<outline xmlUrl='https://x.example/rss'/>" * (MAX_OUTLINES + 1)
+    document = f"<opml version='2.0'><body>{outlines}</body></opml>".encode()
+    with pytest.raises(UserError, match="more than 50,000 outlines"):
+        read_opml(document)

@@ -714,3 +714,30 @@ def test_the_charset_of_the_header_wins() -> None:
     html = "<html><head><title>Ærø</title></head></html>".encode("iso-8859-1")
     page = read_page(html, "https://x.example/", "text/html; charset=ISO-8859-1")
     assert page is not None and page.title == "Ærø"
+
+
+def many_feeds(n: int) -> list[Subscription]:
+    return [
+        Subscription(f"https://feeds{i}.example/rss", f"Feed {i}", ("Blogs",)) for i in range(n)
+    ]
+
+
+def test_an_import_of_thousands_again_adds_nothing_and_names_who_follows_each(tmp_path: Path):
+    # Each feed is looked up by its address, not by going through the list again: 2,000
+    # feeds took 20 s the second time when it did.
+    path = tmp_path / "sources.yaml"
+    feeds = many_feeds(2_000)
+    assert len(import_feeds(path, feeds).added) == 2_000
+    again = import_feeds(path, feeds)
+    assert again.added == [] and len(again.followed) == 2_000
+    respelled = import_feeds(path, [Subscription("https://FEEDS7.example/rss/", "Seven")])
+    assert respelled.followed == [("Seven", "feed-7")]
+
+
+def test_a_feed_deep_in_folders_gets_its_outermost_folders_as_tags_and_a_note(tmp_path: Path):
+    path = tmp_path / "sources.yaml"
+    folders = tuple(f"Level {i}" for i in range(1000))
+    done = import_feeds(path, [Subscription("https://deep.example/rss", "Deep", folders)])
+    (source,) = load_config(path).sources
+    assert source.tags == [f"level-{i}" for i in range(8)]
+    assert done.notes == ["deep: in more folders and categories than 8; the first 8 are its tags"]

@@ -220,6 +220,8 @@ def _print_import(
         print("Skipped:", file=out)
         for title, why in skipped:
             print(f"  {title}: {why}", file=out)
+    for note in done.notes:
+        print(f"Note: {note}", file=out)
 
 
 def cmd_sources_export(args: argparse.Namespace, settings: Settings) -> int:

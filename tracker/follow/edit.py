@@ -27,7 +27,7 @@ import threading
 import unicodedata
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -47,7 +47,7 @@ from tracker.follow.addresses import (
     wanted_from,
 )
 from tracker.follow.feed_probe import FeedProbe, probe_feed
-from tracker.follow.opml import Subscription, tags_of
+from tracker.follow.opml import MAX_TAGS, Subscription, tags_of, too_many_tags
 from tracker.follow.yaml_splice import Layout, check_valid
 from tracker.settings import Settings
 from tracker.urls import url_key, url_problem
@@ -186,6 +186,8 @@ class Imported:
     followed: list[tuple[str, str]]
     #: (title, why it was left out)
     skipped: list[tuple[str, str]]
+    #: What else a person should know (a source given fewer tags than its folders).
+    notes: list[str] = field(default_factory=list)
 
 
 def import_feeds(
@@ -204,6 +206,7 @@ def import_feeds(
     def change(text: str) -> tuple[str, Imported]:
         layout = Layout.read(text, str(path))
         taken = layout.taken()
+        following = layout.addresses()  # feeds are followed by address: one look each
         first: dict[str, Subscription] = {}
         entries: list[dict[str, Any]] = []
         done = Imported([], [], [])
@@ -219,7 +222,7 @@ def import_feeds(
                 done.skipped.append((label, f"listed twice in the file{where}: imported once"))
                 continue
             first[key] = feed
-            already = layout.following(feed_wanted(feed.url))
+            already = following.get(key)
             if already:
                 done.followed.append((label, already))
                 continue
@@ -229,6 +232,11 @@ def import_feeds(
             tags = tags_of(feed)
             if tags:
                 entry["tags"] = _flow(tags)
+            if too_many_tags(feed):
+                done.notes.append(
+                    f"{used}: in more folders and categories than {MAX_TAGS}; the first "
+                    f"{MAX_TAGS} are its tags"
+                )
             if public_only:
                 entry["public_only"] = True
             entries.append(entry)

@@ -73,6 +73,13 @@ class _Refused(Exception):
 # --- reading ------------------------------------------------------------------------------
 
 
+#: Outlines one file may hold: a reader's export is hundreds, the largest lists a few
+#: thousand; past this it is not a list of subscriptions (and would be a huge sources.yaml).
+MAX_OUTLINES = 50_000
+#: Tags one imported source gets at most: its outermost folders, then its categories.
+MAX_TAGS = 8
+
+
 def read_opml(data: bytes, file: str = "the file") -> Opml:
     """The subscriptions in an OPML document; a UserError naming ``file`` if it is not one.
 
@@ -126,6 +133,9 @@ class _Reader:
         self.skipped: list[NotAFeed] = []
         self.head_title = ""
         self.seen_body = False
+        #: The titles of the folders (outlines without xmlUrl) around the current one.
+        self.folders: list[str] = []
+        self.count = 0
 
     def _line(self) -> int:
         return self.parser.CurrentLineNumber if self.parser is not None else 0
@@ -151,19 +161,29 @@ class _Reader:
             self.seen_body = True
         if name != "outline" or self.path[:2] != ["opml", "body"]:
             return
+        self.count += 1
+        if self.count > MAX_OUTLINES:
+            raise _Refused(
+                f"{self.file}:{self._line()}: the file has more than {MAX_OUTLINES:,} "
+                "outlines, more than any reader's list of subscriptions; split it into "
+                "smaller files and import each"
+            )
         if self.outlines:
             self.outlines[-1].has_children = True
         attrs = {k.lower(): v for k, v in attributes.items()}
         url = (attrs.get("xmlurl") or "").strip()
         line = self._line()
         self.outlines.append(_Open(attrs, line, is_feed=bool(url)))
-        if url:
-            folders = tuple(_title(o.attrs) for o in self.outlines[:-1] if not o.is_feed)
+        if not url:
+            self.folders.append(_title(attrs))
+        else:
+            # The outermost folders only: a list nested 100,000 deep is not 100,000 tags.
+            folders = [f for f in self.folders[: MAX_TAGS * 4] if f][: MAX_TAGS + 1]
             self.feeds.append(
                 Subscription(
                     url=url,
                     title=_title(attrs),
-                    folders=tuple(f for f in folders if f),
+                    folders=tuple(folders),
                     categories=_categories(attrs.get("category", "")),
                     line=line,
                 )
@@ -174,6 +194,8 @@ class _Reader:
         if name != "outline" or not self.outlines:
             return
         outline = self.outlines.pop()
+        if not outline.is_feed and self.folders:
+            self.folders.pop()
         if not outline.is_feed and not outline.has_children:
             title = _title(outline.attrs) or "(an outline without a title)"
             self.skipped.append(NotAFeed(title, outline.line, _why_not(outline.attrs)))
@@ -253,8 +275,17 @@ def tag(text: str) -> str:
 
 
 def tags_of(feed: Subscription) -> list[str]:
-    """The tags an imported feed gets: its folders', then its categories', each once."""
-    tags = (tag(t) for t in (*feed.folders, *feed.categories))
+    """The tags an imported feed gets: its folders', then its categories', each once; at
+    most ``MAX_TAGS`` (``too_many_tags`` tells when some were left)."""
+    return _all_tags(feed)[:MAX_TAGS]
+
+
+def too_many_tags(feed: Subscription) -> bool:
+    return len(_all_tags(feed)) > MAX_TAGS
+
+
+def _all_tags(feed: Subscription) -> list[str]:
+    tags = (tag(t) for t in (*feed.folders, *feed.categories[: MAX_TAGS * 4]))
     return list(dict.fromkeys(t for t in tags if t))
 
 
