@@ -198,6 +198,37 @@ def test_a_file_past_the_size_cap_is_refused_naming_the_cap_and_how_to_raise_it(
     assert load_config(path).sources == []
 
 
+@pytest.mark.parametrize(
+    ("second", "said"),
+    [
+        ("fast5", "'fast5' is already used on line 2"),
+        ("FAST5", "'FAST5' is already used on line 2"),
+        ("fast5\u200b", "'fast5' is already used on line 2"),  # a zero-width space
+        ("\u202efast5", "'fast5' is already used on line 2"),  # a right-to-left override
+        ("f\u0430st5", "'fаst5' looks the same as 'fast5' on line 2"),  # a Cyrillic а
+        ("ｆａｓｔ５", "'ｆａｓｔ５' looks the same as 'fast5' on line 2"),  # full width
+    ],
+)
+def test_names_that_print_the_same_are_one_name(second: str, said: str) -> None:
+    text = (
+        "sources:\n"
+        "  - {name: fast5, kind: feed, url: 'https://a.example/feed'}\n"
+        f"  - {{name: \"{second}\", kind: feed, url: 'https://b.example/feed'}}\n"
+    )
+    problem = only(problems_of(text))
+    assert (problem.line, problem.key, problem.message) == (3, "name", said)
+
+
+def test_names_in_any_script_are_welcome_and_lose_their_invisible_characters() -> None:
+    config = parse_config(
+        "sources:\n"
+        "  - {name: \"速報\", kind: feed, url: 'https://a.example/feed'}\n"
+        "  - {name: \"Новости\", kind: feed, url: 'https://b.example/feed'}\n"
+        "  - {name: \"ai\u200bnews\", kind: feed, url: 'https://c.example/feed'}\n"
+    )
+    assert [s.name for s in config.sources] == ["速報", "Новости", "ainews"]
+
+
 def test_digest_time_and_timezone_are_checked() -> None:
     time, zone = problems_of('digest:\n  time: "25:00"\n  timezone: Mars/Olympus\nsources: []\n')
     assert (time.line, time.key) == (2, "time")

@@ -101,6 +101,13 @@ def test_markdown_renders_scraped_text_harmless() -> None:
     assert "\\*\\*bold\\*\\* \\[link\\](http://evil) \\# heading" in text
 
 
+def test_markdown_renders_a_source_name_harmless() -> None:
+    x = story("x")
+    member = replace(x.members[0], source="[click](http://evil) **now**")
+    text = to_markdown(select(ranked(replace(x, members=(member,))), Sent(), DAY1, size=10))
+    assert "\\[click\\](http://evil) \\*\\*now\\*\\*: [blog.example]" in text
+
+
 def test_json_has_sections_with_entries() -> None:
     data = to_json(select(ranked(story("a")), Sent(), DAY1, size=10))
     (section,) = data["sections"]

@@ -25,6 +25,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from tracker.config.digest import DigestSettings, RouteSettings
 from tracker.config.kinds import SourceSettings, kinds
+from tracker.config.names import skeleton, visible
 from tracker.config.values import Strict
 from tracker.errors import ConfigError, ConfigProblem
 
@@ -369,26 +370,26 @@ def _duplicate_names(entries: Any, file: str, what: str = "source") -> list[Conf
     """Entries of ``sources:`` (or ``digest.routes:``) whose name, in any case, is taken."""
     if not isinstance(entries, CommentedSeq):
         return []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}
     problems = []
     for entry in entries:
         if not isinstance(entry, CommentedMap) or not isinstance(entry.get("name"), str):
             continue
-        name = entry["name"].strip()
+        name = visible(entry["name"])
         line = entry.lc.key("name")[0] + 1
-        folded = name.casefold()
-        if folded in seen:
+        key = skeleton(name)
+        if key in seen:
+            other_line, other = seen[key]
+            said = (
+                f"{name!r} is already used on line {other_line}"
+                if name.casefold() == other.casefold()
+                else f"{name!r} looks the same as {other!r} on line {other_line}"
+            )
             problems.append(
-                ConfigProblem(
-                    file,
-                    line,
-                    "name",
-                    f"{name!r} is already used on line {seen[folded]}",
-                    f"give every {what} its own name",
-                )
+                ConfigProblem(file, line, "name", said, f"give every {what} its own name")
             )
         else:
-            seen[folded] = line
+            seen[key] = (line, name)
     return problems
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from tracker.config.names import visible
 from tracker.config.values import Interval, Strict, Url
 
 #: The module whose ``BUILT_IN`` lists the kinds tracker ships with.
@@ -47,11 +48,12 @@ class SourceSettings(Strict):
     @field_validator("name")
     @classmethod
     def _strip_name(cls, value: str) -> str:
-        if not value.strip():
+        value = visible(value)  # no zero-width or direction-changing characters
+        if not value:
             raise PydanticCustomError(
                 "name", "the name is blank", {"fix": "give the source a short unique name"}
             )
-        return value.strip()
+        return value
 
 
 @dataclass(frozen=True)

@@ -52,17 +52,20 @@ def to_markdown(digest: Digest) -> str:
             lines += ["", f"*{_md(digest.closing)}*"]
         return "\n".join(lines) + "\n"
     for section in digest.sections:
-        lines += [f"## {section.name}", ""]
+        lines += [f"## {_md(section.name)}", ""]
         for entry in section.entries:
-            flag = f" *(updated: {entry.update})*" if entry.update else ""
+            flag = f" *(updated: {_md(entry.update)})*" if entry.update else ""
             lines.append(f"### {_md(entry.title)}{flag}")
             if entry.summary:
                 lines.append("")
                 lines.append(_md(entry.summary))
             if entry.engagement:
                 lines += ["", f"▲ {_md(entry.engagement)}"]
-            links = " · ".join(f"[{urlsplit(u).hostname or u}]({_url(u)})" for u in entry.links)
-            lines += ["", f"{', '.join(entry.sources)}: {links}", ""]
+            links = " · ".join(
+                f"[{_md(urlsplit(u).hostname or u)}]({_url(u)})" for u in entry.links
+            )
+            # A source's name is the user's, or a feed's title made into one: literal too.
+            lines += ["", f"{', '.join(_md(s) for s in entry.sources)}: {links}", ""]
     if digest.left_out:
         lines.append(f"*{digest.left_out} more stories did not make the cut.*")
     if digest.closing:

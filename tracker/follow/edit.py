@@ -37,6 +37,7 @@ from ruamel.yaml.comments import CommentedSeq
 from tracker.collect.http import HttpClient, is_public_host
 from tracker.collect.sources.feed import feed_wanted
 from tracker.config.kinds import kind_of
+from tracker.config.names import skeleton
 from tracker.errors import (
     UserError,
 )
@@ -227,7 +228,7 @@ def import_feeds(
                 done.followed.append((label, already))
                 continue
             used = _new_name(taken, None, feed.title, feed.url)
-            taken.add(used.casefold())
+            taken.add(skeleton(used))
             entry: dict[str, Any] = {"name": used, "kind": "feed", "url": feed.url}
             tags = tags_of(feed)
             if tags:
@@ -288,7 +289,7 @@ def _new_name(taken: set[str], name: str | None, title: str | None, url: str) ->
         chosen = name.strip()
         if len(chosen) > 80 or not chosen.isprintable():
             raise UserError("a source name is one line of at most 80 characters")
-        if chosen.casefold() in taken:
+        if skeleton(chosen) in taken:
             other = _unique(_slug(chosen) or "feed", taken)
             raise UserError(
                 f"there is already a source named {chosen!r}; choose another name, "
@@ -319,7 +320,7 @@ def _host_slug(url: str) -> str:
 
 def _unique(base: str, taken: set[str]) -> str:
     candidate, n = base, 1
-    while candidate.casefold() in taken:
+    while skeleton(candidate) in taken:
         n += 1
         candidate = f"{base}-{n}"
     return candidate

@@ -21,6 +21,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from tracker.config import parse_config
+from tracker.config.names import skeleton
 from tracker.errors import ConfigError, UserError
 from tracker.follow.addresses import Wanted, follows
 from tracker.urls import url_key
@@ -101,7 +102,7 @@ class Layout:
 
     def taken(self) -> set[str]:
         """The names in use, case-folded: names are unique regardless of case."""
-        return {n.casefold() for n in self.names()}
+        return {skeleton(n) for n in self.names()}
 
     def following(self, wanted: Wanted) -> str | None:
         """The name of the source that already follows what ``wanted`` asks for, if any."""
