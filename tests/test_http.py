@@ -150,3 +150,71 @@ def test_a_response_of_the_wrong_type_is_refused_before_its_body(
     url = server.add("/paper.pdf", b"%PDF-1.7" + b"x" * 1000, content_type="application/pdf")
     with pytest.raises(FetchError, match="application/pdf, not a web page"):
         client.get(url, content_types=("text/html",))
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254, the metadata service
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
+        ("2002:808:808::", True),
+        ("::ffff:10.0.0.1", False),  # IPv4-mapped
+        ("::127.0.0.1", False),  # IPv4-compatible
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", False),  # Teredo to 10.0.0.1
+        ("2001:4860:4860::8888", True),
+    ],
+)
+def test_an_ipv6_address_carrying_an_ipv4_one_is_judged_by_it(address: str, public: bool) -> None:
+    from tracker.collect.http import address_is_public
+
+    assert address_is_public(address) is public
+
+
+def test_a_host_that_does_not_resolve_is_not_public() -> None:
+    from tracker.collect.http import is_public_host
+
+    def failing(host: str) -> list[str]:
+        raise OSError("Name or service not known")
+
+    assert is_public_host("feeds.example", failing) is False
+    assert is_public_host("feeds.example", lambda host: []) is False
+
+
+def pretend(public: set[str]):
+    """A resolver for loopback tests: the hosts in ``public`` resolve to a public address
+    (the connection still goes to loopback), every other one to 127.0.0.1."""
+    return lambda host: ["93.184.216.34"] if host in public else ["127.0.0.1"]
+
+
+def test_a_public_feed_never_follows_a_redirect_inside_the_network(
+    settings: Settings, server: FeedServer
+) -> None:
+    # Configured at a "public" address, answered by a redirect to this machine's name.
+    inside = server.add("/metadata", "<rss/>").replace("127.0.0.1", "localhost")
+    server.add("/feed", redirect=inside)
+    refused = pytest.raises(FetchError, match=r"redirects to .*localhost.* private or local")
+    with HttpClient(settings, resolver=pretend({"127.0.0.1"})) as http, refused:
+        http.get(server.url("/feed"))  # not public_only: refused all the same
+    assert server.hits_for("/metadata") == []
+
+
+def test_a_private_feed_may_redirect_inside_its_own_network(
+    settings: Settings, server: FeedServer
+) -> None:
+    inside = server.add("/new", "<rss/>").replace("127.0.0.1", "localhost")
+    server.add("/old", redirect=inside)
+    with HttpClient(settings, resolver=pretend(set())) as http:
+        assert http.get(server.url("/old")).content == b"<rss/>"
+
+
+def test_a_public_only_request_to_a_name_that_does_not_resolve_says_so(
+    settings: Settings, server: FeedServer
+) -> None:
+    def failing(host: str) -> list[str]:
+        raise OSError("Name or service not known")
+
+    refused = pytest.raises(FetchError, match=r"could not look up 127\.0\.0\.1")
+    with HttpClient(settings, resolver=failing) as http, refused:
+        http.get(server.add("/f", "<rss/>"), public_only=True)
+    assert server.hits_for("/f") == []

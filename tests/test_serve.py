@@ -319,7 +319,7 @@ def test_a_source_added_from_discord_is_scheduled_and_collected_without_a_restar
             await runtime.collect_job(change.name)
             refused = await services.sources()
             with monkeypatch.context() as m:
-                m.setattr("tracker.collect.http.is_public_host", lambda host: True)
+                m.setattr("tracker.collect.http.resolve", lambda host: ["93.184.216.34"])
                 clock.now += timedelta(days=1)  # past the backoff
                 await runtime.collect_job(change.name)
             return change, jobs, refused, await services.sources()

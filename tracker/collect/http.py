@@ -79,31 +79,83 @@ class HostLimiter:
 
 #: Request extension that asks for public addresses only (checked at every redirect hop).
 PUBLIC_ONLY = "tracker_public_only"
+#: Request extension holding the address first asked for: a redirect from a public address
+#: may not lead to a private one, whatever ``public_only`` says.
+FIRST_URL = "tracker_first_url"
+
+Resolver = Callable[[str], list[str]]
+
+#: NAT64's well-known prefix: its last 32 bits are an IPv4 address.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
 
-def is_public_host(host: str) -> bool:
-    """Whether every address ``host`` resolves to is on the public internet.
+def resolve(host: str) -> list[str]:
+    """Every address ``host`` resolves to (OSError or UnicodeError when it does not)."""
+    infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    return [str(info[4][0]).split("%")[0] for info in infos]
+
+
+def address_is_public(text: str) -> bool:
+    """Whether an address is on the public internet. An IPv6 address that carries an IPv4
+    one (IPv4-mapped, IPv4-compatible, 6to4, NAT64, Teredo) is judged by that IPv4 address:
+    ``64:ff9b::a9fe:a9fe`` is 169.254.169.254, the cloud's metadata service."""
+    address = ipaddress.ip_address(text)
+    if isinstance(address, ipaddress.IPv6Address):
+        carried = address.ipv4_mapped or address.sixtofour
+        if carried is None and address.teredo is not None:
+            carried = address.teredo[1]
+        if carried is None and (address in _NAT64 or address in _IPV4_COMPATIBLE):
+            carried = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if carried is not None:
+            return carried.is_global
+    return address.is_global
+
+
+def is_public_host(host: str, resolver: Resolver = resolve) -> bool:
+    """Whether every address ``host`` resolves to is on the public internet; a host that
+    does not resolve is not (it cannot be shown to be).
 
     Links inside feeds are written by strangers; following one must not reach
     this machine, the local network or a cloud metadata endpoint.
     """
     try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        return True  # unresolvable: the request itself fails with a clear message
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            return False
-    return bool(infos)
+        addresses = resolver(host)
+    except (OSError, UnicodeError, ValueError):
+        return False
+    try:
+        return bool(addresses) and all(address_is_public(a) for a in addresses)
+    except ValueError:
+        return False
 
 
-def _refuse_private(request: httpx.Request) -> None:
-    if request.extensions.get(PUBLIC_ONLY) and not is_public_host(request.url.host):
-        raise FetchError(
-            f"{request.url} points to a private or local address; not following it",
-            transient=False,
-        )
+def _refusal(request: httpx.Request, resolver: Resolver) -> str | None:
+    """Why a request (or a redirect hop) may not go where it goes; None when it may."""
+    first = str(request.extensions.get(FIRST_URL) or request.url)
+    redirected = str(request.url) != first
+    if not request.extensions.get(PUBLIC_ONLY):
+        if not redirected:
+            return None
+        origin = urlsplit(first).hostname or ""
+        if not is_public_host(origin, resolver):
+            return None  # a private feed may redirect inside its own network
+    host = request.url.host
+    try:
+        addresses = resolver(host)
+    except (OSError, UnicodeError, ValueError):
+        return f"could not look up {host}, so it cannot be shown to be a public address"
+    if addresses and all(_public_text(a) for a in addresses):
+        return None
+    if redirected:
+        return f"{first} redirects to {request.url}, a private or local address; not following it"
+    return f"{request.url} points to a private or local address; not following it"
+
+
+def _public_text(address: str) -> bool:
+    try:
+        return address_is_public(address)
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -136,20 +188,28 @@ class HttpClient:
         settings: Settings,
         limiter: HostLimiter | None = None,
         transport: httpx.BaseTransport | None = None,
+        resolver: Resolver | None = None,
     ):
         self.settings = settings
         self.limiter = limiter or HostLimiter(settings.per_host)
+        #: How hosts are resolved to be judged (tests inject one; looked up at each call).
+        self.resolver: Resolver = resolver or (lambda host: resolve(host))
         self._client = httpx.Client(
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
             timeout=httpx.Timeout(settings.timeout),
             follow_redirects=True,
             max_redirects=5,
             transport=transport,
-            event_hooks={"request": [_refuse_private]},
+            event_hooks={"request": [self._refuse_private]},
         )
         self._count_lock = threading.Lock()
         self.requests = 0
         self.bytes = 0
+
+    def _refuse_private(self, request: httpx.Request) -> None:
+        reason = _refusal(request, self.resolver)
+        if reason is not None:
+            raise FetchError(reason, transient=False)
 
     def close(self) -> None:
         self._client.close()
@@ -216,7 +276,7 @@ class HttpClient:
     ) -> Response:
         cap = self.settings.max_bytes
         deadline = time.monotonic() + 3 * self.settings.timeout
-        extensions = {PUBLIC_ONLY: True} if public_only else None
+        extensions = {PUBLIC_ONLY: public_only, FIRST_URL: str(httpx.URL(url))}
         with self._client.stream("GET", url, headers=headers, extensions=extensions) as response:
             self._count(1, 0)
             if response.status_code == 304:

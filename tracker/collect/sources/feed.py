@@ -313,7 +313,9 @@ class FeedCollector:
                 queue.want(ident, entry.link)
         if source.full_text == "never":
             queue.settle_all()
-        fetched, failed = self._fetch_pages(source, ctx, response.url, queue, items, warnings)
+        # Pages are judged by the address configured, not where it redirected: a public
+        # feed that redirects inside a network must not open it to its links.
+        fetched, failed = self._fetch_pages(source, ctx, str(source.url), queue, items, warnings)
         return Fetched(
             items=list(items.values()),
             not_modified=response.not_modified,
