@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import httpx
 import pytest
 
 from tests.conftest import FeedServer
@@ -218,3 +219,30 @@ def test_a_public_only_request_to_a_name_that_does_not_resolve_says_so(
     with HttpClient(settings, resolver=failing) as http, refused:
         http.get(server.add("/f", "<rss/>"), public_only=True)
     assert server.hits_for("/f") == []
+
+
+def test_a_judged_request_connects_to_the_address_that_was_judged(settings: Settings) -> None:
+    # A rebinding host answers a public address to the first lookup and this machine to
+    # the next: the connection must go where the check looked, resolved once.
+    answers = iter([["93.184.216.34"], ["127.0.0.1"]])
+    lookups: list[str] = []
+
+    def rebinding(host: str) -> list[str]:
+        lookups.append(host)
+        return next(answers)
+
+    seen: list[httpx.Request] = []
+
+    def network(request: httpx.Request) -> httpx.Response:  # the wire, not the code tested
+        seen.append(request)
+        return httpx.Response(200, text="<rss/>")
+
+    transport = httpx.MockTransport(network)
+    with HttpClient(settings, transport=transport, resolver=rebinding) as http:
+        response = http.get("https://feeds.example/rss", public_only=True)
+
+    assert lookups == ["feeds.example"]
+    (sent,) = seen
+    assert sent.url.host == "93.184.216.34" and sent.headers["host"] == "feeds.example"
+    assert sent.extensions["sni_hostname"] == "feeds.example"
+    assert response.url == "https://feeds.example/rss"  # as asked, for links and redirects

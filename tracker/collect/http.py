@@ -129,26 +129,61 @@ def is_public_host(host: str, resolver: Resolver = resolve) -> bool:
         return False
 
 
-def _refusal(request: httpx.Request, resolver: Resolver) -> str | None:
-    """Why a request (or a redirect hop) may not go where it goes; None when it may."""
+def _judged(request: httpx.Request, resolver: Resolver) -> tuple[str | None, str | None]:
+    """Whether a request (or a redirect hop) may go where it goes: (why not, None), or
+    (None, the address to connect to: the one that was checked), or (None, None) when it
+    is not to be judged (a request of the operator's own, not public-only)."""
     first = str(request.extensions.get(FIRST_URL) or request.url)
     redirected = str(request.url) != first
     if not request.extensions.get(PUBLIC_ONLY):
         if not redirected:
-            return None
+            return None, None
         origin = urlsplit(first).hostname or ""
         if not is_public_host(origin, resolver):
-            return None  # a private feed may redirect inside its own network
+            return None, None  # a private feed may redirect inside its own network
     host = request.url.host
     try:
         addresses = resolver(host)
     except (OSError, UnicodeError, ValueError):
-        return f"could not look up {host}, so it cannot be shown to be a public address"
+        return f"could not look up {host}, so it cannot be shown to be a public address", None
     if addresses and all(_public_text(a) for a in addresses):
-        return None
+        return None, addresses[0]
     if redirected:
-        return f"{first} redirects to {request.url}, a private or local address; not following it"
-    return f"{request.url} points to a private or local address; not following it"
+        why = f"{first} redirects to {request.url}, a private or local address; not following it"
+    else:
+        why = f"{request.url} points to a private or local address; not following it"
+    return why, None
+
+
+class _Pinned(httpx.BaseTransport):
+    """Connects a judged request to the very address that was judged public: resolving the
+    name again to connect would let a host answer a public address to the check and a
+    private one to the connection (DNS rebinding). The Host header and TLS's server name
+    stay the name asked for, so virtual hosts and certificates work as before."""
+
+    def __init__(self, inner: httpx.BaseTransport, resolver: Resolver):
+        self.inner, self.resolver = inner, resolver
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        why, address = _judged(request, self.resolver)
+        if why is not None:
+            raise FetchError(why, transient=False)
+        if address is None or address == request.url.host:
+            return self.inner.handle_request(request)
+        extensions = dict(request.extensions)
+        if request.url.scheme == "https":
+            extensions["sni_hostname"] = request.url.host
+        pinned = httpx.Request(
+            request.method,
+            request.url.copy_with(host=address),
+            headers=request.headers,  # Host: the name, as built from the URL asked for
+            stream=request.stream,
+            extensions=extensions,
+        )
+        return self.inner.handle_request(pinned)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def _public_text(address: str) -> bool:
@@ -199,17 +234,11 @@ class HttpClient:
             timeout=httpx.Timeout(settings.timeout),
             follow_redirects=True,
             max_redirects=5,
-            transport=transport,
-            event_hooks={"request": [self._refuse_private]},
+            transport=_Pinned(transport or httpx.HTTPTransport(), self.resolver),
         )
         self._count_lock = threading.Lock()
         self.requests = 0
         self.bytes = 0
-
-    def _refuse_private(self, request: httpx.Request) -> None:
-        reason = _refusal(request, self.resolver)
-        if reason is not None:
-            raise FetchError(reason, transient=False)
 
     def close(self) -> None:
         self._client.close()
