@@ -245,11 +245,11 @@ def test_a_stopping_run_fetches_no_more_pages_and_leaves_them_queued(
     settings: Settings, server: FeedServer
 ) -> None:
     source = teaser_feed(server)
-    fetched: list[str] = []
+    asked: list[bool] = []
 
-    def stopping() -> bool:  # shutdown arrives after the first page
-        fetched[:] = [h.path for h in server.hits if h.path.startswith("/page.html")]
-        return len(fetched) >= 1
+    def stopping() -> bool:  # shutdown arrives once the first page is asked for
+        asked.append(True)
+        return len(asked) > 1
 
     with HttpClient(settings) as http:
         run = FeedCollector().collect(source, CollectContext(http=http, stopping=stopping))
@@ -257,6 +257,7 @@ def test_a_stopping_run_fetches_no_more_pages_and_leaves_them_queued(
     assert sum(i.extra["full_text"] for i in run.items) == 1
     assert run.page_changes is not None
     assert sorted(t.url.rsplit("=", 1)[1] for t in run.page_changes.upsert) == ["1", "2"]
+    assert len([h for h in server.hits if h.path.startswith("/page.html")]) == 1
 
 
 def test_a_reused_guid_keeps_its_id_when_a_new_post_is_put_in_front(
