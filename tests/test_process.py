@@ -208,18 +208,17 @@ def process_at(tracker, when):
     return tracker.process(now=lambda: when)
 
 
+def follow_tool_releases(server, write_sources, monkeypatch) -> Settings:
+    """sources.yaml following acme/tool's releases at /r.atom on the test server."""
+    line = f'  - {{name: tool, kind: github_releases, repo: acme/tool, url: "{server.url("/r.atom")}"}}'
+    monkeypatch.setenv("TRACKER_SOURCES", str(write_sources(f"sources:\n{line}\n")))
+    return Settings.from_env()
+
+
 def test_a_new_release_updates_the_story_which_then_names_and_summarises_it(
     server, write_sources, monkeypatch
 ) -> None:
-    monkeypatch.setenv(
-        "TRACKER_SOURCES",
-        str(
-            write_sources(
-                f'sources:\n  - {{name: tool, kind: github_releases, repo: acme/tool, url: "{server.url("/r.atom")}"}}\n'
-            )
-        ),
-    )
-    settings = Settings.from_env()
+    settings = follow_tool_releases(server, write_sources, monkeypatch)
     server.add("/r.atom", releases(("v1.0.0", 1)))
     main(["collect", "--no-process"])
     with open_tracker(settings) as tracker:
@@ -234,18 +233,24 @@ def test_a_new_release_updates_the_story_which_then_names_and_summarises_it(
     assert story.summary is not None and "--legacy" in story.summary
 
 
+def test_two_releases_arriving_in_one_run_are_one_story_and_no_update(
+    server, write_sources, monkeypatch
+) -> None:
+    settings = follow_tool_releases(server, write_sources, monkeypatch)
+    server.add("/r.atom", releases(("v2.0.0", 5), ("v1.0.0", 1)))
+    main(["collect", "--no-process"])
+    with open_tracker(settings) as tracker:
+        report = process_at(tracker, datetime(2026, 11, 5, tzinfo=UTC))
+        (story,) = tracker.stories.stories()
+    assert report.updates == 0 and report.new_stories == 1
+    assert not story.updated and story.update_note is None
+    assert "v2.0.0" in story.title
+
+
 def test_releases_after_a_long_gap_start_a_new_line_that_later_releases_join(
     server, write_sources, monkeypatch
 ) -> None:
-    monkeypatch.setenv(
-        "TRACKER_SOURCES",
-        str(
-            write_sources(
-                f'sources:\n  - {{name: tool, kind: github_releases, repo: acme/tool, url: "{server.url("/r.atom")}"}}\n'
-            )
-        ),
-    )
-    settings = Settings.from_env()
+    settings = follow_tool_releases(server, write_sources, monkeypatch)
     shown = []
     for tag, day in (("v1.0.0", 1), ("v1.1.0", 31), ("v1.2.0", 36)):
         shown.insert(0, (tag, day % 28 + 1))

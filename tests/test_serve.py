@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import TRACKER_COMMAND, FeedServer, blog_feed
 from tracker.config import load_config
 from tracker.deliver.delivery import FileDestination, RetryPolicy
-from tracker.models import Digest
+from tracker.models import Digest, Status
 from tracker.runtime import Runtime
 from tracker.runtime.local_services import LocalServices
 from tracker.services import Outgoing
@@ -611,3 +611,48 @@ def test_a_new_home_gets_a_first_digest_at_once_and_a_restart_that_day_none(
     assert "This was your first digest. The next one comes today at 08:00 (UTC)" in text
     second = (serve_settings.digests_path / "2026-11-23-2.md").read_text(encoding="utf-8")
     assert "quiet" in second and "first digest" not in second
+
+
+@pytest.mark.parametrize("hour", ["08:30", "14:00", "23:00"])
+def test_an_offline_first_start_makes_no_first_digest_whatever_the_hour(
+    serve_settings: Settings, hour: str, caplog: pytest.LogCaptureFixture
+):
+    working = serve_settings.sources_path.read_text(encoding="utf-8")
+    offline = serve_settings.sources_path.with_name("offline.yaml")
+    offline.write_text(
+        "sources:\n"
+        "  - {name: blog, kind: feed, url: 'http://127.0.0.1:9/feed.xml'}\n"
+        "  - {name: infer, kind: github_releases, repo: acme/infer, "
+        "url: 'http://127.0.0.1:9/releases.atom'}\n",
+        encoding="utf-8",
+    )
+    at = datetime.combine(MONDAY.date(), datetime.strptime(hour, "%H:%M").time(), UTC)
+    clock = Clock(at)
+    out = io.StringIO()
+    destination = FileDestination(serve_settings.digests_path, ZoneInfo("UTC"), out)
+
+    async def start(sources: Path) -> tuple[Any, Any]:
+        runtime = Runtime(
+            serve_settings, load_config(sources), destination, Announcements(),
+            now=clock, retry=RetryPolicy(attempts=2), sleep=no_sleep,
+        )  # fmt: skip
+        try:
+            return await runtime.collect_all(), await runtime.digests.digest_job()
+        finally:
+            await runtime.stop()
+
+    run, digest = asyncio.run(start(offline))
+
+    assert all(r.status is Status.ERROR for r in run.results)
+    assert digest is None
+    assert not serve_settings.digests_path.exists() or not any(
+        serve_settings.digests_path.iterdir()
+    )
+    assert "no first digest yet: no source has been collected" in caplog.text
+
+    assert "127.0.0.1" in working  # the world's sources, answering
+    clock.now += timedelta(hours=1)
+    run, digest = asyncio.run(start(serve_settings.sources_path))
+    assert digest is not None and digest.complete
+    (made,) = serve_settings.digests_path.iterdir()
+    assert "This was your first digest" in made.read_text(encoding="utf-8")

@@ -133,6 +133,15 @@ class DigestJobs:
             first = await self._on_outbox(lambda o: o.none_made(route.name))
             if not first and not digest_due(last, now, route):
                 return report if pending is not None else None
+            if first and not await self.outbox.run(_collected_once):
+                # Offline at the first start, whatever the hour: a first digest of nothing
+                # is no first impression. It comes after the first collect that works.
+                log.warning(
+                    "no first digest%s yet: no source has been collected (see the errors "
+                    "above, or tracker stats); it comes after the first collect that works",
+                    "" if len(routes(config)) == 1 else f" of {route.name}",
+                )
+                return report if pending is not None else None
             closing = next_digest_note(now, route) if first else None
             digest = await self.jobs.run(lambda t: t.digest(config, now, None, closing, route))
             if first and digest.quiet and not digest_due(last, now, route):
@@ -205,3 +214,8 @@ def _job_name(route: Route) -> str:
 
 def _minutes(span: timedelta) -> str:
     return f"{int(span.total_seconds() // 60)} min"
+
+
+def _collected_once(state: SQLiteStateStore) -> bool:
+    """Whether any source has ever been collected (answered, even with nothing new)."""
+    return any(s.last_success is not None for s in state.source_states().values())

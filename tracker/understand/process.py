@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -79,10 +79,11 @@ class Pipeline:
         if self.on_progress:
             self.on_progress(0, total)
         done = 0
+        fresh: set[str] = set()  # stories this run made: joining one is no news of it
         # One batch at a time from the database: a backlog of 100k items is never in
         # memory at once. Each batch is marked processed, so the next query moves on.
         while batch := self.queue.pending_items(limit=BATCH_ITEMS):
-            touched = self._process_batch(batch, report)
+            touched = self._process_batch(batch, report, fresh)
             # Stories this batch changed (a post that turned out to be about a paper, a
             # merge) are summarised while the batch's pooled sentence vectors are at hand.
             self._summarise(report, only=touched)
@@ -135,7 +136,7 @@ class Pipeline:
 
     # --- stories -----------------------------------------------------------------
 
-    def _process_batch(self, items: list[Item], report: ProcessReport) -> set[str]:
+    def _process_batch(self, items: list[Item], report: ProcessReport, fresh: set[str]) -> set[str]:
         chunked = {(i.source, i.id): chunk_text(i.title, i.text) for i in items}
         sentences = self._summary_sentences(items, chunked)
         wanted: dict[str, list[str]] = {}
@@ -153,7 +154,7 @@ class Pipeline:
         for item in items:
             chunks = chunked[(item.source, item.id)]
             vector = vectors[chunks[0].content_hash] if chunks else None
-            story_id = self._place(item, vector, candidates, now, report)
+            story_id = self._place(item, vector, candidates, now, report, fresh)
             touched.add(story_id)
             item_key = f"{item.source}/{item.id}"
             records[item_key] = [
@@ -179,6 +180,7 @@ class Pipeline:
         candidates: CandidatePool,
         now: datetime,
         report: ProcessReport,
+        fresh: set[str],
     ) -> str:
         keys = item_keys(item)
         model = self.embedder.name
@@ -204,9 +206,14 @@ class Pipeline:
             self.stories.story_kind(joined) if joined else None,
             self.stories.paper_version(joined) if joined else None,
         )
+        if joined in fresh and decided.update_note:
+            # Two releases of a project (or a paper and its new version) arriving in one
+            # run: one story, new to its reader, not an update of itself.
+            decided = replace(decided, update_note=None)
         note = decided.update_note
         placement = self.stories.place(item, decided, keys.strong, vector, now, keys.weak, model)
         if placement.new_story:
+            fresh.add(placement.story_id)
             report.new_stories += 1
             if vector is not None:
                 candidates.append(
