@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -20,11 +21,14 @@ import pytest
 from storage.state import SQLiteStateStore
 from tests.conftest import DATA, FeedServer
 from tracker.cli import main
+from tracker.cli.collect import _print_process
 from tracker.collect import collect
 from tracker.config import parse_config
 from tracker.config.kinds import kind_of, registered
 from tracker.models import Status
 from tracker.settings import Settings
+from tracker.text import plural
+from tracker.understand.process import ProcessReport
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
@@ -371,3 +375,37 @@ def test_an_unusable_state_directory_is_explained(
     assert main(["collect", "--no-process"]) == 2
     err = capsys.readouterr().err
     assert "cannot open the state store" in err and "TRACKER_HOME" in err and "Traceback" not in err
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(world, tracker_home) -> None:
+    # `tracker stories --json | head -1`: no BrokenPipeError traceback, as Unix tools do.
+    assert main(["collect"]) == 0
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "tracker", "stories", "--json"],
+        env={**os.environ, "TRACKER_HOME": str(tracker_home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert reader.stdout is not None and reader.stderr is not None
+    reader.stdout.close()  # the pipe's reader is gone before the command writes
+    err = reader.stderr.read().decode()
+    assert reader.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+@pytest.mark.parametrize(
+    ("n", "noun", "said"),
+    [(1, "update", "1 update"), (2, "update", "2 updates"), (1, "new story", "1 new story"),
+     (3, "new story", "3 new stories"), (2, "summary", "2 summaries"), (0, "paper", "0 papers"),
+     (2, "day", "2 days"), (2, "entry", "2 entries")],
+)  # fmt: skip
+def test_every_count_a_person_reads_agrees_with_its_noun(n: int, noun: str, said: str) -> None:
+    assert plural(n, noun) == said
+
+
+def test_the_process_line_says_one_of_each_in_the_singular() -> None:
+    out = io.StringIO()
+    _print_process(ProcessReport(items=1, new_stories=1, updates=1, chunks=1, summaries=1), out)
+    line = out.getvalue()
+    assert "Processed 1 item: 1 new story," in line and "1 update;" in line
+    assert "of 1 chunk embedded" in line and "1 summary (0 by the LLM)" in line

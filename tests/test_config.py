@@ -229,6 +229,20 @@ def test_names_in_any_script_are_welcome_and_lose_their_invisible_characters() -
     assert [s.name for s in config.sources] == ["速報", "Новости", "ainews"]
 
 
+@pytest.mark.parametrize(
+    ("kind", "meant"), [("fead", "feed"), ("github_release", "github_releases"), ("rss", None)]
+)
+def test_an_unknown_kind_says_which_was_meant(kind: str, meant: str | None) -> None:
+    problem = only(
+        problems_of(f"sources:\n  - {{name: a, kind: {kind}, url: 'https://a.example/f'}}\n")
+    )
+    assert problem.message == f"kind {kind!r} is not known"
+    if meant:
+        assert f"did you mean  kind: {meant}  ?" in str(problem.fix)
+    else:
+        assert str(problem.fix).startswith("write kind: one of arxiv, feed")
+
+
 def test_digest_time_and_timezone_are_checked() -> None:
     time, zone = problems_of('digest:\n  time: "25:00"\n  timezone: Mars/Olympus\nsources: []\n')
     assert (time.line, time.key) == (2, "time")

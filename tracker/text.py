@@ -100,9 +100,16 @@ def one_line(text: str) -> str:
     return " ".join(html_to_text(text).split())
 
 
-def plural(n: int, noun: str) -> str:
-    """ "1 source", "3 sources" (nouns with a plain plural only)."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """ "1 source", "3 sources"; ``many`` where the plural is not the noun and an s
+    ("1 story", "2 stories"). Every count a person reads goes through here."""
+    if n == 1:
+        return f"{n} {noun}"
+    if many is None:
+        many = (
+            noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
+        )
+    return f"{n} {many}"
 
 
 #: Where one sentence ends and the next begins: after . ! or ? and before what can start

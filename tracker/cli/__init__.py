@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -125,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What a shell reports for a command killed by SIGPIPE (128 + 13).
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     before = list(logging.getLogger().handlers)
@@ -156,6 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; what was already collected is saved", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `tracker stories --json | head -1`: the reader has what it wanted. Quiet, as Unix
+        # tools are; stdout goes to /dev/null so the interpreter's final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except OSError as exc:  # a full disk or a read-only home where no store caught it
         from storage.errors import machine_trouble
 

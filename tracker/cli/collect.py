@@ -83,11 +83,11 @@ def _print_process(report: ProcessReport, out: TextIO) -> None:
         print("Nothing new to process.", file=out)
         return
     print(
-        f"Processed {report.items} items: {report.new_stories} new stories, "
+        f"Processed {plural(report.items, 'item')}: {plural(report.new_stories, 'new story')}, "
         f"{report.joined_by_key} joined by link or id, {report.joined_as_similar} as near "
-        f"duplicates, {report.updates} updates; {report.chunks_embedded} of {report.chunks} "
-        f"chunks embedded (the rest seen before); {report.summaries} summaries "
-        f"({report.summaries_llm} by the LLM).",
+        f"duplicates, {plural(report.updates, 'update')}; {report.chunks_embedded} of "
+        f"{plural(report.chunks, 'chunk')} embedded (the rest seen before); "
+        f"{plural(report.summaries, 'summary')} ({report.summaries_llm} by the LLM).",
         file=out,
     )
     for reason in report.summary_fallbacks[:5]:
@@ -212,7 +212,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     width = max(len(s.name) for s in stats)
     for s in stats:
-        kinds = ", ".join(f"{n} {k}s" for k, n in sorted(s.items_by_kind.items())) or "no items"
+        kinds = ", ".join(plural(n, k) for k, n in sorted(s.items_by_kind.items())) or "no items"
         state = s.state
         health = f"last success {_when(state.last_success) if state else 'never'}"
         if state and state.last_error and state.consecutive_failures:
@@ -228,7 +228,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         if state and state.moved_to:
             health += f"; {moved_note(state.moved_to)}"
         print(f"{s.name:<{width}}  {s.kind:<15}  {kinds:<18}  {health}")
-    print(f"{total} items in all.")
+    print(f"{plural(total, 'item')} in all.")
     return EXIT_OK
 
 

@@ -342,9 +342,13 @@ def _problems(exc: ValidationError, data: CommentedMap, file: str) -> list[Confi
                 line = entry.lc.key("kind")[0] + 1
             given = ctx.get("tag")
             what = f"kind {given!r} is not known" if given else "has no kind:"
-            problems.append(
-                ConfigProblem(file, line, "kind", what, f"write kind: one of {', '.join(kinds())}")
+            close = difflib.get_close_matches(str(given or ""), list(kinds()), n=1, cutoff=0.6)
+            meant = (
+                f"did you mean  kind: {close[0]}  ? (the kinds: {', '.join(kinds())})"
+                if close
+                else f"write kind: one of {', '.join(kinds())}"
             )
+            problems.append(ConfigProblem(file, line, "kind", what, meant))
         else:
             message = error["msg"]
             if message.startswith("Value error, "):

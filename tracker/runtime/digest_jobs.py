@@ -27,6 +27,7 @@ from tracker.runtime.schedule import (
 )
 from tracker.runtime.worker import Stopping, Worker
 from tracker.services import Destination
+from tracker.text import plural
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -158,12 +159,11 @@ class DigestJobs:
                 )
             )
             log.info(
-                "digest %d%s: %d stories in %d message%s",
+                "digest %d%s: %s in %s",
                 digest_id,
                 "" if len(routes(config)) == 1 else f" ({route.name}, to {destination.name})",
-                len(digest.entries),
-                len(messages),
-                "" if len(messages) == 1 else "s",
+                plural(len(digest.entries), "story"),
+                plural(len(messages), "message"),
             )
             return await self._deliver(digest_id, destination)
 
