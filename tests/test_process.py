@@ -101,6 +101,36 @@ def test_stories_since_filters_by_age(world, capsys) -> None:
         assert len(tracker.ranked(config, since=timedelta(days=7), now=later)) == 3
 
 
+def test_stories_since_counts_from_when_the_news_happened_not_when_it_was_collected(
+    server, write_sources, monkeypatch, capsys
+) -> None:
+    import email.utils
+
+    def item(title: str, age: timedelta) -> str:
+        when = email.utils.format_datetime(datetime.now(UTC) - age, usegmt=True)
+        return (
+            f"<item><title>{title}</title><link>https://blog.example/{title[:3]}</link>"
+            f"<pubDate>{when}</pubDate><description>{title}, in a few words for its "
+            "readers.</description></item>"
+        )
+
+    feed = "".join((item("Old news from two weeks ago", timedelta(days=14)),
+                    item("Fresh news from this morning", timedelta(hours=2))))  # fmt: skip
+    url = server.add(
+        "/blog.xml", f"<rss version='2.0'><channel><title>b</title>{feed}</channel></rss>"
+    )
+    line = f'  - {{name: blog, kind: feed, url: "{url}", full_text: never}}'
+    monkeypatch.setenv("TRACKER_SOURCES", str(write_sources(f"sources:\n{line}\n")))
+    assert main(["collect"]) == 0
+    capsys.readouterr()
+
+    assert main(["stories", "--since", "1d", "--json"]) == 0
+    titles = [s["title"] for s in json.loads(capsys.readouterr().out)]
+    assert titles == ["Fresh news from this morning"]
+    assert main(["stories", "--since", "30d", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+
+
 def test_switching_embedders_is_refused_with_the_fix(world, capsys, monkeypatch) -> None:
     main(["collect"])
     capsys.readouterr()

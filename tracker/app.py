@@ -49,7 +49,7 @@ from tracker.understand.embed import make_embedder
 from tracker.understand.embedding_function import TrackerEmbeddingFunction
 from tracker.understand.feedback import feedback_signal
 from tracker.understand.process import Pipeline, ProcessReport
-from tracker.understand.rank import Ranked, rank
+from tracker.understand.rank import Ranked, freshness, rank
 from tracker.understand.summary import Summariser
 from tracker.understand.summary.choose import make_summariser
 
@@ -141,14 +141,19 @@ class Tracker:
         now: datetime | None = None,
         only: Sequence[Story] | None = None,
     ) -> list[Ranked]:
-        """Stories changed within ``since`` (or just ``only``), best first, with their
+        """Stories whose news happened within ``since`` (or just ``only``), best first, with their
         score parts. Readers' votes (on any story, however old) adjust the ranking: see
         tracker.understand.feedback.
         """
         now = now or utcnow()
-        stories = (
-            list(only) if only is not None else self.stories.stories(now - since if since else None)
-        )
+        if only is not None:
+            stories = list(only)
+        else:
+            # Stories whose news happened within ``since`` (``freshness``: a two-week-old
+            # post collected today is not today's); stored ones changed since are a superset.
+            stories = self.stories.stories(now - since if since else None)
+            if since is not None:
+                stories = [s for s in stories if freshness(s) >= now - since]
         vectors = self.stories.vectors([s.id for s in stories], self.embedder.name)
         interests = self.interest_vectors(config)
         weights = {s.name: s.weight for s in config.sources}

@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--since",
         default=None,
         metavar="AGE",
-        help="only stories new or updated within AGE (e.g. 12h, 1d, 7d)",
+        help="only stories whose news is within AGE (e.g. 12h, 1d, 7d): published, or "
+        "updated, then; not merely collected then",
     )
     stories.add_argument("--limit", type=int, default=20, help="how many (default 20; 0 = all)")
     stories.add_argument("--json", action="store_true", help="print the stories as JSON")
