@@ -21,11 +21,11 @@ import pytest
 from storage.state import SQLiteStateStore
 from tests.conftest import DATA, FeedServer
 from tracker.cli import main
-from tracker.cli.collect import _print_process
+from tracker.cli.collect import _print_process, describe
 from tracker.collect import collect
 from tracker.config import parse_config
 from tracker.config.kinds import kind_of, registered
-from tracker.models import Status
+from tracker.models import SourceResult, Status
 from tracker.settings import Settings
 from tracker.text import plural
 from tracker.understand.process import ProcessReport
@@ -409,3 +409,14 @@ def test_the_process_line_says_one_of_each_in_the_singular() -> None:
     line = out.getvalue()
     assert "Processed 1 item: 1 new story," in line and "1 update;" in line
     assert "of 1 chunk embedded" in line and "1 summary (0 by the LLM)" in line
+
+
+def test_a_next_try_on_another_day_says_the_date() -> None:
+    now = datetime(2026, 12, 7, 23, 0, tzinfo=UTC)
+    failed = SourceResult("blog", "feed", Status.ERROR, error="timed out")
+
+    later = replace(failed, retry_after=now + timedelta(minutes=15))
+    tomorrow = replace(failed, retry_after=now + timedelta(hours=12))
+
+    assert describe(later, now) == "error: timed out (next try after 23:15 UTC)"
+    assert describe(tomorrow, now) == "error: timed out (next try after 2026-12-08 11:00 UTC)"

@@ -18,6 +18,7 @@ from tracker.config import Config, load_config
 from tracker.models import SourceResult, Status
 from tracker.settings import Settings
 from tracker.text import plural
+from tracker.times import utcnow
 
 if TYPE_CHECKING:
     from tracker.understand.process import ProcessReport
@@ -140,12 +141,19 @@ _MARK = {
 }
 
 
-def describe(result: SourceResult) -> str:
+def describe(result: SourceResult, now: datetime | None = None) -> str:
     """One line a person can read: what happened to a source."""
     if result.backing_off:
         return f"error: {result.error}"
     if result.status is Status.ERROR:
-        retry = f" (next try after {result.retry_after:%H:%M} UTC)" if result.retry_after else ""
+        retry = ""
+        if result.retry_after:
+            # "after 11:14" alone reads as today's; the next try may be tomorrow's.
+            today = (now or utcnow()).date() == result.retry_after.date()
+            when = (
+                f"{result.retry_after:%H:%M}" if today else f"{result.retry_after:%Y-%m-%d %H:%M}"
+            )
+            retry = f" (next try after {when} UTC)"
         return f"error: {result.error}{retry}"
     if result.status is Status.NOT_MODIFIED:
         line = "unchanged since last run (304 Not Modified)"
