@@ -132,6 +132,27 @@ def test_tracker_digest_records_what_it_sent_and_a_rerun_is_quiet(world, capsys)
     assert stories_of(again) == stories_of(dry)
 
 
+def test_a_digest_after_every_source_failed_says_so_not_a_quiet_day(
+    world, capsys, monkeypatch, tmp_path
+) -> None:
+    assert main(["collect"]) == 0
+    assert main(["digest", "--format", "json"]) == 0
+    assert main(["digest", "--format", "json"]) == 0  # nothing new, sources fine: quiet
+    capsys.readouterr()
+    assert main(["digest"]) == 0
+    assert "A quiet day" in capsys.readouterr().out
+
+    offline = tmp_path / "offline.yaml"
+    offline.write_text("sources:\n  - {name: gone, kind: feed, url: 'http://127.0.0.1:9/f'}\n")
+    monkeypatch.setenv("TRACKER_SOURCES", str(offline))
+    assert main(["collect"]) == 1
+    capsys.readouterr()
+    assert main(["digest"]) == 0
+    said = capsys.readouterr().out
+    assert "A quiet day" not in said
+    assert "Could not reach any source since " in said and "tracker stats" in said
+
+
 def stories_of(digest: dict) -> list[tuple[str, list[str]]]:
     """A digest's sections and their stories, in order, without the scores: a score's
     recency part decays with the real clock between two commands, which can move its

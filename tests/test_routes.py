@@ -360,6 +360,8 @@ def test_tracker_digest_shows_and_records_one_route_at_a_time(world: FeedServer,
     again = json.loads(capsys.readouterr().out)
     assert main(["digest", "--format", "json"]) == 0  # the first route: papers
     papers = json.loads(capsys.readouterr().out)
+    assert main(["digest", "--route", "weekly", "--dry-run", "--format", "json"]) == 0
+    weekly = json.loads(capsys.readouterr().out)
     assert main(["digest", "--route", "nightly"]) != 0
     said = capsys.readouterr().err
 
@@ -367,4 +369,5 @@ def test_tracker_digest_shows_and_records_one_route_at_a_time(world: FeedServer,
     assert [e["title"] for s in releases["sections"] for e in s["entries"]] == ["infer v1.0.0"]
     assert again["quiet"] is True  # recorded as sent for that route...
     assert papers["title"] == "papers" and not papers["quiet"]  # ...and no other
+    assert weekly["title"] == "weekly"  # not "weekly, weekly"
     assert "no digest route is named 'nightly'" in said and "papers, releases, weekly" in said

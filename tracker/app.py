@@ -203,9 +203,23 @@ class Tracker:
         ranked = [r for r in self.digest_context(config, now, max_age) if route.takes(r.story)]
         digest = select(ranked, Sent(sent, last), now, route.size, config.stack, max_age)
         title = None if route.name == DEFAULT_ROUTE else route.name
-        if title is not None and route.weekday is not None:
+        if title is not None and route.weekday is not None and "weekly" not in title.casefold():
             title += ", weekly"
-        return replace(digest, closing=closing, headline=self.headline(digest), title=title)
+        unreachable = None
+        if digest.quiet and last is not None:
+            # Every source tried since the last digest failed: say so, not "a quiet day".
+            states = self.state.source_states().values()
+            newest = max((s.last_success for s in states if s.last_success), default=None)
+            failed = any(s.last_error_at and s.last_error_at >= last for s in states)
+            if newest is not None and newest < last and failed:
+                unreachable = newest
+        return replace(
+            digest,
+            closing=closing,
+            headline=self.headline(digest),
+            title=title,
+            unreachable_since=unreachable,
+        )
 
     def headline(self, digest: Digest) -> str | None:
         """What the digest opens with: an LLM's overview when one is configured (checked

@@ -419,10 +419,23 @@ class Digest:
     headline: str | None = None
     #: Which digest this is, when a community has several ("papers", "releases, weekly").
     title: str | None = None
+    #: When a source was last collected, when none has been since the previous digest:
+    #: a quiet digest then says collection failed, not that the day was quiet.
+    unreachable_since: datetime | None = None
 
     @property
     def quiet(self) -> bool:
         return not any(section.entries for section in self.sections)
+
+    @property
+    def quiet_note(self) -> str:
+        """What a digest with no story says: a quiet day, or that nothing could be read."""
+        if self.unreachable_since is not None:
+            return (
+                f"Could not reach any source since {self.unreachable_since:%Y-%m-%d %H:%M} "
+                "UTC; see  tracker stats  for why."
+            )
+        return "A quiet day: nothing new since the last digest."
 
     @property
     def entries(self) -> list[DigestEntry]:

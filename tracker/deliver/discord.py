@@ -407,7 +407,7 @@ def render_discord(
     if digest.left_out > 0:
         intro.append(_left_out_note(digest.left_out))
     if digest.quiet:
-        intro.append("A quiet day: nothing new since the last digest.")
+        intro.append(digest.quiet_note)
         if digest.closing:
             intro.append(shorten(clean(digest.closing, one_line=True), HEADLINE_LINE))
         return [DiscordMessage(content=_fit_content("\n".join(intro)))]

@@ -14,6 +14,9 @@ def to_json(digest: Digest) -> dict[str, Any]:
         "title": digest.title,
         "since": digest.since.isoformat() if digest.since else None,
         "quiet": digest.quiet,
+        "unreachable_since": (
+            digest.unreachable_since.isoformat() if digest.unreachable_since else None
+        ),
         "left_out": digest.left_out,
         "closing": digest.closing,
         "headline": digest.headline,
@@ -47,7 +50,7 @@ def to_markdown(digest: Digest) -> str:
     if digest.headline:
         lines += [_md(line) + "  " for line in digest.headline.splitlines()] + [""]
     if digest.quiet:
-        lines.append("A quiet day: nothing new since the last digest.")
+        lines.append(digest.quiet_note)
         if digest.closing:
             lines += ["", f"*{_md(digest.closing)}*"]
         return "\n".join(lines) + "\n"
