@@ -22,6 +22,7 @@ from tracker.collect.sources.base import count, implausible
 from tracker.collect.sources.hackernews import HackerNewsSource, parse_hits, search_url, story_item
 from tracker.collect.sources.hf_papers import parse_daily_papers
 from tracker.collect.sources.reddit import RedditSource, listing_url, parse_listing, post_item
+from tracker.collect.sources.shared_links import story_title
 from tracker.config import load_config, parse_config
 from tracker.errors import ConfigError, ParseError
 from tracker.models import Engagement, ItemKind, Status, Story
@@ -340,3 +341,17 @@ def test_a_source_whose_result_cannot_be_stored_fails_alone(
     assert others and all(
         rows[name]["items"] > 0 and not rows[name]["last_error"] for name in others
     )
+
+
+@pytest.mark.parametrize(
+    ("title", "named"),
+    [
+        ("Faster Decoding with Draft Models [pdf]", "Faster Decoding with Draft Models"),
+        ("Attention Is All You Need (2017) [PDF]", "Attention Is All You Need (2017)"),
+        ("A talk on decoding [video] [slides]", "A talk on decoding"),
+        ("[pdf]", "[pdf]"),  # nothing left: kept as it is
+        ("Why the (pdf) format lasts", "Why the (pdf) format lasts"),
+    ],
+)
+def test_a_communitys_link_marks_are_not_part_of_the_story_title(title: str, named: str):
+    assert story_title(title) == named

@@ -215,6 +215,18 @@ class HostBook:
             self._in_flight[host] += 1
             return True
 
+    def held_by_flight(self, host: str) -> bool:
+        """Whether ``begin`` refuses ``host`` now only for requests in flight (no page has
+        come from it yet this run, and they count as refusals to come): once they end, it
+        may say yes."""
+        with self._lock:
+            refusals, flying = self._refusals[host], self._in_flight[host]
+            return (
+                host not in self._fetched
+                and flying > 0
+                and refusals < self.refusals_per_run <= refusals + flying
+            )
+
     def end(self, host: str, fetched: bool, refused: bool) -> None:
         """The request ``begin`` allowed is over: a page came, or the host refused, or
         neither (an answer about that one page)."""

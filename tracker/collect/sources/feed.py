@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -417,13 +418,16 @@ class FeedCollector:
         settle: Callable[[Future[Article | PageFailure]], None],
     ) -> bool:
         """Whether a page of ``host`` may be asked for now. Until a page has come from a
-        host, its requests in flight count against it (``HostBook.begin``): while this
-        source has some, wait for one to end and ask again."""
+        host, its requests in flight count against it (``HostBook.begin``): while some are
+        (this source's, or another's on the same host), wait for one to end and ask again."""
         while not ctx.hosts.begin(source, host):
             ours = [f for f, (task, _) in running.items() if task.host == host]
-            if not ours:
+            if ours:
+                settle(next(as_completed(ours)))
+            elif ctx.hosts.held_by_flight(host) and not ctx.stopping():
+                time.sleep(0.02)  # another source's requests to it: they end soon
+            else:
                 return False
-            settle(next(as_completed(ours)))
         return True
 
 

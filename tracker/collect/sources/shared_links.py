@@ -9,6 +9,7 @@ item's engagement, never part of its fingerprint.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,18 @@ class SharedLink:
     comments: int
 
 
+#: What a community appends to a title to say what the link is ("... (2017) [pdf]",
+#: "[video]"): about the link, not the story's name.
+_LINK_MARK = re.compile(r"\s*[\[(](?:pdf|video|audio|slides)[\])]\s*$", re.I)
+
+
+def story_title(title: str) -> str:
+    """The title without the community's trailing link marks ("[pdf]", "[video]")."""
+    while (cut := _LINK_MARK.sub("", title)) != title and cut:
+        title = cut
+    return title
+
+
 def shared_item(source: Any, prefix: str, link: SharedLink, extra: dict[str, object]) -> Item:
     """``link`` as an item of ``source`` (its ``name`` and ``kind``), id ``prefix:id``."""
     url = canonical_url(link.url) if link.url else link.discussion
@@ -47,7 +60,7 @@ def shared_item(source: Any, prefix: str, link: SharedLink, extra: dict[str, obj
         source_kind=source.kind,
         kind=kind,
         url=url,
-        title=link.title,
+        title=story_title(link.title),
         text=link.text,
         authors=(link.author,) if link.author else (),
         published=link.created,
