@@ -445,3 +445,14 @@ def test_every_feed_of_a_real_readers_export_becomes_a_source(
     assert removed_lines(COMMENTED, path.read_text()) == []
     summary = capsys.readouterr().out.splitlines()[0]
     assert summary.endswith(f": {len(wanted)} added, 0 already followed, 1 skipped.")
+
+
+def test_help_says_which_sources_yaml_is_read_and_where_state_lives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRACKER_SOURCES", str(tmp_path / "mine.yaml"))
+    monkeypatch.setenv("TRACKER_HOME", str(tmp_path / "home"))
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    said = capsys.readouterr().out
+    assert f"sources: {tmp_path / 'mine.yaml'}" in said and f"state:   {tmp_path / 'home'}" in said

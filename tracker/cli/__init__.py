@@ -22,16 +22,26 @@ from tracker.cli.exits import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from tracker.cli.sources import add_sources_commands
 from tracker.config import load_config
 from tracker.errors import ConfigError, ConfigProblem, StorageError, TrackerError
-from tracker.settings import Settings
+from tracker.settings import Settings, default_home
 
 if TYPE_CHECKING:
     from tracker.understand.rank import Ranked
+
+
+def _where_things_are() -> str:
+    """Which sources.yaml is read and where state lives, as this environment says."""
+    env = os.environ
+    home = env.get("TRACKER_HOME") or f"{default_home(env)} (TRACKER_HOME to change)"
+    sources = env.get("TRACKER_SOURCES") or "./sources.yaml (TRACKER_SOURCES to change)"
+    return f"sources: {sources}\nstate:   {home}"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tracker",
         description="Follow AI-engineering papers, posts and releases.",
+        epilog=_where_things_are(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tracker {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
