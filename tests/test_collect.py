@@ -21,7 +21,7 @@ import pytest
 from storage.state import SQLiteStateStore
 from tests.conftest import DATA, FeedServer
 from tracker.cli import main
-from tracker.cli.collect import _print_process, describe
+from tracker.cli.collect import _print_process, _print_results, describe
 from tracker.collect import collect
 from tracker.config import parse_config
 from tracker.config.kinds import kind_of, registered
@@ -420,3 +420,13 @@ def test_a_next_try_on_another_day_says_the_date() -> None:
 
     assert describe(later, now) == "error: timed out (next try after 23:15 UTC)"
     assert describe(tomorrow, now) == "error: timed out (next try after 2026-12-08 11:00 UTC)"
+
+
+def test_a_note_said_twice_for_one_source_is_printed_once_with_a_count() -> None:
+    out = io.StringIO()
+    note = "the feed is not well-formed (line 4); kept the 3 entries that could be read"
+    result = SourceResult("blog", "feed", Status.OK, new=1, warnings=(note, "other", note))
+    _print_results([result], out)
+    lines = out.getvalue().splitlines()
+    assert [line.strip() for line in lines[1:3]] == [f"note: {note} (×2)", "note: other"]
+    assert lines[-1] == "1 source: 1 new item, 0 updated, none failed."

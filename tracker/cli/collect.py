@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -187,14 +188,13 @@ def _print_results(results: list[SourceResult], out: TextIO) -> None:
     width = max(len(r.source) for r in results)
     for r in results:
         print(f"{_MARK[r.status]} {r.source:<{width}}  {describe(r)}", file=out)
-        for warning in r.warnings:
-            print(f"     {'':<{width}}  note: {warning}", file=out)
+        for warning, times in Counter(r.warnings).items():  # in order, each once
+            again = f" (×{times})" if times > 1 else ""
+            print(f"     {'':<{width}}  note: {warning}{again}", file=out)
     failed = sum(r.status is Status.ERROR for r in results)
     new = sum(r.new for r in results)
     updated = sum(r.updated for r in results)
-    summary = (
-        f"{len(results)} sources: {new} new {'item' if new == 1 else 'items'}, {updated} updated"
-    )
+    summary = f"{plural(len(results), 'source')}: {plural(new, 'new item')}, {updated} updated"
     summary += f", {failed} failed" if failed else ", none failed"
     print(summary + ".", file=out)
 
