@@ -74,6 +74,8 @@ def test_a_malformed_feed_keeps_the_entries_it_can_salvage() -> None:
         "Second salvageable entry",
     ]
     assert parsed.warnings and "kept the 2 entries" in parsed.warnings[0]
+    # Where, in words: not the parser's "<unknown>:4:19".
+    assert "(line 4, column 19: not well-formed (invalid token))" in parsed.warnings[0]
 
 
 def test_an_html_page_is_refused_and_its_feed_is_pointed_out() -> None:

@@ -101,11 +101,11 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
         reason = parsed.get("bozo_exception")
         if not reason or _harmless(reason):
             reason = "no RSS, Atom or JSON Feed found"
-        raise ParseError(f"{url} is not a readable feed ({reason})")
+        raise ParseError(f"{url} is not a readable feed ({_where(reason)})")
     warnings: tuple[str, ...] = ()
     if parsed.get("bozo") and parsed.entries and not _harmless(parsed.get("bozo_exception")):
         warnings = (
-            f"the feed is not well-formed ({parsed.get('bozo_exception')}); "
+            f"the feed is not well-formed ({_where(parsed.get('bozo_exception'))}); "
             f"kept the {len(parsed.entries)} entries that could be read",
         )
     # An entry without an author is the feed's author's (RFC 4287, 4.2.1): "research!rsc"
@@ -118,6 +118,15 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str] | None = Non
         format=parsed.get("version") or "unknown",
         warnings=warnings,
     )
+
+
+_PARSER_PLACE = re.compile(r"^<unknown>:(\d+):(\d+): ")
+
+
+def _where(reason: object) -> str:
+    """The XML parser's complaint as a person reads it: "line 4, column 19: not well-formed
+    (invalid token)", not "<unknown>:4:19: ..." (the parser was given no file name)."""
+    return _PARSER_PLACE.sub(r"line \1, column \2: ", str(reason))
 
 
 def _harmless(exc: object) -> bool:
