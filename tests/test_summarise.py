@@ -17,7 +17,7 @@ from tests.openai_server import GARBAGE, OpenAIServer, Reply
 from tests.openai_server import completion as openai_completion
 from tracker.understand.summary import Summary, SummaryInput
 from tracker.understand.summary.choose import make_summariser
-from tracker.understand.summary.extractive import ExtractiveSummariser
+from tracker.understand.summary.extractive import ExtractiveSummariser, without_credit
 from tracker.understand.summary.llm import SYSTEM_PROMPT, OpenAISummariser
 
 # --- a deterministic fake embedder --------------------------------------------------------------
@@ -595,3 +595,29 @@ def test_make_summariser_with_only_a_base_url_talks_to_a_local_server(
         assert summariser.summarise(STORY).text == "Local models summarise too."
     assert openai_server.requests[0].headers["authorization"] == "Bearer unused"
     assert isinstance(summariser.fallback, ExtractiveSummariser)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "kept"),
+    [
+        (
+            "The 2020 blast was caused by a nuclear test. (Image credit: Kevin Frayer).",
+            "The 2020 blast was caused by a nuclear test.",
+        ),
+        ("Shot at dawn over the ridge (Photo by Jane Doe).", "Shot at dawn over the ridge."),
+        ("A [Photo: AP] cat sleeping on the keyboard.", "A cat sleeping on the keyboard."),
+        ("We study (image segmentation) tasks.", "We study (image segmentation) tasks."),
+    ],
+)
+def test_a_photo_credit_is_no_part_of_a_summary_sentence(sentence: str, kept: str) -> None:
+    assert without_credit(sentence) == kept
+
+
+def test_a_summary_leaves_out_the_photo_credit(extractive: ExtractiveSummariser) -> None:
+    text = (
+        "Seismologists traced the 2020 blast to an underground nuclear test in the desert. "
+        "(Image credit: Kevin Frayer). The finding rests on three independent stations."
+    )
+    summary = extractive.summarise(SummaryInput("What shook the desert", text, "post"))
+    assert "Image credit" not in summary.text and "Kevin Frayer" not in summary.text
+    assert "nuclear test in the desert." in summary.text

@@ -8,6 +8,7 @@ come first (``tracker.understand.summary.release_notes``).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -39,6 +40,22 @@ from tracker.understand.summary.release_notes import (
 )
 
 log = logging.getLogger(__name__)
+
+
+#: A photo's credit written into the text, as extraction leaves it after a caption:
+#: "(Image credit: Kevin Frayer)", "[Photo: AP]". About the picture, not the story.
+_CREDIT = re.compile(
+    r"\s*[(\[](?:image|photo(?:graph)?|picture|illustration|video)\s*"
+    r"(?:(?:credits?|by|courtesy(?: of)?)\s*[:\-–—]?|[:\-–—])\s*[^)\]]{1,80}[)\]]",
+    re.I,
+)
+
+
+def without_credit(sentence: str) -> str:
+    """The sentence without a photo credit: "... test. (Image credit: K. Frayer)." is
+    "... test.", "Shot at dawn (Photo by J. Doe)." is "Shot at dawn."."""
+    cut = _CREDIT.sub("", sentence).strip()
+    return re.sub(r"([.!?])\s*\.$", r"\1", cut)
 
 
 class ExtractiveSummariser:
@@ -111,6 +128,7 @@ class ExtractiveSummariser:
         sentences: list[str] = []
         for block in self._blocks(text):
             for sentence in merge_fragments(self._segmenter.segment(block[:4000])):
+                sentence = without_credit(sentence)
                 if is_sentence(sentence):
                     sentences.append(sentence)
             if len(sentences) >= self.max_candidates:
