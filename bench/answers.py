@@ -159,7 +159,7 @@ def answer_parts(answer: str, question: str = "", text: str = "") -> set[str]:
     acronyms; capitalised words the paper (``text``) never writes in lower case (proper
     names, not "Features" in a title-cased item). Parts made only of the question's own
     words are left out."""
-    from tracker.answer.support import STOPWORDS, content_words
+    from tracker.answer.words import STOPWORDS, content_words
 
     asked = content_words(question)
     answer = re.sub(r"\b(?:BIBREF|INLINEFORM)\d+\b|\$", " ", answer)
@@ -189,7 +189,7 @@ def evidence_lines(text: str, answer: str, question: str = "") -> list[int]:
     Removing only the lines that hold the whole answer left many questions answerable: a
     list of baselines is also introduced item by item, the datasets are named again where
     the results are compared. (The shared Qasper fixture carries no ``evidence`` fields.)"""
-    from tracker.answer.support import content_words
+    from tracker.answer.words import content_words
 
     wanted = _norm(answer)
     if wanted in ("yes", "no", "unanswerable") or len(wanted) < 3:

@@ -26,7 +26,7 @@ from tests.openai_server import OpenAIServer
 from tracker.answer.ask import Filters
 from tracker.answer.llm import NOT_ANSWERED
 from tracker.answer.quotable import clean_sentence, quotable, sentences_of
-from tracker.answer.support import content_words
+from tracker.answer.words import content_words
 from tracker.app import Tracker
 from tracker.models import Item, ItemKind, Validators
 from tracker.settings import Settings
