@@ -4,8 +4,8 @@ A feed of ``--pages`` teasers (each links to its article) is served on 127.0.0.1
 server that answers every article page after ``--delay`` seconds. One feed source with
 ``full_text: auto`` is collected once, as a first run does, with ``TRACKER_PER_HOST`` and
 ``TRACKER_MAX_PAGES`` as given; the wall time is printed for the pages fetched one at a
-time (``--one-at-a-time``, as before) and several at once (``FeedCollector``'s
-``PAGE_WORKERS``).
+time (``--one-at-a-time``, as before) and several at once (``PAGE_WORKERS`` of
+``tracker.collect.sources.article_pages``).
 
 Usage::
 
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from tracker.collect.http import HttpClient
 from tracker.collect.pages import HostBook
-from tracker.collect.sources import feed
+from tracker.collect.sources import article_pages
 from tracker.collect.sources.base import CollectContext
 from tracker.collect.sources.feed import FeedCollector, FeedSource
 from tracker.settings import Settings
@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--one-at-a-time", action="store_true")
     args = parser.parse_args(argv)
     if args.one_at_a_time:
-        feed.PAGE_WORKERS = 1
+        article_pages.PAGE_WORKERS = 1
     server = serve(args.pages, args.delay)
     url = f"http://127.0.0.1:{server.server_address[1]}/feed.xml"
     home = Path("/nonexistent")
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     seconds = time.perf_counter() - started
     server.shutdown()
-    how = "one at a time" if args.one_at_a_time else f"up to {feed.PAGE_WORKERS} at once"
+    how = "one at a time" if args.one_at_a_time else f"up to {article_pages.PAGE_WORKERS} at once"
     print(
         f"{args.pages} pages answering in {args.delay:g} s, per-host {args.per_host}, {how}: "
         f"{run.pages_fetched} fetched, {run.pages_failed} failed in {seconds:.1f} s"

@@ -295,10 +295,10 @@ def test_a_malformed_link_in_one_entry_does_not_fail_the_feed(
 def test_a_public_feed_cannot_send_us_to_a_local_address(
     settings: Settings, server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tracker.collect.sources.feed as feed_module
+    import tracker.collect.sources.article_pages as pages_module
 
     monkeypatch.setattr(
-        feed_module, "is_public_host", lambda host: True
+        pages_module, "is_public_host", lambda host: True
     )  # as if the feed were public
     server.add(
         "/articles/long.html", (DATA / "article.html").read_bytes(), content_type="text/html"

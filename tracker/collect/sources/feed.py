@@ -10,37 +10,24 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-import time
-from collections import Counter
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import feedparser
 import lxml.etree
 import lxml.html
 from pydantic import Field
 
-from tracker.collect.http import is_public_host
-from tracker.collect.pages import PageFailure
-from tracker.collect.sources.article_pages import (
-    UNTITLED,
-    PageQueue,
-    fetch_article,
-    page_note,
-    summarised,
-    with_article,
-)
+from tracker.collect.sources.article_pages import UNTITLED, PageQueue, fetch_pages
 from tracker.collect.sources.base import CollectContext, utc_from_struct
 from tracker.collect.sources.entries import Entry, ParsedFeed
-from tracker.collect.sources.extract import Article
 from tracker.collect.sources.jsonfeed import looks_like_json, parse_json_feed
 from tracker.config.kinds import AddressRule, SourceKind, SourceSettings, Wanted
 from tracker.config.values import Url
 from tracker.errors import ParseError, UserError
-from tracker.models import WITH_PAGE, Fetched, Item, ItemKind, PageTask, Validators, reader_hash
+from tracker.models import WITH_PAGE, Fetched, Item, ItemKind, Validators, reader_hash
 from tracker.text import html_to_text, one_line, outbound_links
 from tracker.urls import canonical_url, url_key, url_problem
 
@@ -272,10 +259,6 @@ def _stored_as(stored: str | None, entry: Entry) -> bool:
     return stored in (entry.fingerprint, entry.fingerprint + WITH_PAGE)
 
 
-#: Article pages of one source fetched at once (the client's per-host limit applies too).
-PAGE_WORKERS = 4
-
-
 class FeedCollector:
     """Collects one RSS, Atom or JSON feed, then the article pages its teasers want.
 
@@ -330,7 +313,9 @@ class FeedCollector:
             queue.settle_all()
         # Pages are judged by the address configured, not where it redirected: a public
         # feed that redirects inside a network must not open it to its links.
-        fetched, failed = self._fetch_pages(source, ctx, str(source.url), queue, items, warnings)
+        fetched, failed = fetch_pages(
+            source.name, source.public_only, ctx, str(source.url), queue, items, warnings
+        )
         return Fetched(
             items=list(items.values()),
             not_modified=response.not_modified,
@@ -341,103 +326,6 @@ class FeedCollector:
             pages_failed=failed,
             moved_to=response.moved_to,
         )
-
-    def _fetch_pages(
-        self,
-        source: FeedSource,
-        ctx: CollectContext,
-        feed_url: str,
-        queue: PageQueue,
-        items: dict[str, Item],
-        warnings: list[str],
-    ) -> tuple[int, int]:
-        """Fetch the due pages the run's budget allows; how many came, how many failed.
-
-        Several at once (``PAGE_WORKERS``; the client's per-host limit still caps how many
-        go to one host): a first run of a teaser feed asks for dozens of pages, and one at a
-        time 50 pages answering in 3 s took 2.5 minutes. What each page brings is settled
-        here, in this thread, as it comes."""
-        due = queue.due(ctx.now())
-        ctx.hosts.want(source.name, Counter(t.host for t in due))
-        asked = failed = 0
-        notes: list[str] = []
-        public_only: bool | None = True if source.public_only else None
-        running: dict[Future[Article | PageFailure], tuple[PageTask, Item]] = {}
-
-        def settle(future: Future[Article | PageFailure]) -> None:
-            nonlocal failed
-            task, base = running.pop(future)
-            article: Article | PageFailure = PageFailure("interrupted")
-            try:
-                article = future.result()
-            finally:
-                ctx.hosts.end(
-                    task.host,
-                    fetched=isinstance(article, Article),
-                    refused=isinstance(article, PageFailure) and article.host_refused,
-                )
-            if isinstance(article, Article):
-                items[task.item_id] = with_article(base, article)
-                queue.settle(task.item_id)
-                return
-            after = ctx.page_policy.after_failure(task, article, ctx.now())
-            queue.update(after)
-            notes.append(page_note(after, article, ctx.page_policy))
-            failed += 1
-
-        try:
-            with ThreadPoolExecutor(PAGE_WORKERS, thread_name_prefix="pages") as pool:
-                for task in due:
-                    for future in [f for f in running if f.done()]:
-                        settle(future)  # a host that refuses is known before more are asked
-                    if asked >= ctx.max_pages or ctx.stopping():
-                        break
-                    base = items.get(task.item_id) or ctx.queued.get(task.item_id)
-                    if base is None:  # not loaded for this run (it fell due meanwhile)
-                        continue
-                    dead = ctx.hosts.given_up(task.host)
-                    if dead:
-                        if task.attempts:  # a page never asked for waits for the host
-                            given_up = ctx.page_policy.give_up(task, dead)
-                            queue.update(given_up)
-                            notes.append(page_note(given_up, PageFailure(dead), ctx.page_policy))
-                        continue
-                    if not self._begin(ctx, source.name, task.host, running, settle):
-                        continue
-                    if public_only is None:
-                        # A feed on a private address (an intranet, a test server) may link
-                        # to pages there too; a public feed may not send us inside.
-                        public_only = is_public_host(urlsplit(feed_url).hostname or "")
-                    asked += 1
-                    future = pool.submit(fetch_article, ctx, task.url, public_only)
-                    running[future] = (task, base)
-                for future in as_completed(list(running)):
-                    settle(future)
-        finally:
-            ctx.hosts.want(source.name, {})  # what it leaves of a host's budget is the others'
-        warnings.extend(summarised(notes))
-        return asked - failed, failed
-
-    @staticmethod
-    def _begin(
-        ctx: CollectContext,
-        source: str,
-        host: str,
-        running: Mapping[Future[Article | PageFailure], tuple[PageTask, Item]],
-        settle: Callable[[Future[Article | PageFailure]], None],
-    ) -> bool:
-        """Whether a page of ``host`` may be asked for now. Until a page has come from a
-        host, its requests in flight count against it (``HostBook.begin``): while some are
-        (this source's, or another's on the same host), wait for one to end and ask again."""
-        while not ctx.hosts.begin(source, host):
-            ours = [f for f, (task, _) in running.items() if task.host == host]
-            if ours:
-                settle(next(as_completed(ours)))
-            elif ctx.hosts.held_by_flight(host) and not ctx.stopping():
-                time.sleep(0.02)  # another source's requests to it: they end soon
-            else:
-                return False
-        return True
 
 
 def refreshed(old: Validators, fresh: Validators) -> Validators:
