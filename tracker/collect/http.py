@@ -123,10 +123,7 @@ def is_public_host(host: str, resolver: Resolver = resolve) -> bool:
         addresses = resolver(host)
     except (OSError, UnicodeError, ValueError):
         return False
-    try:
-        return bool(addresses) and all(address_is_public(a) for a in addresses)
-    except ValueError:
-        return False
+    return bool(addresses) and all(_public_text(a) for a in addresses)
 
 
 def _judged(request: httpx.Request, resolver: Resolver) -> tuple[str | None, str | None]:
